@@ -1,0 +1,83 @@
+//! `northstar`: the init. On a device it runs as PID 1; on a development host it runs as a
+//! daemon with `northstar --config <file>`.
+//!
+//! This binary stays thin: the boot sequence, main loop and shutdown call into
+//! `runtime-core`. At this stage it parses its command line and reports its version; the
+//! runtime itself lands in `runtime-core`.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{path::PathBuf, process::ExitCode};
+
+const USAGE: &str = "usage: northstar [--config <file>] [--version] [--help]
+
+As PID 1 (on a device) northstar boots the system. On a development host run it as a
+daemon with --config <file>.";
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Command {
+    Run { config: Option<PathBuf> },
+    Version,
+    Help,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
+    let mut config = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--version" | "-V" => return Ok(Command::Version),
+            "--help" | "-h" => return Ok(Command::Help),
+            "--config" | "-c" => match args.next() {
+                Some(path) => config = Some(PathBuf::from(path)),
+                None => return Err("--config needs a file".to_string()),
+            },
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Command::Run { config })
+}
+
+fn main() -> ExitCode {
+    match parse(std::env::args().skip(1)) {
+        Ok(Command::Version) => {
+            println!("northstar {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Run { config }) => {
+            let what = config.map_or("PID 1 mode".to_string(), |c| c.display().to_string());
+            eprintln!("northstar: {what}: {}", runtime_core::STATUS);
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("northstar: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> impl Iterator<Item = String> {
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>().into_iter()
+    }
+
+    #[test]
+    fn command_line() {
+        assert_eq!(parse(args(&["--version"])), Ok(Command::Version));
+        assert_eq!(
+            parse(args(&["--config", "/etc/northstar.toml"])),
+            Ok(Command::Run {
+                config: Some(PathBuf::from("/etc/northstar.toml"))
+            })
+        );
+        assert!(parse(args(&["--config"])).is_err());
+        assert!(parse(args(&["--bogus"])).is_err());
+    }
+}

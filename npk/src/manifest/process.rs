@@ -1,0 +1,312 @@
+//! The process settings of an application container: scheduling, io, autostart, network,
+//! resource limits, sockets, console permissions and SELinux.
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{
+    de::{self, Visitor},
+    Deserialize, Deserializer, Serialize, Serializer,
+};
+use std::{borrow::Cow, collections::BTreeSet, fmt, marker::PhantomData};
+
+/// `sched`: scheduling of the container's init.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sched {
+    /// The policy and its parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<Policy>,
+}
+
+/// A scheduling policy, written with a YAML tag: `!other {nice: 5}`, `!fifo {priority: 10}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Policy {
+    /// `SCHED_OTHER` with a nice value -20..=19.
+    Other {
+        /// Nice value.
+        #[serde(default)]
+        nice: i8,
+    },
+    /// `SCHED_FIFO` with a priority 1..=99.
+    Fifo {
+        /// Real-time priority.
+        priority: u32,
+    },
+    /// `SCHED_RR` with a priority 1..=99.
+    RoundRobin {
+        /// Real-time priority.
+        priority: u32,
+    },
+    /// `SCHED_BATCH` with a nice value -20..=19.
+    Batch {
+        /// Nice value.
+        #[serde(default)]
+        nice: i8,
+    },
+    /// `SCHED_IDLE`.
+    Idle,
+    /// `SCHED_DEADLINE`.
+    Deadline,
+}
+
+/// `io`: where stdout and stderr go.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Io {
+    /// Standard output (default `discard`).
+    #[serde(default)]
+    pub stdout: Output,
+    /// Standard error (default `discard`).
+    #[serde(default)]
+    pub stderr: Output,
+}
+
+/// Destination of an output stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// /dev/null.
+    #[default]
+    Discard,
+    /// Forwarded line by line to the runtime's log.
+    Pipe,
+    /// The runtime's own stdout/stderr.
+    Inherit,
+}
+
+/// `autostart`: start the container when the runtime starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Autostart {
+    /// Failures to start, and the exit, are logged and ignored.
+    Relaxed,
+    /// A failure to start, or an exit, is a failure of the runtime.
+    Critical,
+}
+
+/// `network`: absent = a new, empty network namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Share the host's network namespace.
+    Host,
+    /// Join the named network namespace (`!namespace name`).
+    Namespace(String),
+}
+
+/// A resource of `setrlimit(2)`.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+pub enum RlimitResource {
+    As,
+    Core,
+    Cpu,
+    Data,
+    Fsize,
+    Locks,
+    Memlock,
+    Msgqueue,
+    Nice,
+    Nofile,
+    Nproc,
+    Rss,
+    Rtprio,
+    Rttime,
+    Sigpending,
+    Stack,
+}
+
+impl fmt::Display for RlimitResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        f.write_str(&text)
+    }
+}
+
+/// The limits of one resource; absent = unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RlimitValue {
+    /// Soft limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft: Option<u64>,
+    /// Hard limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hard: Option<u64>,
+}
+
+/// A unix socket the runtime creates (and listens on) for the container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Socket {
+    /// Socket type.
+    #[serde(rename = "type")]
+    pub kind: SocketType,
+    /// Permission bits of the socket file, at most 0o777.
+    pub mode: u32,
+    /// Owner (default: the container's uid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Group (default: the container's gid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+}
+
+/// Type of a unix socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SocketType {
+    /// `SOCK_STREAM`.
+    Stream,
+    /// `SOCK_DGRAM`.
+    Datagram,
+    /// `SOCK_SEQPACKET`.
+    SeqPacket,
+}
+
+/// `selinux`: the context the container's init runs in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Selinux {
+    /// SELinux context, e.g. `system_u:system_r:app_t:s0`.
+    pub context: String,
+}
+
+/// `console`: access of the container to the runtime's management API.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Console {
+    /// Allowed requests: a list, or `full` for all of them.
+    pub permissions: Permissions,
+    /// Requests processed per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests_per_sec: Option<u64>,
+    /// Largest request in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_request_size: Option<u64>,
+    /// Largest package the container may install, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_npk_install_size: Option<u64>,
+    /// Timeout of a package upload, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npk_stream_timeout: Option<u64>,
+}
+
+/// A management API permission (the set of Northstar 0.9).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)]
+pub enum Permission {
+    Ident,
+    Inspect,
+    Install,
+    Kill,
+    List,
+    Mount,
+    Notifications,
+    Repositories,
+    Shutdown,
+    Start,
+    Token,
+    Umount,
+    Uninstall,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 13] = [
+        Permission::Ident,
+        Permission::Inspect,
+        Permission::Install,
+        Permission::Kill,
+        Permission::List,
+        Permission::Mount,
+        Permission::Notifications,
+        Permission::Repositories,
+        Permission::Shutdown,
+        Permission::Start,
+        Permission::Token,
+        Permission::Umount,
+        Permission::Uninstall,
+    ];
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        f.write_str(&text)
+    }
+}
+
+/// A set of permissions; written `full` when it holds all of them (as Northstar 0.9 does).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Permissions(pub BTreeSet<Permission>);
+
+impl Permissions {
+    /// All permissions.
+    pub fn full() -> Permissions {
+        Permissions(Permission::ALL.into_iter().collect())
+    }
+}
+
+impl Serialize for Permissions {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.len() == Permission::ALL.len() {
+            s.serialize_str("full")
+        } else {
+            s.collect_seq(&self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Permissions {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Permissions, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Permissions;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`full` or a list of permissions")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Permissions, E> {
+                match v.trim() {
+                    "full" => Ok(Permissions::full()),
+                    other => Err(E::custom(format!(
+                        "invalid permissions {other:?}: expected `full` or a list"
+                    ))),
+                }
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Permissions, A::Error> {
+                super::de::SetVisitor(PhantomData)
+                    .visit_seq(seq)
+                    .map(Permissions)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Permissions {
+    fn schema_name() -> Cow<'static, str> {
+        "Permissions".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let item = generator.subschema_for::<Permission>();
+        json_schema!({
+            "anyOf": [
+                { "const": "full" },
+                { "type": "array", "items": item, "uniqueItems": true }
+            ]
+        })
+    }
+}

@@ -1,0 +1,79 @@
+//! Unit tests of the manifest module (the integration tests are in npk/tests/manifest*.rs).
+
+use super::*;
+
+const MINIMAL: &str = "name: a\nversion: 0.1.0\nuid: 1\ngid: 1\n";
+
+#[test]
+fn minimal_resource_container() {
+    let m = Manifest::from_yaml_str(MINIMAL).unwrap();
+    assert!(m.is_resource());
+    assert!(!m.needs_dev());
+    assert_eq!(m.to_yaml().unwrap(), MINIMAL);
+    assert_eq!(MINIMAL.parse::<Manifest>().unwrap(), m);
+}
+
+#[test]
+fn needs_dev_and_mount_points() {
+    let text =
+        format!("{MINIMAL}init: /x\nmounts:\n  /dev:\n    type: dev\n  /a/b/:\n    type: proc\n");
+    let m = Manifest::from_yaml_str(&text).unwrap();
+    assert!(m.needs_dev());
+    let points: Vec<_> = m.mount_points().collect();
+    assert_eq!(points, [Path::new("/a/b"), Path::new("/dev")]);
+}
+
+#[test]
+fn newtypes_validate_on_construction() {
+    assert!(Name::new("a-b.c_1").is_ok());
+    assert!(Name::new("a b").is_err());
+    assert!(Name::new(&"a".repeat(MAX_NAME_LEN + 1)).is_err());
+    assert_eq!(Version::new_from_str("1.2.3").unwrap().to_string(), "1.2.3");
+    assert!(Version::new_from_str("1.2.3+build").is_err());
+    assert_eq!(MountPoint::new("/a/b/").unwrap().to_string(), "/a/b");
+    assert!(MountPoint::new("/a//b").is_err());
+    assert!(MountPoint::new("/a\0").is_err());
+    assert_eq!(AbsPath::new("/").unwrap().to_string(), "/");
+    assert!(Capability::new("CAP_SYS_ADMIN").is_ok());
+    assert!(Capability::new("CAP_SYS_MKNOD").is_err());
+    assert!(SyscallName::new("openat").is_ok());
+    assert!(SyscallName::new("OPENAT").is_err());
+}
+
+#[test]
+fn data_lists_are_complete() {
+    assert_eq!(known_capabilities().len(), 41);
+    assert!(known_capabilities().contains("CAP_CHECKPOINT_RESTORE"));
+    // x86_64-only, arm-only and common names.
+    for name in [
+        "arch_prctl",
+        "_llseek",
+        "openat",
+        "clone3",
+        "io_uring_setup",
+    ] {
+        assert!(known_syscalls().contains(name), "{name}");
+    }
+    assert!(known_syscalls().len() > 400);
+}
+
+#[test]
+fn permissions_full_is_written_as_full() {
+    let text = format!("{MINIMAL}init: /x\nconsole:\n  permissions: full\n");
+    let yaml = Manifest::from_yaml_str(&text).unwrap().to_yaml().unwrap();
+    assert!(yaml.contains("console:\n  permissions: full\n"), "{yaml}");
+}
+
+#[test]
+fn blkio_device_lists_are_always_written() {
+    let text = format!("{MINIMAL}init: /x\ncgroups:\n  blkio:\n    weight: 100\n");
+    let yaml = Manifest::from_yaml_str(&text).unwrap().to_yaml().unwrap();
+    assert!(yaml.contains("    weight_device: []\n"), "{yaml}");
+}
+
+#[test]
+fn custom_takes_plain_yaml_only() {
+    let m = Manifest::from_yaml_str(&format!("{MINIMAL}custom: {{ a: [1, x] }}\n")).unwrap();
+    assert_eq!(m.custom["a"][1], "x");
+    assert!(Manifest::from_yaml_str(&format!("{MINIMAL}custom: !tag 1\n")).is_err());
+}

@@ -1,0 +1,296 @@
+//! Opening packages: `Npk<Unverified>` from a file, `Npk<Verified>` only through
+//! [`Npk::verify`].
+//!
+//! Opening reads the zip structure, the archive comment (format version) and the manifest;
+//! it never reads `fs.img`. Verification checks, in this order: the ed25519 signature over
+//! the raw signed bytes, then (now that they are trusted) the hash of the archive comment,
+//! the hash of the manifest, the alignment and bounds of the signed verity offset within
+//! `fs.img`, and the verity superblock's fields against the signed values. The data blocks
+//! themselves are checked by dm-verity when read, or in full by [`Npk::check_fs_img`].
+
+use crate::{
+    archive::{self, Archive},
+    key::PublicKey,
+    manifest::{self, Manifest},
+    signature::{self, SignedHashes},
+    verity,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::{
+    fs::File,
+    ops::Range,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+};
+
+/// Trust state: nothing about the package has been authenticated.
+#[derive(Debug)]
+pub struct Unverified;
+/// Trust state: signature, hashes and verity metadata checked against a trusted key. Holds
+/// the checked verity parameters, so they exist only on a verified package.
+#[derive(Debug)]
+pub struct Verified(Verity);
+
+/// An open package file.
+#[derive(Debug)]
+pub struct Npk<State> {
+    path: PathBuf,
+    file: File,
+    archive: Archive,
+    format: semver::Version,
+    manifest: Manifest,
+    trust: State,
+}
+
+/// The verity parameters of a verified package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verity {
+    /// Signed root hash.
+    pub root: verity::Digest,
+    /// Signed size of the squashfs part of `fs.img`.
+    pub offset: u64,
+    /// The on-disk superblock, checked against the signed values.
+    pub superblock: verity::Superblock,
+}
+
+/// Why a package could not be opened or verified. Every message starts with the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {kind}", path.display())]
+pub struct Error {
+    /// The package file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    #[source]
+    pub kind: ErrorKind,
+}
+
+/// The reasons of an [`Error`].
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("cannot open: {0}")]
+    Open(#[source] std::io::Error),
+    #[error("archive: {0}")]
+    Archive(#[from] archive::Error),
+    #[error("archive comment is not `version: <semver>`: {0}")]
+    Comment(String),
+    #[error("format version {found} is not supported (need >= {minimum})")]
+    Format {
+        found: semver::Version,
+        minimum: semver::Version,
+    },
+    #[error("manifest.yaml: {0}")]
+    Manifest(#[source] manifest::Error),
+    #[error("manifest.yaml is not UTF-8")]
+    ManifestEncoding,
+    #[error("package is not signed (no signature.yaml)")]
+    Unsigned,
+    #[error("signature.yaml: {0}")]
+    Signature(#[from] signature::Error),
+    #[error("archive comment does not match its signed hash")]
+    MetaHash,
+    #[error("manifest.yaml does not match its signed hash")]
+    ManifestHash,
+    #[error("signed verity offset {offset} is not a positive multiple of 4096 within fs.img ({fs_img} bytes)")]
+    VerityOffset { offset: u64, fs_img: u64 },
+    #[error("fs.img is {found} bytes, the signed layout needs {expected}")]
+    FsImgSize { found: u64, expected: u64 },
+    #[error("verity superblock: {0}")]
+    Superblock(#[source] verity::Error),
+    #[error("verity superblock has {found} data blocks, the signed offset says {expected}")]
+    SuperblockBlocks { found: u64, expected: u64 },
+    #[error("fs.img: {0}")]
+    FsImg(#[source] verity::Error),
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Comment {
+    version: semver::Version,
+}
+
+/// Minimum format version read (the major.minor of [`crate::FORMAT_VERSION`]).
+pub fn minimum_format() -> semver::Version {
+    semver::Version::new(crate::FORMAT_VERSION.major, crate::FORMAT_VERSION.minor, 0)
+}
+
+impl Npk<Unverified> {
+    /// Open a package file. Reads the zip structure, the comment and the manifest; never
+    /// `fs.img`. Nothing is trusted yet.
+    pub fn open(path: &Path) -> Result<Npk<Unverified>, Error> {
+        let fail = |kind| Error {
+            path: path.to_owned(),
+            kind,
+        };
+        let file = File::open(path).map_err(|e| fail(ErrorKind::Open(e)))?;
+        let archive = Archive::read(&file).map_err(|e| fail(e.into()))?;
+        let format = parse_comment(&archive.comment).map_err(fail)?;
+        let text =
+            std::str::from_utf8(&archive.manifest).map_err(|_| fail(ErrorKind::ManifestEncoding))?;
+        let manifest = Manifest::from_yaml_str(text).map_err(|e| fail(ErrorKind::Manifest(e)))?;
+        Ok(Npk {
+            path: path.to_owned(),
+            file,
+            archive,
+            format,
+            manifest,
+            trust: Unverified,
+        })
+    }
+
+    /// Whether the package carries a signature (verification may still fail).
+    pub fn is_signed(&self) -> bool {
+        self.archive.signature.is_some()
+    }
+
+    /// Authenticate the package with `key`. Only this produces an `Npk<Verified>`.
+    pub fn verify(self, key: &PublicKey) -> Result<Npk<Verified>, Error> {
+        match self.check(key) {
+            Ok(verity) => Ok(Npk {
+                path: self.path,
+                file: self.file,
+                archive: self.archive,
+                format: self.format,
+                manifest: self.manifest,
+                trust: Verified(verity),
+            }),
+            Err(kind) => Err(Error {
+                path: self.path,
+                kind,
+            }),
+        }
+    }
+
+    fn check(&self, key: &PublicKey) -> Result<Verity, ErrorKind> {
+        let bytes = self.archive.signature.as_ref().ok_or(ErrorKind::Unsigned)?;
+        let signed: SignedHashes = signature::verify(bytes, key)?;
+        if sha256(&self.archive.comment) != signed.meta_hash {
+            return Err(ErrorKind::MetaHash);
+        }
+        if sha256(&self.archive.manifest) != signed.manifest_hash {
+            return Err(ErrorKind::ManifestHash);
+        }
+        let fs_len = self.archive.fs_img.end - self.archive.fs_img.start;
+        let offset = signed.verity_offset;
+        if offset == 0 || offset % verity::BLOCK_SIZE != 0 || offset >= fs_len {
+            return Err(ErrorKind::VerityOffset {
+                offset,
+                fs_img: fs_len,
+            });
+        }
+        let data_blocks = offset / verity::BLOCK_SIZE;
+        let expected = offset + verity::tree_size(data_blocks);
+        if fs_len != expected {
+            return Err(ErrorKind::FsImgSize {
+                found: fs_len,
+                expected,
+            });
+        }
+        let mut block = vec![0u8; verity::SUPERBLOCK_SIZE as usize];
+        self.file
+            .read_exact_at(&mut block, self.archive.fs_img.start + offset)
+            .map_err(ErrorKind::Read)?;
+        let superblock = verity::Superblock::parse(&block).map_err(ErrorKind::Superblock)?;
+        if superblock.data_blocks != data_blocks {
+            return Err(ErrorKind::SuperblockBlocks {
+                found: superblock.data_blocks,
+                expected: data_blocks,
+            });
+        }
+        Ok(Verity {
+            root: signed.verity_root,
+            offset,
+            superblock,
+        })
+    }
+}
+
+impl Npk<Verified> {
+    /// The checked verity parameters.
+    pub fn verity(&self) -> &Verity {
+        &self.trust.0
+    }
+
+    /// Full check of every data block and hash block of `fs.img` against the signed root.
+    /// Reads the whole image; the runtime relies on dm-verity instead.
+    pub fn check_fs_img(&self) -> Result<(), Error> {
+        let v = self.verity();
+        verity::verify(&self.file, self.archive.fs_img.start, v.offset, &v.root)
+            .map(|_| ())
+            .map_err(|e| Error {
+                path: self.path.clone(),
+                kind: ErrorKind::FsImg(e),
+            })
+    }
+
+    /// Byte range of the squashfs image (`fs.img` up to the verity superblock) in the file.
+    pub fn squashfs(&self) -> Range<u64> {
+        let start = self.archive.fs_img.start;
+        start..start + self.verity().offset
+    }
+
+    /// The device-mapper table line for this package on `device` (e.g. `/dev/loop3`,
+    /// attached at the `fs.img` offset).
+    pub fn dm_table(&self, device: &str) -> String {
+        let v = self.verity();
+        let blocks = v.superblock.data_blocks;
+        format!(
+            "0 {} verity 1 {device} {device} 4096 4096 {blocks} {} sha256 {} {}",
+            blocks * 8,
+            blocks + 1,
+            hex::encode(v.root),
+            v.superblock.salt.to_hex()
+        )
+    }
+}
+
+impl<S> Npk<S> {
+    /// The package file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The open package file (for attaching a loop device).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+    /// The parsed manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    /// The raw manifest bytes as stored.
+    pub fn manifest_bytes(&self) -> &[u8] {
+        &self.archive.manifest
+    }
+    /// The raw signature file, when present.
+    pub fn signature_bytes(&self) -> Option<&[u8]> {
+        self.archive.signature.as_deref()
+    }
+    /// The format version from the archive comment.
+    pub fn format_version(&self) -> &semver::Version {
+        &self.format
+    }
+    /// Byte range of `fs.img` in the file.
+    pub fn fs_img(&self) -> Range<u64> {
+        self.archive.fs_img.clone()
+    }
+}
+
+fn parse_comment(comment: &[u8]) -> Result<semver::Version, ErrorKind> {
+    let text = std::str::from_utf8(comment).map_err(|_| ErrorKind::Comment("not UTF-8".into()))?;
+    let parsed: Comment =
+        serde_yaml_ng::from_str(text).map_err(|e| ErrorKind::Comment(e.to_string()))?;
+    let minimum = minimum_format();
+    if parsed.version < minimum {
+        return Err(ErrorKind::Format {
+            found: parsed.version,
+            minimum,
+        });
+    }
+    Ok(parsed.version)
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}

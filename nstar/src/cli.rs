@@ -1,0 +1,218 @@
+//! The command line: every subcommand, its arguments and its `--help` examples.
+//!
+//! Only parsing lives here; each subcommand is carried out by the module of the same name.
+
+use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
+use npk::squashfs::Compression;
+use std::path::PathBuf;
+
+/// Build, sign, inspect and verify Northstar packages (NPKs).
+#[derive(Debug, Parser)]
+#[command(name = "nstar", version, about, max_term_width = 100)]
+#[command(after_help = "EXAMPLES:
+  nstar keygen vendor --out keys/
+  nstar pack hello/manifest.yaml hello/root --key keys/vendor.key --out repo/
+  nstar verify repo/hello-0.0.1.npk --key keys/vendor.pub
+  nstar inspect repo/hello-0.0.1.npk --key keys/vendor.pub
+
+Exit status: 0 on success, 1 when the operation failed (bad package, failed verification),
+2 on a usage error.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Pack(PackArgs),
+    Inspect(InspectArgs),
+    Unpack(UnpackArgs),
+    Verify(VerifyArgs),
+    Keygen(KeygenArgs),
+    #[command(subcommand)]
+    Manifest(ManifestCommand),
+    Completions(CompletionsArgs),
+}
+
+/// Pack a root directory and a manifest into `<name>-<version>.npk`.
+///
+/// Without `--key` the package is unsigned and carries no dm-verity data; the runtime
+/// accepts unsigned packages only from repositories configured without a key. The path of
+/// the new package is printed on stdout.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  # Signed, reproducible (fixed salt), into ./repo:
+  nstar pack manifest.yaml root/ --key vendor.key --out repo \\
+      --salt 0000000000000000000000000000000000000000000000000000000000000000
+  # Unsigned, smaller blocks and faster compression:
+  nstar pack manifest.yaml root/ --compression lz4 --block-size 128K")]
+pub struct PackArgs {
+    /// The manifest file (YAML).
+    pub manifest: PathBuf,
+    /// The directory whose content becomes the container's root file system.
+    pub root: PathBuf,
+    /// Secret key file to sign with (raw 32-byte ed25519 seed, see `nstar keygen`).
+    #[arg(long, value_name = "SECRET")]
+    pub key: Option<PathBuf>,
+    /// Directory to write the package into.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+    /// Squashfs compression: none, gzip, xz, zstd or lz4 [default: npk's default].
+    #[arg(long, value_name = "ALG", value_parser = crate::pack::parse_compression)]
+    pub compression: Option<Compression>,
+    /// Squashfs block size: bytes, or with a K or M suffix (128K, 1M) [default: npk's].
+    #[arg(long, value_name = "N", value_parser = crate::pack::parse_block_size)]
+    pub block_size: Option<u32>,
+    /// dm-verity salt as 64 hex digits (random when absent). A fixed salt makes the
+    /// package byte-for-byte reproducible.
+    #[arg(long, value_name = "HEX")]
+    pub salt: Option<String>,
+}
+
+/// Show what a package contains: format, manifest, sizes, hashes, verity data, files.
+///
+/// Without `--key` nothing is verified and the verity values shown are those the package
+/// claims. With `--key` the signature, hashes and verity metadata are checked (not the
+/// data blocks: use `nstar verify` for that) and the state reads `verified` or
+/// `invalid: <reason>`. The exit status is 0 whenever the package could be read and
+/// listed, whatever its state.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar inspect hello-0.0.1.npk
+  nstar inspect hello-0.0.1.npk --key vendor.pub
+  nstar inspect hello-0.0.1.npk --json | jq -r '.files[].path'
+  (the JSON fields are described in doc/nstar.md)")]
+pub struct InspectArgs {
+    /// The package file.
+    pub npk: PathBuf,
+    /// Public key file to verify the signature with.
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Unpack a package: manifest.yaml, signature.yaml (if any) and fs.img, and the content of
+/// the squashfs image in `<dir>/root`.
+///
+/// The directory is created if needed and must be empty. With `--key` the package is
+/// verified (signature, hashes, verity metadata) before anything is written. Device nodes,
+/// fifos and sockets are not extracted (each is reported); owners are set only as root.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar unpack hello-0.0.1.npk hello/
+  nstar unpack hello-0.0.1.npk hello/ --key vendor.pub
+  ls hello/   # manifest.yaml  signature.yaml  fs.img  root/")]
+pub struct UnpackArgs {
+    /// The package file.
+    pub npk: PathBuf,
+    /// Directory to unpack into (must not exist or be empty).
+    pub dir: PathBuf,
+    /// Public key file: verify the package before unpacking it.
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+}
+
+/// Verify a package completely: signature, hashes, verity metadata, and every block of
+/// fs.img against its hash tree.
+///
+/// Prints each check and its result; the exit status is 0 only if all of them pass.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar verify hello-0.0.1.npk --key vendor.pub
+  for p in repo/*.npk; do nstar verify \"$p\" --key vendor.pub || echo \"BAD: $p\"; done")]
+pub struct VerifyArgs {
+    /// The package file.
+    pub npk: PathBuf,
+    /// Public key file (raw 32-byte ed25519 public key).
+    #[arg(long, value_name = "PUB")]
+    pub key: PathBuf,
+}
+
+/// Generate an ed25519 key pair: `<name>.key` (secret seed, mode 0600) and `<name>.pub`.
+///
+/// Existing files are never overwritten.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar keygen vendor              # ./vendor.key and ./vendor.pub
+  nstar keygen vendor --out keys/  # keys/vendor.key and keys/vendor.pub")]
+pub struct KeygenArgs {
+    /// Base name of the key files.
+    pub name: String,
+    /// Directory to write the key files into.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+}
+
+/// Work with manifests.
+#[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    Check(ManifestCheckArgs),
+    Schema(ManifestSchemaArgs),
+}
+
+/// Parse and validate a manifest: prints `ok`, or `<file>: line N: <field>: <problem>`
+/// on stderr and exits with 1.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar manifest check hello/manifest.yaml
+  # hello/manifest.yaml: line 7: mounts./data.dir: must not contain \"..\"")]
+pub struct ManifestCheckArgs {
+    /// The manifest file.
+    pub file: PathBuf,
+}
+
+/// Print the JSON Schema of the manifest (for editors and other tools).
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar manifest schema > manifest.schema.json
+  # In VS Code with the YAML extension, first line of a manifest:
+  # yaml-language-server: $schema=manifest.schema.json")]
+pub struct ManifestSchemaArgs {}
+
+/// Print a shell completion script.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar completions bash > /etc/bash_completion.d/nstar
+  nstar completions zsh > \"${fpath[1]}/_nstar\"
+  nstar completions fish > ~/.config/fish/completions/nstar.fish")]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_subcommand_has_examples() {
+        fn walk(cmd: &clap::Command) {
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                if sub.has_subcommands() {
+                    walk(sub);
+                } else {
+                    let help = sub
+                        .get_after_help()
+                        .map(|h| h.to_string())
+                        .unwrap_or_default();
+                    assert!(
+                        help.starts_with("EXAMPLES:"),
+                        "{} has no examples",
+                        sub.get_name()
+                    );
+                }
+            }
+        }
+        walk(&Cli::command());
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything the build, the tests and the demo need on a fresh Debian 12 machine.
+# Idempotent: each step checks first and does nothing when its work is already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+packages=(
+    cryptsetup-bin      # veritysetup: the reference dm-verity implementation (test oracle, benchmark baseline)
+    squashfs-tools      # unsquashfs/mksquashfs: test oracle and benchmark baseline
+    unzip zip           # zip oracle in tests
+    musl-tools          # static x86_64 binaries
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross     # aarch64 linker
+    gcc-arm-linux-gnueabihf libc6-dev-armhf-cross   # armv7 linker
+    hyperfine           # benchmarks
+    file                # checks that the board binaries are static
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The toolchain and targets pinned in rust-toolchain.toml.
+toolchain=$(sed -n 's/^channel = "\(.*\)"/\1/p' rust-toolchain.toml)
+targets=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf)
+installed=$(rustup target list --installed --toolchain "$toolchain" 2>/dev/null || true)
+for t in "${targets[@]}"; do
+    grep -qx "$t" <<<"$installed" || rustup target add --toolchain "$toolchain" "$t"
+done
+rustup component list --installed --toolchain "$toolchain" | grep -q '^clippy' \
+    || rustup component add --toolchain "$toolchain" clippy rustfmt
+
+# cargo-fuzz for the fuzz targets (built with the pinned toolchain, see scripts/fuzz.sh).
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
