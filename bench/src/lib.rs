@@ -60,8 +60,22 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 /// Text-like, compressible data: words from a small vocabulary in a pseudo-random order.
 pub fn text_bytes(len: usize, seed: u64) -> Vec<u8> {
     const WORDS: [&str; 16] = [
-        "north", "star", "init", "container", "verity", "squash", "signed", "package", "mount",
-        "kernel", "board", "module", "manifest", "runtime", "the", "of",
+        "north",
+        "star",
+        "init",
+        "container",
+        "verity",
+        "squash",
+        "signed",
+        "package",
+        "mount",
+        "kernel",
+        "board",
+        "module",
+        "manifest",
+        "runtime",
+        "the",
+        "of",
     ];
     let noise = random_bytes(len / 4 + 8, seed);
     let mut out = Vec::with_capacity(len + 16);
@@ -80,7 +94,7 @@ pub fn text_bytes(len: usize, seed: u64) -> Vec<u8> {
 pub fn mixed_tree(root: &Path, total: usize) -> Result<()> {
     let third = total / 3;
     let mut seed = 1u64;
-    let mut write = |path: &Path, data: Vec<u8>| -> Result<()> {
+    let write = |path: &Path, data: Vec<u8>| -> Result<()> {
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
         }
@@ -88,8 +102,14 @@ pub fn mixed_tree(root: &Path, total: usize) -> Result<()> {
     };
     for i in 0..8 {
         seed += 1;
-        write(&root.join(format!("bin/blob{i}")), random_bytes(third / 8, seed))?;
-        write(&root.join(format!("share/text{i}.txt")), text_bytes(third / 8, seed))?;
+        write(
+            &root.join(format!("bin/blob{i}")),
+            random_bytes(third / 8, seed),
+        )?;
+        write(
+            &root.join(format!("share/text{i}.txt")),
+            text_bytes(third / 8, seed),
+        )?;
     }
     write(&root.join("var/zero.img"), vec![0; third / 2])?;
     let small = 4096;

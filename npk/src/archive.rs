@@ -65,7 +65,9 @@ pub enum Error {
     CommentTooLarge(usize),
     #[error("expected 2 or 3 entries, found {0}")]
     EntryCount(u16),
-    #[error("central directory at {offset}+{size} does not end where the end record begins ({end})")]
+    #[error(
+        "central directory at {offset}+{size} does not end where the end record begins ({end})"
+    )]
     CentralDirectoryBounds { offset: u64, size: u64, end: u64 },
     #[error("corrupt {what} header of entry {index}")]
     BadHeader { what: &'static str, index: usize },
@@ -166,12 +168,17 @@ impl Archive {
         };
         let manifest = load(&ranges[0], MANIFEST, MAX_MANIFEST_SIZE, entries[0].crc)?;
         let signature = if entries.len() == 3 {
-            Some(load(&ranges[1], SIGNATURE, MAX_SIGNATURE_SIZE, entries[1].crc)?)
+            Some(load(
+                &ranges[1],
+                SIGNATURE,
+                MAX_SIGNATURE_SIZE,
+                entries[1].crc,
+            )?)
         } else {
             None
         };
         let fs_img = ranges[entries.len() - 1].clone();
-        if fs_img.start % ALIGNMENT != 0 {
+        if !fs_img.start.is_multiple_of(ALIGNMENT) {
             return Err(Error::Unaligned(fs_img.start));
         }
         Ok(Archive {
@@ -401,7 +408,7 @@ pub fn write_around(
     fs_img: Range<u64>,
     comment: &[u8],
 ) -> Result<(), Error> {
-    if fs_img.start % ALIGNMENT != 0
+    if !fs_img.start.is_multiple_of(ALIGNMENT)
         || fs_img.start < prefix_min(manifest.len(), signature.map(<[u8]>::len))
     {
         return Err(Error::Unaligned(fs_img.start));

@@ -155,7 +155,10 @@ mod tests {
         assert!(key.save(&dir.path().join("k.key")).is_err(), "no overwrite");
         let back = SecretKey::load(&dir.path().join("k.key")).unwrap();
         assert_eq!(back.public(), key.public());
-        assert_eq!(PublicKey::load(&dir.path().join("k.pub")).unwrap(), key.public());
+        assert_eq!(
+            PublicKey::load(&dir.path().join("k.pub")).unwrap(),
+            key.public()
+        );
         fs::write(dir.path().join("long"), [0u8; 33]).unwrap();
         assert!(matches!(
             PublicKey::load(&dir.path().join("long")),

@@ -275,7 +275,10 @@ impl<W: Seek> Seek for OffsetWriter<'_, W> {
         };
         let at = self.inner.seek(pos)?;
         at.checked_sub(self.base).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of fs.img")
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of fs.img",
+            )
         })
     }
 }

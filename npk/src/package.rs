@@ -127,8 +127,8 @@ impl Npk<Unverified> {
         let file = File::open(path).map_err(|e| fail(ErrorKind::Open(e)))?;
         let archive = Archive::read(&file).map_err(|e| fail(e.into()))?;
         let format = parse_comment(&archive.comment).map_err(fail)?;
-        let text =
-            std::str::from_utf8(&archive.manifest).map_err(|_| fail(ErrorKind::ManifestEncoding))?;
+        let text = std::str::from_utf8(&archive.manifest)
+            .map_err(|_| fail(ErrorKind::ManifestEncoding))?;
         let manifest = Manifest::from_yaml_str(text).map_err(|e| fail(ErrorKind::Manifest(e)))?;
         Ok(Npk {
             path: path.to_owned(),
@@ -174,7 +174,7 @@ impl Npk<Unverified> {
         }
         let fs_len = self.archive.fs_img.end - self.archive.fs_img.start;
         let offset = signed.verity_offset;
-        if offset == 0 || offset % verity::BLOCK_SIZE != 0 || offset >= fs_len {
+        if offset == 0 || !offset.is_multiple_of(verity::BLOCK_SIZE) || offset >= fs_len {
             return Err(ErrorKind::VerityOffset {
                 offset,
                 fs_img: fs_len,

@@ -110,7 +110,8 @@ fn split(bytes: &[u8]) -> Result<(&[u8], [u8; 64]), Error> {
     let decoded = STANDARD
         .decode(value)
         .map_err(|_| Error::SignatureEncoding)?;
-    let signature = <[u8; 64]>::try_from(decoded.as_slice()).map_err(|_| Error::SignatureEncoding)?;
+    let signature =
+        <[u8; 64]>::try_from(decoded.as_slice()).map_err(|_| Error::SignatureEncoding)?;
     Ok((signed, signature))
 }
 
@@ -148,8 +149,8 @@ struct FsImg {
 }
 
 fn parse_hashes(signed: &[u8]) -> Result<SignedHashes, Error> {
-    let text = std::str::from_utf8(signed)
-        .map_err(|_| Error::MalformedHashes("not UTF-8".to_string()))?;
+    let text =
+        std::str::from_utf8(signed).map_err(|_| Error::MalformedHashes("not UTF-8".to_string()))?;
     let doc: Document =
         serde_yaml_ng::from_str(text).map_err(|e| Error::MalformedHashes(e.to_string()))?;
     Ok(SignedHashes {

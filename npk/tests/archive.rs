@@ -35,7 +35,13 @@ fn compressed_entries_rejected() {
     let dir = tempfile::tempdir().unwrap();
     entries(dir.path());
     let z = zip_tool(dir.path(), "c.npk", &["-9"], &["manifest.yaml", "fs.img"]);
-    assert!(matches!(read(&z), Err(Error::Compressed { name: "manifest.yaml", .. })));
+    assert!(matches!(
+        read(&z),
+        Err(Error::Compressed {
+            name: "manifest.yaml",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -43,7 +49,11 @@ fn unaligned_fs_img_rejected() {
     let dir = tempfile::tempdir().unwrap();
     entries(dir.path());
     let z = zip_tool(dir.path(), "u.npk", &["-0"], &["manifest.yaml", "fs.img"]);
-    assert!(matches!(read(&z), Err(Error::Unaligned(_))), "{:?}", read(&z));
+    assert!(
+        matches!(read(&z), Err(Error::Unaligned(_))),
+        "{:?}",
+        read(&z)
+    );
 }
 
 #[test]
@@ -51,14 +61,20 @@ fn reordered_and_unknown_entries_rejected() {
     let dir = tempfile::tempdir().unwrap();
     entries(dir.path());
     let z = zip_tool(dir.path(), "r.npk", &["-0"], &["fs.img", "manifest.yaml"]);
-    assert!(matches!(read(&z), Err(Error::UnexpectedEntry { index: 0, .. })));
+    assert!(matches!(
+        read(&z),
+        Err(Error::UnexpectedEntry { index: 0, .. })
+    ));
     let z = zip_tool(
         dir.path(),
         "s.npk",
         &["-0"],
         &["manifest.yaml", "fs.img", "signature.yaml"],
     );
-    assert!(matches!(read(&z), Err(Error::UnexpectedEntry { index: 1, .. })));
+    assert!(matches!(
+        read(&z),
+        Err(Error::UnexpectedEntry { index: 1, .. })
+    ));
     fs::create_dir_all(dir.path().join("sub")).unwrap();
     fs::write(dir.path().join("sub/../evil"), b"x").unwrap();
     let z = zip_tool(dir.path(), "t.npk", &["-0"], &["manifest.yaml", "evil"]);
@@ -82,7 +98,11 @@ z.close()\n";
     run(Command::new("python3").arg("-c").arg(script).arg(&out));
     assert!(matches!(
         read(&out),
-        Err(Error::UnexpectedEntry { index: 1, expected: "signature.yaml", .. })
+        Err(Error::UnexpectedEntry {
+            index: 1,
+            expected: "signature.yaml",
+            ..
+        })
     ));
 }
 
@@ -100,7 +120,13 @@ fn sizes_past_the_end_and_huge_manifest_rejected_without_allocation() {
     let lh = 0usize; // local header of manifest.yaml
     huge[lh + 18..lh + 26].copy_from_slice(&[0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0x7f]);
     fs::write(&path, &huge).unwrap();
-    assert!(matches!(read(&path), Err(Error::Bounds { name: "manifest.yaml", .. })));
+    assert!(matches!(
+        read(&path),
+        Err(Error::Bounds {
+            name: "manifest.yaml",
+            ..
+        })
+    ));
 
     let truncated = dir.path().join("truncated.npk");
     fs::write(&truncated, &bytes[..n / 2]).unwrap();
@@ -116,7 +142,13 @@ fn manifest_over_the_limit_rejected() {
     // Aligned layout is not needed: the size check comes first.
     let z = zip_tool(dir.path(), "big.npk", &["-0"], &["manifest.yaml", "fs.img"]);
     assert!(
-        matches!(read(&z), Err(Error::TooLarge { name: "manifest.yaml", .. })),
+        matches!(
+            read(&z),
+            Err(Error::TooLarge {
+                name: "manifest.yaml",
+                ..
+            })
+        ),
         "{:?}",
         read(&z)
     );

@@ -132,7 +132,11 @@ fn wrong_key_rejected_naming_the_file() {
 /// Replace bytes of a stored entry and fix up its CRC in both headers, as an attacker who
 /// knows zip would: the CRC check must not be what catches the change.
 fn patch_entry(path: &Path, entry: usize, at: usize, new: &[u8]) {
-    let file = fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let archive = Archive::read(&file).unwrap();
     let mut data = match entry {
         0 => archive.manifest.clone(),
@@ -142,10 +146,13 @@ fn patch_entry(path: &Path, entry: usize, at: usize, new: &[u8]) {
     data[at..at + new.len()].copy_from_slice(new);
     let new_crc = crc32fast::hash(&data);
     let mut bytes = fs::read(path).unwrap();
-    let start = find(&bytes, &match entry {
-        0 => archive.manifest,
-        _ => archive.signature.unwrap(),
-    });
+    let start = find(
+        &bytes,
+        &match entry {
+            0 => archive.manifest,
+            _ => archive.signature.unwrap(),
+        },
+    );
     bytes[start..start + data.len()].copy_from_slice(&data);
     let (old, new) = (old_crc.to_le_bytes(), new_crc.to_le_bytes());
     let mut patched = 0;
@@ -169,7 +176,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> usize {
 }
 
 fn verify_err(path: &Path) -> ErrorKind {
-    Npk::open(path).unwrap().verify(&key().public()).unwrap_err().kind
+    Npk::open(path)
+        .unwrap()
+        .verify(&key().public())
+        .unwrap_err()
+        .kind
 }
 
 #[test]
@@ -188,7 +199,9 @@ fn tampered_comment() {
 fn tampered_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let path = pack_sample(dir.path());
-    let manifest = Archive::read(&fs::File::open(&path).unwrap()).unwrap().manifest;
+    let manifest = Archive::read(&fs::File::open(&path).unwrap())
+        .unwrap()
+        .manifest;
     let at = find(&manifest, b"- one");
     patch_entry(&path, 0, at + 2, b"eno");
     assert!(matches!(verify_err(&path), ErrorKind::ManifestHash));
@@ -198,7 +211,10 @@ fn tampered_manifest() {
 fn tampered_signature() {
     let dir = tempfile::tempdir().unwrap();
     let path = pack_sample(dir.path());
-    let sig = Archive::read(&fs::File::open(&path).unwrap()).unwrap().signature.unwrap();
+    let sig = Archive::read(&fs::File::open(&path).unwrap())
+        .unwrap()
+        .signature
+        .unwrap();
     // A signed value changed: the offset digit.
     let at = find(&sig, b"verity-offset: ") + "verity-offset: ".len();
     let digit = if sig[at] == b'1' { b"2" } else { b"1" };
@@ -213,7 +229,10 @@ fn tampered_signature() {
 fn tampered_signature_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let path = pack_sample(dir.path());
-    let sig = Archive::read(&fs::File::open(&path).unwrap()).unwrap().signature.unwrap();
+    let sig = Archive::read(&fs::File::open(&path).unwrap())
+        .unwrap()
+        .signature
+        .unwrap();
     let at = find(&sig, b"signature: ") + "signature: ".len() + 5;
     let replacement = if sig[at] == b'A' { b"B" } else { b"A" };
     patch_entry(&path, 1, at, replacement);
@@ -224,7 +243,11 @@ fn tampered_signature_bytes() {
 }
 
 fn flip(path: &Path, at: u64) {
-    let file = fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut b = [0u8; 1];
     file.read_exact_at(&mut b, at).unwrap();
     file.write_all_at(&[b[0] ^ 0x10], at).unwrap();
@@ -240,7 +263,12 @@ fn tampered_superblock() {
     };
     // Field offsets in the superblock: 8 version, 12 hash type, 32 algorithm, 64 data
     // block size, 72 data blocks.
-    for (field, at) in [("version", 8), ("hash type", 12), ("algorithm", 32), ("block size", 64)] {
+    for (field, at) in [
+        ("version", 8),
+        ("hash type", 12),
+        ("algorithm", 32),
+        ("block size", 64),
+    ] {
         let copy = dir.path().join(format!("{field}.npk"));
         fs::copy(&path, &copy).unwrap();
         flip(&copy, fs_start + offset + at);

@@ -51,7 +51,10 @@ fn signed_vectors_verify_and_check() {
 fn vector_signatures_cover_the_raw_first_document() {
     for (name, offset, _) in SIGNED {
         let file = fs::File::open(vector(name)).unwrap();
-        let sig = npk::archive::Archive::read(&file).unwrap().signature.unwrap();
+        let sig = npk::archive::Archive::read(&file)
+            .unwrap()
+            .signature
+            .unwrap();
         let hashes = signature::verify(&sig, &vectors_key()).unwrap();
         assert_eq!(hashes.verity_offset, offset);
     }
@@ -109,5 +112,8 @@ fn vector_listing_with_our_reader() {
     let npk = Npk::open(&path).unwrap().verify(&vectors_key()).unwrap();
     let range = npk.squashfs();
     let entries = npk::squashfs::list(npk.file(), range.start, range.end - range.start).unwrap();
-    assert!(entries.iter().any(|e| e.path == "/bin/hello"), "{entries:?}");
+    assert!(
+        entries.iter().any(|e| e.path == "/bin/hello"),
+        "{entries:?}"
+    );
 }

@@ -63,7 +63,10 @@ fn main() -> Result<()> {
         }
         Ok(hasher.finalize())
     })?;
-    println!("open: {:.1} MiB package, mean of {iterations}", size as f64 / 1048576.0);
+    println!(
+        "open: {:.1} MiB package, mean of {iterations}",
+        size as f64 / 1048576.0
+    );
     println!("| open + verify | bytes read per open | sha256 of the whole file | ratio |");
     println!("|---|---|---|---|");
     println!(

@@ -25,7 +25,10 @@ fn main() -> Result<()> {
     )?;
     let key = SecretKey::from_seed(&[3; 32]);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("pack: {:.1} MiB tree, {cores} cores, best of {runs}", bytes as f64 / 1048576.0);
+    println!(
+        "pack: {:.1} MiB tree, {cores} cores, best of {runs}",
+        bytes as f64 / 1048576.0
+    );
     println!("| compression | nstar pack | mksquashfs + veritysetup | ratio | npk size | squashfs size |");
     println!("|---|---|---|---|---|---|");
     for name in ["xz", "zstd", "gzip", "lz4"] {
@@ -48,12 +51,23 @@ fn main() -> Result<()> {
             run(Command::new("mksquashfs")
                 .arg(&root)
                 .arg(&img)
-                .args(["-comp", name, "-b", "131072", "-noappend", "-quiet", "-no-progress"])
+                .args([
+                    "-comp",
+                    name,
+                    "-b",
+                    "131072",
+                    "-noappend",
+                    "-quiet",
+                    "-no-progress",
+                ])
                 .args(["-processors", &cores.to_string()])
                 .args(["-all-root", "-mkfs-time", "0", "-all-time", "0"]))?;
             let len = fs::metadata(&img)?.len();
             let data_len = len.div_ceil(4096) * 4096;
-            fs::OpenOptions::new().write(true).open(&img)?.set_len(data_len)?;
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&img)?
+                .set_len(data_len)?;
             run(Command::new("veritysetup")
                 .arg("format")
                 .arg(&img)

@@ -117,10 +117,17 @@ pub fn assert_same_files(a: &Path, b: &Path) {
         let other = b.join(rel);
         let meta = fs::symlink_metadata(&entry).unwrap();
         if meta.file_type().is_file() {
-            assert_eq!(fs::read(&entry).unwrap(), fs::read(&other).unwrap(), "{rel:?}");
+            assert_eq!(
+                fs::read(&entry).unwrap(),
+                fs::read(&other).unwrap(),
+                "{rel:?}"
+            );
             count += 1;
         } else if meta.file_type().is_symlink() {
-            assert_eq!(fs::read_link(&entry).unwrap(), fs::read_link(&other).unwrap());
+            assert_eq!(
+                fs::read_link(&entry).unwrap(),
+                fs::read_link(&other).unwrap()
+            );
         }
     }
     assert!(count > 0);
