@@ -1,8 +1,7 @@
 //! The fs.img of packages written by Northstar 0.9's packer verifies in place, inside the
 //! .npk, with the verity offset and root hash its signature carries.
 //!
-//! The vectors are looked up in `$NPK_VECTORS_DIR`, then `npk/tests/vectors/northstar-0.9`,
-//! then the shared checkout at `/work/shared/vectors/northstar-0.9`; none found fails.
+//! The vectors live in `npk/tests/data/northstar-0.9`.
 
 use std::{fs::File, os::unix::fs::FileExt, path::PathBuf};
 
@@ -31,16 +30,9 @@ const VECTORS: &[(&str, u64, &str)] = &[
 const FS_IMG_AT: u64 = 4096;
 
 fn vectors_dir() -> Result<PathBuf> {
-    let candidates = [
-        std::env::var_os("NPK_VECTORS_DIR").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/northstar-0.9")),
-        Some(PathBuf::from("/work/shared/vectors/northstar-0.9")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|dir| dir.join(VECTORS[0].0).is_file())
-        .context("northstar-0.9 test vectors not found (set NPK_VECTORS_DIR)")
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/northstar-0.9");
+    anyhow::ensure!(dir.join(VECTORS[0].0).is_file(), "test vectors missing in {dir:?}");
+    Ok(dir)
 }
 
 fn root(hex: &str) -> Result<verity::Digest> {
