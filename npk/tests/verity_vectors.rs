@@ -31,7 +31,10 @@ const FS_IMG_AT: u64 = 4096;
 
 fn vectors_dir() -> Result<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/northstar-0.9");
-    anyhow::ensure!(dir.join(VECTORS[0].0).is_file(), "test vectors missing in {dir:?}");
+    anyhow::ensure!(
+        dir.join(VECTORS[0].0).is_file(),
+        "test vectors missing in {dir:?}"
+    );
     Ok(dir)
 }
 
