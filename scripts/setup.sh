@@ -15,6 +15,7 @@ packages=(
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross   # armv7 linker
     hyperfine           # benchmarks
     file                # checks that the board binaries are static
+    qemu-user           # runs the cross-built binaries in the tests
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -20,7 +20,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cargo test --workspace --locked
 
-step "cross builds (static binaries for the boards)"
+step "cross builds (static binaries for the boards, run under qemu-user)"
+vectors=npk/tests/data/northstar-0.9
+declare -A emulator=(
+    [x86_64-unknown-linux-musl]=""
+    [aarch64-unknown-linux-musl]=qemu-aarch64
+    [armv7-unknown-linux-gnueabihf]=qemu-arm
+)
 for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf; do
     cargo build --locked --release --target "$target" -p nstar -p northstar
     for bin in nstar northstar; do
@@ -28,6 +34,16 @@ for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown
         file "$f" | grep -Eq "statically linked|static-pie linked" || { echo "$f is not static" >&2; exit 1; }
         printf '%-34s %-10s %8d bytes\n' "$target" "$bin" "$(stat -c %s "$f")"
     done
+    run=${emulator[$target]}
+    $run "target/$target/release/northstar" --version
+    $run "target/$target/release/nstar" verify "$vectors/hello-0.0.1.npk" --key "$vectors/vectors.pub" >/dev/null
+    work=$(mktemp -d)
+    $run "target/$target/release/nstar" keygen t --out "$work" >/dev/null
+    $run "target/$target/release/nstar" pack examples/message/manifest.yaml examples/message/root \
+        --key "$work/t.key" --out "$work" >/dev/null
+    $run "target/$target/release/nstar" verify "$work/message-0.1.0.npk" --key "$work/t.pub" >/dev/null
+    rm -rf "$work"
+    echo "$target: nstar verifies a Northstar 0.9 package and packs and verifies its own"
 done
 
 step "fuzz smoke runs"
