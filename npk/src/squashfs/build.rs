@@ -92,7 +92,8 @@ pub fn build(
         opts.compression,
         Compression::Xz | Compression::Gzip | Compression::Zstd
     );
-    let session = parallel::Session::new(store_only, precheck, opts.block_size);
+    let xz = opts.compression == Compression::Xz;
+    let session = parallel::Session::new(store_only, precheck, xz, opts.block_size);
     let pool = rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("squashfs-{i}"))
         .build()

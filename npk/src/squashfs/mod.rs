@@ -16,6 +16,7 @@ mod output;
 mod parallel;
 mod read;
 mod tree;
+mod xz;
 
 pub use build::build;
 pub use read::{extract, list};

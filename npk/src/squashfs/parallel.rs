@@ -13,6 +13,7 @@
 //!
 //! For xz, gzip and zstd a block is first tried with zstd level 1; a block it cannot
 //! shrink by 1/128 is stored uncompressed without running the slow compressor on it.
+//! xz blocks are encoded by [`super::xz`] (backhand's settings, single-threaded encoder).
 
 use std::{
     cell::RefCell,
@@ -69,7 +70,7 @@ impl CompressionAction for Compressor {
             if let Some(result) = session.take(bytes) {
                 return result;
             }
-            return compress_block(bytes, fc, block_size, session.precheck);
+            return compress_block(&session, bytes, fc, block_size);
         }
         DefaultCompressor.compress(bytes, fc, block_size)
     }
@@ -104,17 +105,20 @@ pub(crate) struct Session {
     store_only: bool,
     /// Skip the compressor for blocks that a fast zstd pass cannot shrink.
     precheck: bool,
+    /// The image is xz with backhand's default settings: encode with [`super::xz`].
+    xz: bool,
     window: usize,
     queue: Mutex<Queue>,
     changed: Condvar,
 }
 
 impl Session {
-    pub(crate) fn new(store_only: bool, precheck: bool, block_size: u32) -> Arc<Self> {
+    pub(crate) fn new(store_only: bool, precheck: bool, xz: bool, block_size: u32) -> Arc<Self> {
         let window = (WINDOW_BYTES / block_size.max(1) as usize).max(8);
         Arc::new(Session {
             store_only,
             precheck,
+            xz,
             window,
             queue: Mutex::new(Queue::default()),
             changed: Condvar::new(),
@@ -203,7 +207,7 @@ impl Session {
         };
         let session = self.clone();
         pool.spawn(move || {
-            let output = compress_block(&input, fc, block_size, session.precheck);
+            let output = compress_block(&session, &input, fc, block_size);
             let mut q = session.lock();
             if let Some(index) = id.checked_sub(q.front) {
                 if let Some(slot) = q.slots.get_mut(index as usize) {
@@ -273,15 +277,15 @@ impl Session {
 const PRECHECK_MARGIN: usize = 128;
 
 /// Compresses one block: the same function for queued and inline blocks, so the image
-/// does not depend on which path a block took. With `precheck`, a block found
+/// does not depend on which path a block took. With `session.precheck`, a block found
 /// incompressible is answered with bytes longer than it, so backhand stores it as is.
 fn compress_block(
+    session: &Session,
     bytes: &[u8],
     fc: FilesystemCompressor,
     block_size: u32,
-    precheck: bool,
 ) -> Result<Vec<u8>, BackhandError> {
-    if precheck && bytes.len() >= 4096 {
+    if session.precheck && bytes.len() >= 4096 {
         let fast = Zstd {
             compression_level: 1,
         };
@@ -290,6 +294,10 @@ fn compress_block(
         if trial.len() >= bytes.len() - bytes.len() / PRECHECK_MARGIN {
             return Ok(vec![0; bytes.len() + 1]);
         }
+    }
+    if session.xz {
+        // backhand's xz without options: dictionary = block size.
+        return super::xz::compress(bytes, block_size);
     }
     DefaultCompressor.compress(bytes, fc, block_size)
 }
