@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         }
         Ok(Command::Run { config }) => {
             let what = config.map_or("PID 1 mode".to_string(), |c| c.display().to_string());
-            eprintln!("northstar: {what}: {}", runtime_core::STATUS);
+            eprintln!("northstar: {what}: the runtime is not wired into this binary yet");
             ExitCode::FAILURE
         }
         Err(e) => {

@@ -1,12 +1,17 @@
-//! The Northstar runtime: repositories of packages, verified mounting, sandboxed containers
-//! and their supervision. PID 1 (`init/`) and the host daemon both run it.
+//! The Northstar runtime: repositories of packages, verified mounting, sandboxed
+//! containers and their supervision, in one single-threaded event loop.
 //!
-//! It owns the running system's state; the package format itself belongs to `npk`.
+//! PID 1 (`init`) and the host daemon both drive this library. It owns: configuration,
+//! the registry of packages, loop and dm-verity mounting, the container sandbox
+//! (namespaces, mounts, credentials, capabilities, seccomp, cgroups, rlimits) and the
+//! supervision of containers (exit status, stop, restart policy, output capture). It does
+//! not own: the package format (`npk`), the boot sequence (`init`), raw system calls
+//! (`northstar-sys`).
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
-)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
 
-/// What the runtime can do in this build, reported by the init when asked to run.
-pub const STATUS: &str = "the container runtime is not part of this build yet";
+pub mod cgroups;
+pub mod config;
+pub mod mount;
+pub mod repository;
+pub mod seccomp;
