@@ -9,6 +9,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod caps;
+pub mod child;
 pub mod clone;
 pub mod dm;
 pub mod loopdev;

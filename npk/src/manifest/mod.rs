@@ -22,8 +22,8 @@ pub use cgroups::{BlkIo, BlkIoDevice, BlkIoThrottle, CGroups, Cpu, Memory};
 pub use error::Error;
 pub use mount::{parse_size, Bind, Mount, MountOption, MountOptions, Resource, Tmpfs};
 pub use process::{
-    Autostart, Console, Io, Network, Output, Permission, Permissions, Policy, RlimitResource,
-    RlimitValue, Sched, Selinux, Socket, SocketType,
+    Autostart, Console, Io, Network, Output, Permission, Permissions, Policy, Restart,
+    RestartPolicy, RlimitResource, RlimitValue, Sched, Selinux, Socket, SocketType,
 };
 pub use seccomp::{ArgRule, Profile, Seccomp, SyscallRule};
 pub use types::{
@@ -127,6 +127,9 @@ pub struct Manifest {
     /// stdout and stderr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub io: Option<Io>,
+    /// Restart policy (an extension of Northstar 0.9's schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Restart>,
     /// Free-form data, ignored by the runtime; `null` when absent.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub custom: serde_json::Value,

@@ -310,3 +310,46 @@ impl JsonSchema for Permissions {
         })
     }
 }
+
+/// `restart`: what the runtime does when the container's process ends on its own. An
+/// extension of Northstar 0.9's schema (which never restarts); absent = `no`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Restart {
+    /// When to restart.
+    #[serde(default)]
+    pub policy: RestartPolicy,
+    /// Restarts in a row before the runtime gives up (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+    /// Delay before the first restart, in milliseconds (default 100); doubled on every
+    /// restart in a row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Longest delay, in milliseconds (default 30000). A run that lasted longer than this
+    /// resets the count and the delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_delay_ms: Option<u64>,
+}
+
+/// When a container is restarted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Never.
+    #[default]
+    No,
+    /// When it exits with a non-zero code or is killed by a signal.
+    OnFailure,
+    /// Whenever it ends, unless it was stopped through the runtime.
+    Always,
+}
+
+impl Restart {
+    /// Default for `max_retries`.
+    pub const DEFAULT_MAX_RETRIES: u32 = 10;
+    /// Default for `delay_ms`.
+    pub const DEFAULT_DELAY_MS: u64 = 100;
+    /// Default for `max_delay_ms`.
+    pub const DEFAULT_MAX_DELAY_MS: u64 = 30_000;
+}

@@ -295,6 +295,17 @@ impl Capability {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The kernel's number for this capability (`CAP_CHOWN` = 0, ...): its position in
+    /// `capabilities.txt`, which lists them in kernel order.
+    pub fn number(&self) -> u32 {
+        include_str!("capabilities.txt")
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or("").trim())
+            .filter(|entry| !entry.is_empty())
+            .position(|name| name == self.0)
+            .map_or(u32::MAX, |n| n as u32)
+    }
 }
 
 impl fmt::Display for Capability {

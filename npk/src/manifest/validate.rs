@@ -3,7 +3,7 @@
 
 use super::{
     lines, types::check_abs_path, types::check_identifier, Error, Manifest, Mount, MountOption,
-    Network, Policy, SyscallRule,
+    Network, Policy, Restart, SyscallRule,
 };
 
 /// Limits of the manifest's fields. Northstar 0.9's limits where it has them.
@@ -38,6 +38,8 @@ pub mod limits {
     pub const MAX_SECCOMP_ARG_VALUES: usize = 50;
     /// Longest SELinux context.
     pub const MAX_SELINUX_CONTEXT_LEN: usize = 4096;
+    /// Longest restart delay, in milliseconds.
+    pub const MAX_RESTART_DELAY_MS: u64 = 3_600_000;
 }
 use limits::*;
 
@@ -95,6 +97,7 @@ pub(crate) fn manifest(m: &Manifest) -> Check {
     selinux(m)?;
     rlimits(m)?;
     sockets(m)?;
+    restart(m)?;
     super::cgroups::validate(m)
 }
 
@@ -143,6 +146,7 @@ fn resource_container(m: &Manifest) -> Check {
         ("rlimits", !m.rlimits.is_empty()),
         ("sockets", !m.sockets.is_empty()),
         ("io", m.io.is_some()),
+        ("restart", m.restart.is_some()),
     ];
     match present.iter().find(|(_, present)| *present) {
         Some((field, _)) => fail(
@@ -373,6 +377,32 @@ fn sockets(m: &Manifest) -> Check {
                 return fail(&["sockets", name.as_str(), field], "must not be 0 (root)");
             }
         }
+    }
+    Ok(())
+}
+
+fn restart(m: &Manifest) -> Check {
+    let Some(restart) = &m.restart else {
+        return Ok(());
+    };
+    if restart.delay_ms == Some(0) {
+        return fail(&["restart", "delay_ms"], "must be at least 1");
+    }
+    let delay = restart.delay_ms.unwrap_or(Restart::DEFAULT_DELAY_MS);
+    let max_delay = restart
+        .max_delay_ms
+        .unwrap_or(Restart::DEFAULT_MAX_DELAY_MS);
+    if max_delay < delay {
+        return fail(
+            &["restart", "max_delay_ms"],
+            format!("must be at least delay_ms ({delay})"),
+        );
+    }
+    if max_delay > MAX_RESTART_DELAY_MS {
+        return fail(
+            &["restart", "max_delay_ms"],
+            format!("must be at most {MAX_RESTART_DELAY_MS} (one hour)"),
+        );
     }
     Ok(())
 }
