@@ -2,10 +2,12 @@
 //! daemon with `northstar --config <file>`.
 //!
 //! This binary stays thin: the boot sequence, main loop and shutdown call into
-//! `runtime-core`. At this stage it parses its command line and reports its version; the
-//! runtime itself lands in `runtime-core`.
+//! `runtime-core`. The host daemon mode runs the runtime until SIGTERM or SIGINT.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod daemon;
+mod logger;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -48,9 +50,14 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        Ok(Command::Run { config }) => {
-            let what = config.map_or("PID 1 mode".to_string(), |c| c.display().to_string());
-            eprintln!("northstar: {what}: the runtime is not wired into this binary yet");
+        Ok(Command::Run {
+            config: Some(config),
+        }) => {
+            logger::init();
+            daemon::run(&config)
+        }
+        Ok(Command::Run { config: None }) => {
+            eprintln!("northstar: PID 1 mode is not part of this build yet; use --config <file>");
             ExitCode::FAILURE
         }
         Err(e) => {

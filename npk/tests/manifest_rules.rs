@@ -612,6 +612,39 @@ fn cgroups_rules() {
 }
 
 #[test]
+fn cgroups_pids_limit() {
+    rejected(
+        "cgroups:\n  pids:\n    max: 0\n",
+        "cgroups.pids.max",
+        Some(8),
+        "1 or more",
+    );
+    rejected(
+        "cgroups:\n  pids:\n    limit: 5\n",
+        "cgroups.pids.limit",
+        Some(8),
+        "unknown field `limit`",
+    );
+    rejected(
+        "cgroups:\n  pids:\n    max: -1\n",
+        "cgroups.pids.max",
+        Some(8),
+        "expected u64",
+    );
+    let m = accepted("cgroups:\n  pids:\n    max: 5\n");
+    assert_eq!(
+        m.cgroups.unwrap().pids,
+        Some(npk::manifest::Pids { max: 5 })
+    );
+    // Without `pids` (a Northstar 0.9 manifest) the limit is absent, and stays absent when
+    // written back.
+    let m = accepted("cgroups:\n  memory:\n    memory_hard_limit: 1000000\n");
+    let cgroups = m.cgroups.clone().unwrap();
+    assert_eq!(cgroups.pids, None);
+    assert!(!m.to_yaml().unwrap().contains("pids"));
+}
+
+#[test]
 fn console_permissions() {
     rejected(
         "console:\n  permissions: [list, fly]\n",

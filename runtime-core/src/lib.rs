@@ -12,6 +12,10 @@
 
 pub mod cgroups;
 pub mod config;
+pub mod container;
+pub mod id;
 pub mod mount;
+pub mod net;
 pub mod repository;
+pub mod runtime;
 pub mod seccomp;

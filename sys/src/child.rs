@@ -195,9 +195,9 @@ pub fn loopback_up() -> io::Result<()> {
 
 /// Set the scheduling policy (`SCHED_*`) and real-time priority of the calling process.
 pub fn set_scheduler(policy: i32, priority: i32) -> io::Result<()> {
-    let param = libc::sched_param {
-        sched_priority: priority,
-    };
+    // SAFETY: sched_param is plain integers (musl adds reserved fields); zero is valid.
+    let mut param: libc::sched_param = unsafe { std::mem::zeroed() };
+    param.sched_priority = priority;
     // SAFETY: `param` is valid for reads during the call; pid 0 is the caller.
     check(unsafe { libc::sched_setscheduler(0, policy, &param) } as _)
 }

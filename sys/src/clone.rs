@@ -94,6 +94,8 @@ unsafe fn clone3(namespaces: i32, cgroup: Option<BorrowedFd<'_>>) -> io::Result<
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(Cloned::Child),
         pid => Ok(Cloned::Parent {
+            // A pid always fits in i32 (PID_MAX_LIMIT is 2^22); c_long is i32 on arm.
+            #[allow(clippy::unnecessary_cast)]
             pid: pid as i32,
             // SAFETY: the kernel returned a new pidfd owned by nobody else.
             pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
@@ -135,6 +137,8 @@ unsafe fn fork() -> io::Result<i32> {
     if ret == -1 {
         Err(io::Error::last_os_error())
     } else {
+        // A pid always fits in i32; c_long is i32 on arm.
+        #[allow(clippy::unnecessary_cast)]
         Ok(ret as i32)
     }
 }
@@ -211,6 +215,22 @@ pub enum WaitStatus {
 /// Reap the process of `pidfd` if it has exited (`waitid(P_PIDFD, WEXITED | WNOHANG)`).
 /// `Ok(None)` while it is still running.
 pub fn pidfd_try_wait(pidfd: BorrowedFd<'_>) -> io::Result<Option<WaitStatus>> {
+    waitid(pidfd, libc::WNOHANG)
+}
+
+/// Wait for the process of `pidfd` to exit and reap it.
+pub fn pidfd_wait(pidfd: BorrowedFd<'_>) -> io::Result<WaitStatus> {
+    loop {
+        match waitid(pidfd, 0) {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn waitid(pidfd: BorrowedFd<'_>, flags: i32) -> io::Result<Option<WaitStatus>> {
     const P_PIDFD: libc::idtype_t = 3;
     // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill in.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -220,7 +240,7 @@ pub fn pidfd_try_wait(pidfd: BorrowedFd<'_>) -> io::Result<Option<WaitStatus>> {
             P_PIDFD,
             pidfd.as_raw_fd() as libc::id_t,
             &mut info,
-            libc::WEXITED | libc::WNOHANG,
+            libc::WEXITED | flags,
         )
     };
     if ret == -1 {

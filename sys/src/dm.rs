@@ -1,1 +1,415 @@
-//! (in progress)
+//! Device-mapper ioctls (`<linux/dm-ioctl.h>`, interface version 4) on
+//! `/dev/mapper/control`: version check, create, table load, resume, remove, status.
+//!
+//! Every request is one buffer: a `struct dm_ioctl` header (312 bytes), followed for a
+//! table load by `struct dm_target_spec` entries (40 bytes), each with its NUL-terminated
+//! parameter string, padded so the next entry starts 8-byte aligned. The buffers are
+//! built and decoded in safe code ([`Request::encode`], [`Reply::decode`]); only the
+//! `ioctl` call itself is unsafe. Fields are in the machine's byte order, as the kernel
+//! reads them.
+//!
+//! Not owned here: device names chosen, tables (callers build them), device nodes, the
+//! order of the steps and cleaning up after a failed one.
+
+use std::{
+    io,
+    mem::{offset_of, size_of},
+    os::fd::{AsRawFd, BorrowedFd},
+};
+
+/// Interface major version this module speaks.
+pub const VERSION_MAJOR: u32 = 4;
+/// Size of the name field, including the terminating NUL (`DM_NAME_LEN`).
+pub const NAME_LEN: usize = 128;
+/// Size of the uuid field, including the terminating NUL (`DM_UUID_LEN`).
+pub const UUID_LEN: usize = 129;
+/// Size of a target type field, including the terminating NUL (`DM_MAX_TYPE_NAME`).
+pub const MAX_TYPE_NAME: usize = 16;
+
+/// `DM_READONLY_FLAG`: the table (and device) is read-only.
+pub const READONLY_FLAG: u32 = 1 << 0;
+/// `DM_SUSPEND_FLAG`: suspend (set) or resume (clear) with `DM_DEV_SUSPEND`.
+pub const SUSPEND_FLAG: u32 = 1 << 1;
+/// `DM_ACTIVE_PRESENT_FLAG` (out): the device has an active table.
+pub const ACTIVE_PRESENT_FLAG: u32 = 1 << 5;
+/// `DM_BUFFER_FULL_FLAG` (out): the reply did not fit the buffer.
+pub const BUFFER_FULL_FLAG: u32 = 1 << 8;
+/// `DM_DEFERRED_REMOVE`: remove when the last user closes the device (interface 4.27).
+pub const DEFERRED_REMOVE: u32 = 1 << 17;
+
+/// `struct dm_ioctl`. Only used for its layout: requests are encoded by hand.
+#[repr(C)]
+struct Header {
+    version: [u32; 3],
+    data_size: u32,
+    data_start: u32,
+    target_count: u32,
+    open_count: i32,
+    flags: u32,
+    event_nr: u32,
+    padding: u32,
+    dev: u64,
+    name: [u8; NAME_LEN],
+    uuid: [u8; UUID_LEN],
+    data: [u8; 7],
+}
+
+/// `struct dm_target_spec`, followed by the parameter string.
+#[repr(C)]
+struct TargetSpec {
+    sector_start: u64,
+    length: u64,
+    status: i32,
+    next: u32,
+    target_type: [u8; MAX_TYPE_NAME],
+}
+
+/// Size of the request header.
+pub const HEADER_SIZE: usize = size_of::<Header>();
+/// Size of a target spec before its parameters.
+pub const SPEC_SIZE: usize = size_of::<TargetSpec>();
+const _: () = assert!(HEADER_SIZE == 312 && SPEC_SIZE == 40);
+
+/// The commands used here (`DM_*_CMD`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `DM_VERSION`: the kernel's interface version.
+    Version = 0,
+    /// `DM_DEV_CREATE`: a new device without table, suspended.
+    DevCreate = 3,
+    /// `DM_DEV_REMOVE`: remove a device.
+    DevRemove = 4,
+    /// `DM_DEV_SUSPEND`: suspend, or (without [`SUSPEND_FLAG`]) resume: make the loaded
+    /// table active.
+    DevSuspend = 6,
+    /// `DM_DEV_STATUS`: flags, open count and device number.
+    DevStatus = 7,
+    /// `DM_TABLE_LOAD`: load a table into the inactive slot.
+    TableLoad = 9,
+}
+
+impl Command {
+    /// The ioctl request number (`_IOWR(0xfd, cmd, struct dm_ioctl)`).
+    pub const fn request(self) -> libc::Ioctl {
+        libc::_IOWR::<Header>(0xfd, self as u32)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Command::Version => "DM_VERSION",
+            Command::DevCreate => "DM_DEV_CREATE",
+            Command::DevRemove => "DM_DEV_REMOVE",
+            Command::DevSuspend => "DM_DEV_SUSPEND",
+            Command::DevStatus => "DM_DEV_STATUS",
+            Command::TableLoad => "DM_TABLE_LOAD",
+        }
+    }
+}
+
+/// Why a request could not be encoded or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("device-mapper name is empty")]
+    EmptyName,
+    #[error("device-mapper name {name:?} is {len} bytes, the limit is {} bytes", NAME_LEN - 1)]
+    NameTooLong { name: String, len: usize },
+    #[error("device-mapper name {0:?} is not allowed (no '/', NUL, \".\", \"..\" or \"control\")")]
+    InvalidName(String),
+    #[error("device-mapper uuid {uuid:?} is {len} bytes, the limit is {} bytes", UUID_LEN - 1)]
+    UuidTooLong { uuid: String, len: usize },
+    #[error("device-mapper uuid {0:?} contains a NUL byte")]
+    InvalidUuid(String),
+    #[error("target type {0:?} is empty, longer than 15 bytes or contains a NUL byte")]
+    TargetType(String),
+    #[error("parameters of target {index} contain a NUL byte")]
+    TargetParams { index: usize },
+    #[error("a table needs at least one target")]
+    NoTargets,
+    #[error("request of {0} bytes is too large")]
+    TooLarge(usize),
+    #[error("{command}: {source}")]
+    Ioctl {
+        command: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{command}: the kernel's reply is truncated (buffer full)")]
+    BufferFull { command: &'static str },
+}
+
+impl Error {
+    /// The errno of a refused ioctl.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Ioctl { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
+/// One line of a table: `<start> <length> <type> <params>`, in 512-byte sectors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// First sector.
+    pub start: u64,
+    /// Number of sectors.
+    pub length: u64,
+    /// Target type, e.g. `verity`.
+    pub kind: String,
+    /// The target's parameter string.
+    pub params: String,
+}
+
+/// A request: header fields and, for a table load, the targets.
+#[derive(Clone, Debug, Default)]
+pub struct Request<'a> {
+    /// Device name (empty: not used for the lookup).
+    pub name: &'a str,
+    /// Device uuid (empty: none).
+    pub uuid: &'a str,
+    /// `DM_*_FLAG` bits.
+    pub flags: u32,
+    /// Targets of a table load.
+    pub targets: &'a [Target],
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    if name.len() > NAME_LEN - 1 {
+        return Err(Error::NameTooLong {
+            name: name.to_string(),
+            len: name.len(),
+        });
+    }
+    if name.contains(['/', '\0']) || matches!(name, "." | ".." | "control") {
+        return Err(Error::InvalidName(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Check a name for [`Command::DevCreate`]: 1 to 127 bytes, no `/` or NUL, not `.`,
+/// `..` or `control`.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    if name.is_empty() {
+        return Err(Error::EmptyName);
+    }
+    check_name(name)
+}
+
+fn put_u32(buf: &mut [u8], at: usize, value: u32) {
+    buf[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+}
+
+fn put_u64(buf: &mut [u8], at: usize, value: u64) {
+    buf[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+}
+
+fn get_u32(buf: &[u8], at: usize) -> u32 {
+    let mut b = [0; 4];
+    b.copy_from_slice(&buf[at..at + 4]);
+    u32::from_ne_bytes(b)
+}
+
+fn get_u64(buf: &[u8], at: usize) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&buf[at..at + 8]);
+    u64::from_ne_bytes(b)
+}
+
+/// Round up to the next multiple of 8.
+fn align8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+impl Request<'_> {
+    /// The request buffer: header, then the targets (each spec 8-byte aligned, `next` the
+    /// distance from one spec to the next). Its length is the header's `data_size`.
+    pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        check_name(self.name)?;
+        if self.uuid.len() > UUID_LEN - 1 {
+            return Err(Error::UuidTooLong {
+                uuid: self.uuid.to_string(),
+                len: self.uuid.len(),
+            });
+        }
+        if self.uuid.contains('\0') {
+            return Err(Error::InvalidUuid(self.uuid.to_string()));
+        }
+        let mut buf = vec![0u8; HEADER_SIZE];
+        for (index, target) in self.targets.iter().enumerate() {
+            let kind = target.kind.as_bytes();
+            if kind.is_empty() || kind.len() > MAX_TYPE_NAME - 1 || kind.contains(&0) {
+                return Err(Error::TargetType(target.kind.clone()));
+            }
+            if target.params.contains('\0') {
+                return Err(Error::TargetParams { index });
+            }
+            let at = buf.len();
+            // Spec, parameters, their NUL, padding to the next 8-byte boundary.
+            let next = align8(SPEC_SIZE + target.params.len() + 1);
+            buf.resize(at + next, 0);
+            put_u64(
+                &mut buf,
+                at + offset_of!(TargetSpec, sector_start),
+                target.start,
+            );
+            put_u64(&mut buf, at + offset_of!(TargetSpec, length), target.length);
+            let next32 = u32::try_from(next).map_err(|_| Error::TooLarge(next))?;
+            put_u32(&mut buf, at + offset_of!(TargetSpec, next), next32);
+            let ty = at + offset_of!(TargetSpec, target_type);
+            buf[ty..ty + kind.len()].copy_from_slice(kind);
+            let params = at + SPEC_SIZE;
+            buf[params..params + target.params.len()].copy_from_slice(target.params.as_bytes());
+        }
+        let size = u32::try_from(buf.len()).map_err(|_| Error::TooLarge(buf.len()))?;
+        let count = self.targets.len() as u32;
+        put_u32(&mut buf, offset_of!(Header, version), VERSION_MAJOR);
+        put_u32(&mut buf, offset_of!(Header, data_size), size);
+        put_u32(&mut buf, offset_of!(Header, data_start), HEADER_SIZE as u32);
+        put_u32(&mut buf, offset_of!(Header, target_count), count);
+        put_u32(&mut buf, offset_of!(Header, flags), self.flags);
+        let name = offset_of!(Header, name);
+        buf[name..name + self.name.len()].copy_from_slice(self.name.as_bytes());
+        let uuid = offset_of!(Header, uuid);
+        buf[uuid..uuid + self.uuid.len()].copy_from_slice(self.uuid.as_bytes());
+        Ok(buf)
+    }
+}
+
+/// The header fields of a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The kernel's interface version.
+    pub version: [u32; 3],
+    /// `DM_*_FLAG` bits.
+    pub flags: u32,
+    /// Number of users holding the device open.
+    pub open_count: i32,
+    /// Number of targets of the table asked about.
+    pub target_count: u32,
+    /// Device number in the kernel's `new_encode_dev` form.
+    pub dev: u64,
+}
+
+impl Reply {
+    /// Read the header fields of a reply buffer (at least [`HEADER_SIZE`] bytes).
+    pub fn decode(buf: &[u8]) -> Option<Reply> {
+        if buf.len() < HEADER_SIZE {
+            return None;
+        }
+        let v = offset_of!(Header, version);
+        Some(Reply {
+            version: [get_u32(buf, v), get_u32(buf, v + 4), get_u32(buf, v + 8)],
+            flags: get_u32(buf, offset_of!(Header, flags)),
+            open_count: get_u32(buf, offset_of!(Header, open_count)) as i32,
+            target_count: get_u32(buf, offset_of!(Header, target_count)),
+            dev: get_u64(buf, offset_of!(Header, dev)),
+        })
+    }
+
+    /// Major and minor of [`Reply::dev`].
+    pub fn major_minor(&self) -> (u32, u32) {
+        decode_dev(self.dev)
+    }
+}
+
+/// Split a device number in the kernel's `new_encode_dev` form into major and minor.
+pub fn decode_dev(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) as u32;
+    let minor = ((dev & 0xff) | ((dev >> 12) & 0xfff00)) as u32;
+    (major, minor)
+}
+
+/// Send one request on `control` (`/dev/mapper/control`) and decode the reply header.
+pub fn call(control: BorrowedFd<'_>, command: Command, request: &Request) -> Result<Reply, Error> {
+    let mut buf = request.encode()?;
+    let failed = |source| Error::Ioctl {
+        command: command.name(),
+        source,
+    };
+    // SAFETY: `buf` is a writable allocation of exactly `data_size` bytes (encode() writes
+    // its length there) and starts with a complete `struct dm_ioctl`; the kernel reads
+    // and writes at most `data_size` bytes of it, and `buf` outlives the call.
+    let ret = unsafe { libc::ioctl(control.as_raw_fd(), command.request(), buf.as_mut_ptr()) };
+    if ret < 0 {
+        return Err(failed(io::Error::last_os_error()));
+    }
+    let reply =
+        Reply::decode(&buf).ok_or_else(|| failed(io::Error::from_raw_os_error(libc::EIO)))?;
+    if reply.flags & BUFFER_FULL_FLAG != 0 {
+        return Err(Error::BufferFull {
+            command: command.name(),
+        });
+    }
+    Ok(reply)
+}
+
+/// `DM_VERSION`: the kernel's interface version (fails unless its major is 4).
+pub fn version(control: BorrowedFd<'_>) -> Result<[u32; 3], Error> {
+    call(control, Command::Version, &Request::default()).map(|r| r.version)
+}
+
+/// `DM_DEV_CREATE`: a new device `name` (with `uuid`, may be empty), without a table.
+pub fn create(control: BorrowedFd<'_>, name: &str, uuid: &str) -> Result<Reply, Error> {
+    validate_name(name)?;
+    let request = Request {
+        name,
+        uuid,
+        ..Request::default()
+    };
+    call(control, Command::DevCreate, &request)
+}
+
+/// `DM_TABLE_LOAD`: load `targets` into the inactive slot of `name`.
+pub fn load_table(
+    control: BorrowedFd<'_>,
+    name: &str,
+    targets: &[Target],
+    read_only: bool,
+) -> Result<Reply, Error> {
+    validate_name(name)?;
+    if targets.is_empty() {
+        return Err(Error::NoTargets);
+    }
+    let request = Request {
+        name,
+        flags: if read_only { READONLY_FLAG } else { 0 },
+        targets,
+        ..Request::default()
+    };
+    call(control, Command::TableLoad, &request)
+}
+
+/// `DM_DEV_SUSPEND` without [`SUSPEND_FLAG`]: activate the loaded table of `name`.
+pub fn resume(control: BorrowedFd<'_>, name: &str) -> Result<Reply, Error> {
+    validate_name(name)?;
+    let request = Request {
+        name,
+        ..Request::default()
+    };
+    call(control, Command::DevSuspend, &request)
+}
+
+/// `DM_DEV_REMOVE`: remove `name`; with `deferred`, a device still open is removed at its
+/// last close instead of failing with `EBUSY`.
+pub fn remove(control: BorrowedFd<'_>, name: &str, deferred: bool) -> Result<Reply, Error> {
+    validate_name(name)?;
+    let request = Request {
+        name,
+        flags: if deferred { DEFERRED_REMOVE } else { 0 },
+        ..Request::default()
+    };
+    call(control, Command::DevRemove, &request)
+}
+
+/// `DM_DEV_STATUS`: flags, open count and device number of `name`.
+pub fn status(control: BorrowedFd<'_>, name: &str) -> Result<Reply, Error> {
+    validate_name(name)?;
+    let request = Request {
+        name,
+        ..Request::default()
+    };
+    call(control, Command::DevStatus, &request)
+}
+
+#[cfg(test)]
+mod tests;

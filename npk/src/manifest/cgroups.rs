@@ -28,6 +28,17 @@ pub struct CGroups {
     /// Memory controller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
+    /// Process number controller (not in Northstar 0.9: optional, so its manifests parse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids: Option<Pids>,
+}
+
+/// Process number controller (`pids.max`): a fork beyond `max` processes fails.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pids {
+    /// Most processes (and threads) of the container at once, at least 1.
+    pub max: u64,
 }
 
 /// Memory controller. Limits in bytes; -1 = unlimited.
@@ -202,6 +213,9 @@ pub(crate) fn validate(m: &Manifest) -> Check {
             return fail(&["cgroups", "blkio"], "weights must be 10..=1000");
         }
         attrs(&blkio.attrs, "blkio")?;
+    }
+    if cgroups.pids.as_ref().is_some_and(|p| p.max == 0) {
+        return fail(&["cgroups", "pids", "max"], "must be 1 or more");
     }
     Ok(())
 }

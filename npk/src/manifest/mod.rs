@@ -18,7 +18,7 @@ mod seccomp;
 mod types;
 mod validate;
 
-pub use cgroups::{BlkIo, BlkIoDevice, BlkIoThrottle, CGroups, Cpu, Memory};
+pub use cgroups::{BlkIo, BlkIoDevice, BlkIoThrottle, CGroups, Cpu, Memory, Pids};
 pub use error::Error;
 pub use mount::{parse_size, Bind, Mount, MountOption, MountOptions, Resource, Tmpfs};
 pub use process::{

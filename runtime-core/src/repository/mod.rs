@@ -1,1 +1,39 @@
-//! (in progress)
+//! Repositories of packages and the registry over them.
+//!
+//! A repository is a directory of `.npk` files with a trusted public key, or, for
+//! development only and when configured so explicitly, without one. Trust is in the types:
+//! [`Package::Signed`] comes only from a keyed repository after the signature and a full
+//! hash check of `fs.img`; [`Package::Development`] only from a repository marked
+//! `unverified = true`. A keyed repository never yields a development package.
+//!
+//! Installing is split so that the heavy part runs off the event loop: [`prepare_install`]
+//! (stream to a temporary file, sync, check) on any thread, then [`Repository::commit`]
+//! (capacity, duplicates, atomic rename, directory sync) where the registry lives. A
+//! power cut at any moment leaves the old or the new set of packages, never a half-written
+//! one that is loaded.
+//!
+//! This module does not mount packages (`mount`) or know about running containers.
+
+mod error;
+mod install;
+mod package;
+mod registry;
+mod repo;
+
+pub use error::Error;
+pub use install::{prepare_install, Limits, Prepared, TEMP_SUFFIX};
+pub use package::{check, Package};
+pub use registry::Registry;
+pub use repo::Repository;
+
+use std::path::PathBuf;
+
+/// A package file that was refused while loading a repository, for the caller to report.
+/// The file is left where it is.
+#[derive(Debug)]
+pub struct Rejected {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub error: Error,
+}

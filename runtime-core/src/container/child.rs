@@ -1,0 +1,392 @@
+//! The code between clone and exec: it executes a [`Plan`] and nothing else.
+//!
+//! Only async-signal-safe system calls run here: the plan holds every string and path,
+//! nothing allocates, nothing takes a lock, no destructor runs (both processes end in
+//! `execve` or `_exit`). A failing step writes a [`Failure`] record to the error pipe and
+//! exits; the runtime turns it into an error naming the step.
+//!
+//! The cloned process is PID 1 of the container's PID namespace. It finishes the sandbox
+//! (hostname, network, mounts, `pivot_root`), then forks the container's program and stays
+//! as a minimal init: it forwards signals to every process of the container, reaps every
+//! child (orphans included) and, when the program ends, kills what is left and reports the
+//! program's exit status through the status pipe.
+
+use super::plan::{MountOp, Net, Plan, Sched};
+use nix::{
+    errno::Errno,
+    mount::{mount, umount2, MntFlags, MsFlags},
+    sched::{setns, CloneFlags},
+    sys::{
+        signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal},
+        stat::{makedev, mknod, Mode, SFlag},
+        wait::{waitpid, WaitPidFlag, WaitStatus},
+    },
+    unistd::{chdir, pivot_root, sethostname, setsid, symlinkat, Pid},
+};
+use northstar_sys::{caps, child as sys, clone as sysclone};
+use std::{ffi::OsStr, os::fd::RawFd, os::unix::ffi::OsStrExt};
+
+/// The file descriptors the child works with (raw: the child never closes through
+/// `OwnedFd` destructors).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ChildFds {
+    /// Read end of the go pipe: one byte when the runtime is ready (cgroup joined).
+    pub go: RawFd,
+    /// Write end of the error pipe (close-on-exec): a failure record, or EOF on exec.
+    pub error: RawFd,
+    /// Write end of the status pipe: the program's wait status, from the container init.
+    pub status: RawFd,
+    /// stdin, stdout and stderr of the program.
+    pub stdio: [RawFd; 3],
+}
+
+/// The steps of the child, as reported in a failure record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Step {
+    Sync = 1,
+    Hostname,
+    Network,
+    MountPrivate,
+    Mount,
+    PivotRoot,
+    Fork,
+    Stdio,
+    Rlimits,
+    Scheduler,
+    Capabilities,
+    Groups,
+    Gid,
+    Uid,
+    NoNewPrivs,
+    Seccomp,
+    Exec,
+}
+
+impl Step {
+    const ALL: [Step; 17] = [
+        Step::Sync,
+        Step::Hostname,
+        Step::Network,
+        Step::MountPrivate,
+        Step::Mount,
+        Step::PivotRoot,
+        Step::Fork,
+        Step::Stdio,
+        Step::Rlimits,
+        Step::Scheduler,
+        Step::Capabilities,
+        Step::Groups,
+        Step::Gid,
+        Step::Uid,
+        Step::NoNewPrivs,
+        Step::Seccomp,
+        Step::Exec,
+    ];
+
+    /// What the step does, for error messages.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Step::Sync => "wait for the runtime",
+            Step::Hostname => "set the hostname",
+            Step::Network => "set up the network namespace",
+            Step::MountPrivate => "make the mount namespace private",
+            Step::Mount => "mount",
+            Step::PivotRoot => "pivot_root into the image",
+            Step::Fork => "fork the program from the container init",
+            Step::Stdio => "set up stdin, stdout and stderr",
+            Step::Rlimits => "set resource limits",
+            Step::Scheduler => "set the scheduling policy",
+            Step::Capabilities => "drop capabilities",
+            Step::Groups => "set supplementary groups",
+            Step::Gid => "set the group id",
+            Step::Uid => "set the user id",
+            Step::NoNewPrivs => "set no_new_privs",
+            Step::Seccomp => "load the seccomp filter",
+            Step::Exec => "execute the program",
+        }
+    }
+}
+
+/// A failure record: step, errno and, for mounts, the index of the mount step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub step: Step,
+    pub errno: i32,
+    pub index: u32,
+}
+
+impl Failure {
+    pub(crate) const SIZE: usize = 12;
+
+    fn encode(&self) -> [u8; Self::SIZE] {
+        let mut b = [0u8; Self::SIZE];
+        b[..4].copy_from_slice(&(self.step as u32).to_ne_bytes());
+        b[4..8].copy_from_slice(&self.errno.to_ne_bytes());
+        b[8..].copy_from_slice(&self.index.to_ne_bytes());
+        b
+    }
+
+    /// Decode a record written by a child of this same binary.
+    pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Option<Failure> {
+        let word = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
+        let step = u32::from_ne_bytes(word(0));
+        let step = Step::ALL.into_iter().find(|s| *s as u32 == step)?;
+        Some(Failure {
+            step,
+            errno: i32::from_ne_bytes(word(4)),
+            index: u32::from_ne_bytes(word(8)),
+        })
+    }
+}
+
+/// The status record of the container init: kind (0 exited, 1 signaled) and value.
+pub(crate) const STATUS_SIZE: usize = 8;
+
+fn fail(fds: &ChildFds, step: Step, errno: i32, index: u32) -> ! {
+    let record = Failure { step, errno, index }.encode();
+    let _ = sys::write_all(fds.error, &record);
+    sysclone::exit(126)
+}
+
+fn errno_of(e: std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+/// Run the plan in the cloned child. Never returns.
+pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
+    // Everything signals this process is handled by the loop at the end; block all now so
+    // nothing is lost between the fork and that loop.
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None);
+    let mut byte = [0u8; 1];
+    match sys::read(fds.go, &mut byte) {
+        Ok(1) => (),
+        // The runtime gave up on this start (it closed the pipe).
+        _ => sysclone::exit(125),
+    }
+    sys::umask(0);
+    if let Err(e) = sethostname(OsStr::from_bytes(plan.hostname.to_bytes())) {
+        fail(&fds, Step::Hostname, e as i32, 0);
+    }
+    let net = match &plan.net {
+        Net::Host => Ok(()),
+        Net::New => sys::loopback_up().map_err(errno_of),
+        Net::Join(fd) => setns(fd, CloneFlags::CLONE_NEWNET).map_err(|e| e as i32),
+    };
+    if let Err(errno) = net {
+        fail(&fds, Step::Network, errno, 0);
+    }
+    let none: Option<&std::ffi::CStr> = None;
+    if let Err(e) = mount(
+        none,
+        c"/",
+        none,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        none,
+    ) {
+        fail(&fds, Step::MountPrivate, e as i32, 0);
+    }
+    for (index, op) in plan.mounts.iter().enumerate() {
+        if let Err(e) = mount_op(op) {
+            fail(&fds, Step::Mount, e as i32, index as u32);
+        }
+    }
+    if let Err(e) = enter_root(plan) {
+        fail(&fds, Step::PivotRoot, e as i32, 0);
+    }
+    // Both sides run only async-signal-safe code and end in exec or _exit.
+    match sysclone::fork_in_child(|| program(plan, fds)) {
+        Err(e) => fail(&fds, Step::Fork, errno_of(e), 0),
+        Ok(pid) => container_init(fds, Pid::from_raw(pid)),
+    }
+}
+
+fn mount_op(op: &MountOp) -> Result<(), Errno> {
+    let none: Option<&std::ffi::CStr> = None;
+    match op {
+        MountOp::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } => mount(
+            Some(source.as_c_str()),
+            target.as_c_str(),
+            Some(fstype.as_c_str()),
+            *flags,
+            data.as_deref(),
+        ),
+        MountOp::Bind {
+            source,
+            target,
+            recursive,
+        } => {
+            let mut flags = MsFlags::MS_BIND;
+            if *recursive {
+                flags |= MsFlags::MS_REC;
+            }
+            mount(
+                Some(source.as_c_str()),
+                target.as_c_str(),
+                none,
+                flags,
+                none,
+            )
+        }
+        MountOp::Remount { target, flags } => mount(none, target.as_c_str(), none, *flags, none),
+        MountOp::CharDevice { path, major, minor } => mknod(
+            path.as_c_str(),
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            makedev(u64::from(*major), u64::from(*minor)),
+        ),
+        MountOp::Symlink { target, link } => {
+            symlinkat(target.as_c_str(), nix::fcntl::AT_FDCWD, link.as_c_str())
+        }
+    }
+}
+
+/// `pivot_root` into the image with the old root stacked on top, then detach the old root.
+fn enter_root(plan: &Plan) -> Result<(), Errno> {
+    chdir(plan.root.as_c_str())?;
+    pivot_root(c".", c".")?;
+    umount2(c".", MntFlags::MNT_DETACH)?;
+    chdir(c"/")
+}
+
+/// The container's program: stdio, limits, credentials, capabilities, seccomp, exec.
+fn program(plan: &Plan, fds: ChildFds) -> ! {
+    let _ = setsid();
+    for (target, fd) in fds.stdio.iter().enumerate() {
+        if let Err(e) = sys::dup2(*fd, target as RawFd) {
+            fail(&fds, Step::Stdio, errno_of(e), target as u32);
+        }
+    }
+    // Every other fd is closed at exec (the error pipe then shows EOF to the runtime).
+    if let Err(e) = sys::close_from(3, true) {
+        fail(&fds, Step::Stdio, errno_of(e), 3);
+    }
+    for (index, (resource, soft, hard)) in plan.rlimits.iter().enumerate() {
+        if let Err(e) = nix::sys::resource::setrlimit(*resource, *soft, *hard) {
+            fail(&fds, Step::Rlimits, e as i32, index as u32);
+        }
+    }
+    let sched = match plan.sched {
+        None => Ok(()),
+        Some(Sched::Nice { policy, nice }) => {
+            sys::set_scheduler(policy, 0).and_then(|()| sys::set_nice(nice))
+        }
+        Some(Sched::RealTime { policy, priority }) => sys::set_scheduler(policy, priority),
+    };
+    if let Err(e) = sched {
+        fail(&fds, Step::Scheduler, errno_of(e), 0);
+    }
+    if let Err(e) = caps::drop_bounding(plan.caps, plan.last_cap) {
+        fail(&fds, Step::Capabilities, errno_of(e), 0);
+    }
+    if let Err(e) = caps::set_keep_caps(true) {
+        fail(&fds, Step::Capabilities, errno_of(e), 1);
+    }
+    if let Err(e) = sys::setgroups(&plan.groups) {
+        fail(&fds, Step::Groups, errno_of(e), 0);
+    }
+    if let Err(e) = sys::setresgid(plan.gid) {
+        fail(&fds, Step::Gid, errno_of(e), 0);
+    }
+    if let Err(e) = sys::setresuid(plan.uid) {
+        fail(&fds, Step::Uid, errno_of(e), 0);
+    }
+    let caps = caps::set(plan.caps)
+        .and_then(|()| caps::set_ambient(plan.caps, plan.last_cap))
+        .and_then(|()| caps::set_keep_caps(false));
+    if let Err(e) = caps {
+        fail(&fds, Step::Capabilities, errno_of(e), 2);
+    }
+    if let Err(e) = northstar_sys::seccomp::set_no_new_privs() {
+        fail(&fds, Step::NoNewPrivs, errno_of(e), 0);
+    }
+    sys::reset_signals();
+    sys::umask(0o022);
+    if let Some(filter) = &plan.seccomp {
+        if let Err(e) = northstar_sys::seccomp::load(filter.instructions()) {
+            fail(&fds, Step::Seccomp, errno_of(e), 0);
+        }
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let e = plan.exec.exec();
+    fail(&fds, Step::Exec, errno_of(e), 0)
+}
+
+/// PID 1 of the container: forward signals, reap everything, report the program's status.
+fn container_init(fds: ChildFds, program: Pid) -> ! {
+    // Keep only the status pipe; stdio goes to the null device the runtime gave as stdin.
+    let _ = sys::dup2(fds.stdio[0], 0);
+    let _ = sys::dup2(fds.stdio[0], 1);
+    let _ = sys::dup2(fds.stdio[0], 2);
+    if sys::dup2(fds.status, 3).is_err() || sys::close_from(4, false).is_err() {
+        sysclone::exit(124);
+    }
+    let all = SigSet::all();
+    let status = loop {
+        match all.wait() {
+            Ok(Signal::SIGCHLD) => {
+                if let Some(status) = reap(program) {
+                    break status;
+                }
+            }
+            // Stop and kill requests: pass them to every process of the container.
+            Ok(signal) => {
+                let _ = kill(Pid::from_raw(-1), signal);
+            }
+            Err(_) => (),
+        }
+    };
+    // The program is gone: end the rest of the container and reap it.
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    while waitpid(Pid::from_raw(-1), None).is_ok() {}
+    let _ = sys::write_all(3, &status);
+    sysclone::exit(0)
+}
+
+/// Reap every exited child; the status record once the program itself has ended.
+fn reap(program: Pid) -> Option<[u8; STATUS_SIZE]> {
+    let mut result = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == program => {
+                result = Some(record(0, code));
+            }
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == program => {
+                result = Some(record(1, signal as i32));
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return result,
+            Ok(_) => (),
+        }
+    }
+}
+
+fn record(kind: i32, value: i32) -> [u8; STATUS_SIZE] {
+    let mut b = [0u8; STATUS_SIZE];
+    b[..4].copy_from_slice(&kind.to_ne_bytes());
+    b[4..].copy_from_slice(&value.to_ne_bytes());
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_records_round_trip() {
+        for step in Step::ALL {
+            let f = Failure {
+                step,
+                errno: 13,
+                index: 7,
+            };
+            assert_eq!(Failure::decode(&f.encode()), Some(f));
+        }
+        assert_eq!(Failure::decode(&[0; Failure::SIZE]), None);
+    }
+}

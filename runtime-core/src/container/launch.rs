@@ -1,0 +1,128 @@
+//! Launching a container process from a plan: pipes, clone into the namespaces (and the
+//! cgroup), cgroup placement before the process runs anything, then the go signal.
+//!
+//! Order matters: the child waits on the go pipe until the runtime has placed it in its
+//! cgroup (cgroup v1; on v2 `CLONE_INTO_CGROUP` already did), so no instruction of the
+//! container runs outside its limits.
+
+use super::{
+    child::{self, ChildFds},
+    error::LaunchError,
+    plan::{Net, Plan},
+};
+use crate::cgroups::ContainerGroup;
+use nix::{fcntl::OFlag, sched::CloneFlags, unistd::pipe2};
+use npk::manifest::Output;
+use std::{
+    fs::File,
+    os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
+};
+
+/// A launched container process: its init's pid and pidfd and the runtime's ends of its
+/// pipes.
+#[derive(Debug)]
+pub(crate) struct Launched {
+    /// Pid of the container's init (PID 1 in its namespace), in the runtime's namespace.
+    pub pid: i32,
+    /// pidfd of the container's init.
+    pub pidfd: OwnedFd,
+    /// Read end of the error pipe: a failure record, or end of file once the program runs.
+    pub error: OwnedFd,
+    /// Read end of the status pipe: the program's exit status when it ends.
+    pub status: OwnedFd,
+    /// Read ends of captured stdout and stderr.
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
+}
+
+fn io(what: &'static str) -> impl FnOnce(nix::Error) -> LaunchError {
+    move |e| LaunchError::Io {
+        what,
+        source: e.into(),
+    }
+}
+
+/// One output stream of the program: the fd the child gets, and the runtime's read end.
+fn output(out: Output, fd: RawFd, null: &File) -> Result<(OwnedFd, Option<OwnedFd>), LaunchError> {
+    match out {
+        Output::Discard => Ok((dup(null.as_fd())?, None)),
+        Output::Inherit if fd == 2 => Ok((dup(std::io::stderr().as_fd())?, None)),
+        Output::Inherit => Ok((dup(std::io::stdout().as_fd())?, None)),
+        Output::Pipe => {
+            let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(io("create an output pipe"))?;
+            Ok((write, Some(read)))
+        }
+    }
+}
+
+fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd, LaunchError> {
+    fd.try_clone_to_owned().map_err(|source| LaunchError::Io {
+        what: "duplicate a file descriptor",
+        source,
+    })
+}
+
+/// Clone the container process, place it in `cgroup` and let it run its plan.
+pub(crate) fn launch(
+    plan: &Plan,
+    cgroup: &ContainerGroup,
+    stdout: Output,
+    stderr: Output,
+) -> Result<Launched, LaunchError> {
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|source| LaunchError::Io {
+            what: "open /dev/null",
+            source,
+        })?;
+    let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).map_err(io("create the go pipe"))?;
+    let (error_read, error_write) = pipe2(OFlag::O_CLOEXEC).map_err(io("create the error pipe"))?;
+    let (status_read, status_write) =
+        pipe2(OFlag::O_CLOEXEC).map_err(io("create the status pipe"))?;
+    let (out_child, out_read) = output(stdout, 1, &null)?;
+    let (err_child, err_read) = output(stderr, 2, &null)?;
+    let fds = ChildFds {
+        go: go_read.as_raw_fd(),
+        error: error_write.as_raw_fd(),
+        status: status_write.as_raw_fd(),
+        stdio: [
+            null.as_raw_fd(),
+            out_child.as_raw_fd(),
+            err_child.as_raw_fd(),
+        ],
+    };
+    let mut namespaces = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWPID
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWUTS;
+    if matches!(plan.net, Net::New) {
+        namespaces |= CloneFlags::CLONE_NEWNET;
+    }
+    let (pid, pidfd) = northstar_sys::clone::spawn(namespaces.bits(), cgroup.clone_fd(), || {
+        child::run(plan, fds)
+    })
+    .map_err(LaunchError::Clone)?;
+    // The child's ends are closed here (when these values drop) so the runtime sees end
+    // of file on the pipes when the container's processes are gone.
+    drop((go_read, error_write, status_write, out_child, err_child));
+    if cgroup.clone_fd().is_none() {
+        if let Err(e) = cgroup.add(pid) {
+            // Closing the go pipe makes the child exit without running anything.
+            drop(go_write);
+            let _ = northstar_sys::clone::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+            let _ = northstar_sys::clone::pidfd_wait(pidfd.as_fd());
+            return Err(LaunchError::Cgroup(e));
+        }
+    }
+    northstar_sys::child::write_all(go_write.as_raw_fd(), &[1]).map_err(LaunchError::Release)?;
+    Ok(Launched {
+        pid,
+        pidfd,
+        error: error_read,
+        status: status_read,
+        stdout: out_read,
+        stderr: err_read,
+    })
+}

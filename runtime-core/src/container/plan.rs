@@ -1,0 +1,443 @@
+//! The plan of a container process: every path, flag, id and string the code between
+//! clone and exec needs, built in the runtime before the clone so that the child
+//! allocates nothing.
+//!
+//! This module decides *what* the sandbox is (mount list, credentials, limits); the child
+//! module only executes the plan. Building a plan touches no system state except reading
+//! the host's group database.
+
+use super::error::PlanError;
+use crate::config::Config;
+use nix::mount::MsFlags;
+use northstar_sys::child::Exec;
+use npk::manifest::{self, Manifest, Mount, MountOption, MountOptions, Policy};
+use std::{
+    collections::BTreeMap,
+    ffi::CString,
+    os::{fd::OwnedFd, unix::ffi::OsStrExt},
+    path::{Path, PathBuf},
+};
+
+/// One step of setting up the container's mount namespace. Targets are absolute paths
+/// below the container's root as seen before `pivot_root`.
+#[derive(Debug)]
+pub(crate) enum MountOp {
+    /// A new filesystem.
+    Mount {
+        source: CString,
+        target: CString,
+        fstype: CString,
+        flags: MsFlags,
+        data: Option<CString>,
+    },
+    /// A bind mount (recursive with `MS_REC`).
+    Bind {
+        source: CString,
+        target: CString,
+        recursive: bool,
+    },
+    /// Remount a bind mount with `flags` (read-only, nosuid, ...).
+    Remount { target: CString, flags: MsFlags },
+    /// A character device node, mode 0666.
+    CharDevice {
+        path: CString,
+        major: u32,
+        minor: u32,
+    },
+    /// A symbolic link `link` → `target`.
+    Symlink { target: CString, link: CString },
+}
+
+impl MountOp {
+    /// The path this step works on, for error messages.
+    pub(crate) fn target(&self) -> String {
+        let path = match self {
+            MountOp::Mount { target, .. }
+            | MountOp::Bind { target, .. }
+            | MountOp::Remount { target, .. } => target,
+            MountOp::CharDevice { path, .. } => path,
+            MountOp::Symlink { link, .. } => link,
+        };
+        path.to_string_lossy().into_owned()
+    }
+}
+
+/// The network namespace of the container.
+#[derive(Debug)]
+pub(crate) enum Net {
+    /// The runtime's own.
+    Host,
+    /// A new one with only `lo`, up.
+    New,
+    /// Join the namespace of this nsfs fd.
+    Join(OwnedFd),
+}
+
+/// Scheduling of the container's init.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Sched {
+    /// `SCHED_OTHER`/`SCHED_BATCH` with a nice value, or `SCHED_IDLE`.
+    Nice { policy: i32, nice: i32 },
+    /// `SCHED_FIFO`/`SCHED_RR` with a priority.
+    RealTime { policy: i32, priority: i32 },
+}
+
+/// Everything the child does, in order.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub hostname: CString,
+    /// The container's root (the mounted image) before `pivot_root`.
+    pub root: CString,
+    pub mounts: Vec<MountOp>,
+    pub net: Net,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    /// Capabilities kept, as a bit mask.
+    pub caps: u64,
+    pub last_cap: u32,
+    pub rlimits: Vec<(nix::sys::resource::Resource, libc::rlim_t, libc::rlim_t)>,
+    pub sched: Option<Sched>,
+    pub seccomp: Option<crate::seccomp::Filter>,
+    pub exec: Exec,
+}
+
+/// What a plan is built from.
+pub(crate) struct Input<'a> {
+    pub manifest: &'a Manifest,
+    /// Where the container's image is mounted.
+    pub root: &'a Path,
+    /// The mount point of each resource mount's image, by container mount point.
+    pub resources: &'a BTreeMap<PathBuf, PathBuf>,
+    /// The container's persistent directory (created by the caller), if it has one.
+    pub persist: Option<&'a Path>,
+    pub config: &'a Config,
+    /// Contents of the host's `/etc/group`, for supplementary groups by name.
+    pub group_file: &'a str,
+    pub last_cap: u32,
+    pub net: Net,
+    /// Arguments replacing the manifest's, if given.
+    pub args: Option<&'a [String]>,
+    /// Environment added to the manifest's, if given.
+    pub env: Option<&'a BTreeMap<String, String>>,
+}
+
+fn cstring(what: &str, bytes: &[u8]) -> Result<CString, PlanError> {
+    CString::new(bytes).map_err(|_| PlanError::Nul(what.to_string()))
+}
+
+fn path_cstring(path: &Path) -> Result<CString, PlanError> {
+    cstring(&path.display().to_string(), path.as_os_str().as_bytes())
+}
+
+/// `root` + the absolute `inner` path.
+fn below(root: &Path, inner: &Path) -> PathBuf {
+    root.join(inner.strip_prefix("/").unwrap_or(inner))
+}
+
+/// Build the plan of a container process.
+pub(crate) fn build(input: Input<'_>) -> Result<Plan, PlanError> {
+    let m = input.manifest;
+    let init = m.init.as_ref().ok_or(PlanError::ResourceContainer)?;
+    let mut mounts = Vec::new();
+    for (point, mount) in &m.mounts {
+        mount_ops(&input, point.as_path(), mount, &mut mounts)?;
+    }
+    let mut args = Vec::new();
+    for arg in input.args.unwrap_or(&m.args) {
+        args.push(cstring("an argument", arg.as_bytes())?);
+    }
+    let mut env: BTreeMap<&str, &str> = m
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if let Some(extra) = input.env {
+        env.extend(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    let version = m.version.to_string();
+    let id = format!("{}:{}", m.name, m.version);
+    env.insert("NORTHSTAR_NAME", m.name.as_str());
+    env.insert("NORTHSTAR_VERSION", &version);
+    env.insert("NORTHSTAR_CONTAINER", &id);
+    let mut envp = Vec::new();
+    for (key, value) in env {
+        envp.push(cstring(
+            "an environment variable",
+            format!("{key}={value}").as_bytes(),
+        )?);
+    }
+    let seccomp = match &m.seccomp {
+        Some(seccomp) => crate::seccomp::compile(seccomp)?,
+        None => crate::seccomp::default_filter()?,
+    };
+    Ok(Plan {
+        hostname: cstring("the name", m.name.as_str().as_bytes())?,
+        root: path_cstring(input.root)?,
+        mounts,
+        net: input.net,
+        uid: m.uid,
+        gid: m.gid,
+        groups: groups(m, input.group_file)?,
+        caps: m
+            .capabilities
+            .iter()
+            .fold(0u64, |mask, cap| match cap.number() {
+                n @ 0..=63 => mask | 1 << n,
+                _ => mask,
+            }),
+        last_cap: input.last_cap,
+        rlimits: rlimits(m),
+        sched: sched(m)?,
+        seccomp: Some(seccomp),
+        exec: Exec::new(path_cstring(init)?, args, envp),
+    })
+}
+
+fn mount_ops(
+    input: &Input<'_>,
+    point: &Path,
+    mount: &Mount,
+    ops: &mut Vec<MountOp>,
+) -> Result<(), PlanError> {
+    let target = below(input.root, point);
+    let t = path_cstring(&target)?;
+    let ro_noexec = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let new = |fstype: &str, flags: MsFlags, data: Option<String>| -> Result<MountOp, PlanError> {
+        Ok(MountOp::Mount {
+            source: cstring(fstype, fstype.as_bytes())?,
+            target: t.clone(),
+            fstype: cstring(fstype, fstype.as_bytes())?,
+            flags,
+            data: data
+                .map(|d| cstring("mount data", d.as_bytes()))
+                .transpose()?,
+        })
+    };
+    match mount {
+        Mount::Proc => ops.push(new("proc", ro_noexec | MsFlags::MS_NOEXEC, None)?),
+        Mount::Sysfs => ops.push(new("sysfs", ro_noexec | MsFlags::MS_NOEXEC, None)?),
+        Mount::Tmpfs(tmpfs) => {
+            let m = input.manifest;
+            let data = format!("size={},mode=0755,uid={},gid={}", tmpfs.size, m.uid, m.gid);
+            ops.push(new(
+                "tmpfs",
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(data),
+            )?);
+        }
+        Mount::Persist => {
+            let source = input.persist.ok_or(PlanError::NoPersistDir)?;
+            bind(ops, source, &t, &MountOptions::default(), true)?;
+        }
+        Mount::Resource(resource) => {
+            let image = input
+                .resources
+                .get(point)
+                .ok_or_else(|| PlanError::ResourceNotResolved(point.to_path_buf()))?;
+            let source = below(image, resource.dir.as_path());
+            bind(ops, &source, &t, &resource.options, false)?;
+        }
+        Mount::Bind(b) => {
+            let host = b.host.as_path();
+            if !input.config.bind_allowed(host) {
+                return Err(PlanError::BindNotAllowed(host.to_path_buf()));
+            }
+            bind(
+                ops,
+                host,
+                &t,
+                &b.options,
+                b.options.0.contains(&MountOption::Rw),
+            )?;
+        }
+        Mount::Dev => dev(ops, &target)?,
+        Mount::Sockets => return Err(PlanError::Unsupported("mounts of type sockets")),
+    }
+    Ok(())
+}
+
+/// A bind mount, then a remount with the flags (read-only unless `rw`; nosuid and nodev
+/// always except where the options ask otherwise is not possible: both are forced).
+fn bind(
+    ops: &mut Vec<MountOp>,
+    source: &Path,
+    target: &CString,
+    options: &MountOptions,
+    rw: bool,
+) -> Result<(), PlanError> {
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_NOSUID;
+    flags |= MsFlags::MS_NODEV;
+    if !rw {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    if options.0.contains(&MountOption::NoExec) {
+        flags |= MsFlags::MS_NOEXEC;
+    }
+    ops.push(MountOp::Bind {
+        source: path_cstring(source)?,
+        target: target.clone(),
+        recursive: options.0.contains(&MountOption::Rec),
+    });
+    ops.push(MountOp::Remount {
+        target: target.clone(),
+        flags,
+    });
+    Ok(())
+}
+
+/// A minimal, read-only /dev: a small tmpfs with null, zero, full, random, urandom, tty
+/// and the fd links.
+fn dev(ops: &mut Vec<MountOp>, target: &Path) -> Result<(), PlanError> {
+    let t = path_cstring(target)?;
+    ops.push(MountOp::Mount {
+        source: c"tmpfs".into(),
+        target: t.clone(),
+        fstype: c"tmpfs".into(),
+        flags: MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        data: Some(c"size=64k,mode=0755".into()),
+    });
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        ops.push(MountOp::CharDevice {
+            path: path_cstring(&target.join(name))?,
+            major,
+            minor,
+        });
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        ops.push(MountOp::Symlink {
+            target: cstring(to, to.as_bytes())?,
+            link: path_cstring(&target.join(link))?,
+        });
+    }
+    ops.push(MountOp::Remount {
+        target: t,
+        flags: MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+    });
+    Ok(())
+}
+
+/// Supplementary groups by name, from the host's group database (`/etc/group` format).
+fn groups(m: &Manifest, group_file: &str) -> Result<Vec<u32>, PlanError> {
+    m.suppl_groups
+        .iter()
+        .map(|name| {
+            group_file
+                .lines()
+                .filter_map(|line| {
+                    let mut fields = line.split(':');
+                    let group = fields.next()?;
+                    let gid = fields.nth(1)?.parse::<u32>().ok()?;
+                    (group == name).then_some(gid)
+                })
+                .next()
+                .ok_or_else(|| PlanError::UnknownGroup(name.clone()))
+        })
+        .collect()
+}
+
+fn rlimits(m: &Manifest) -> Vec<(nix::sys::resource::Resource, libc::rlim_t, libc::rlim_t)> {
+    use manifest::RlimitResource as R;
+    use nix::sys::resource::Resource;
+    let infinity = nix::sys::resource::RLIM_INFINITY;
+    // Values beyond what rlim_t holds (32-bit targets) mean unlimited.
+    let limit =
+        |v: Option<u64>| v.map_or(infinity, |v| libc::rlim_t::try_from(v).unwrap_or(infinity));
+    m.rlimits
+        .iter()
+        .map(|(resource, value)| {
+            let resource = match resource {
+                R::As => Resource::RLIMIT_AS,
+                R::Core => Resource::RLIMIT_CORE,
+                R::Cpu => Resource::RLIMIT_CPU,
+                R::Data => Resource::RLIMIT_DATA,
+                R::Fsize => Resource::RLIMIT_FSIZE,
+                R::Locks => Resource::RLIMIT_LOCKS,
+                R::Memlock => Resource::RLIMIT_MEMLOCK,
+                R::Msgqueue => Resource::RLIMIT_MSGQUEUE,
+                R::Nice => Resource::RLIMIT_NICE,
+                R::Nofile => Resource::RLIMIT_NOFILE,
+                R::Nproc => Resource::RLIMIT_NPROC,
+                R::Rss => Resource::RLIMIT_RSS,
+                R::Rtprio => Resource::RLIMIT_RTPRIO,
+                R::Rttime => Resource::RLIMIT_RTTIME,
+                R::Sigpending => Resource::RLIMIT_SIGPENDING,
+                R::Stack => Resource::RLIMIT_STACK,
+            };
+            let hard = limit(value.hard);
+            let soft = value.soft.map_or(hard, |_| limit(value.soft));
+            (resource, soft, hard)
+        })
+        .collect()
+}
+
+fn sched(m: &Manifest) -> Result<Option<Sched>, PlanError> {
+    let Some(policy) = m.sched.as_ref().and_then(|s| s.policy.as_ref()) else {
+        return Ok(None);
+    };
+    Ok(Some(match policy {
+        Policy::Other { nice } => Sched::Nice {
+            policy: libc::SCHED_OTHER,
+            nice: i32::from(*nice),
+        },
+        Policy::Batch { nice } => Sched::Nice {
+            policy: libc::SCHED_BATCH,
+            nice: i32::from(*nice),
+        },
+        Policy::Idle => Sched::Nice {
+            policy: libc::SCHED_IDLE,
+            nice: 0,
+        },
+        Policy::Fifo { priority } => Sched::RealTime {
+            policy: libc::SCHED_FIFO,
+            priority: *priority as i32,
+        },
+        Policy::RoundRobin { priority } => Sched::RealTime {
+            policy: libc::SCHED_RR,
+            priority: *priority as i32,
+        },
+        Policy::Deadline => return Err(PlanError::Unsupported("the deadline scheduling policy")),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_by_name() {
+        let file = "root:x:0:\naudio:x:29:pulse\nvideo:x:44:\n";
+        let m = Manifest::from_yaml_str(
+            "name: a\nversion: 1.0.0\ninit: /a\nuid: 1\ngid: 1\nsuppl_groups: [video, audio]\n",
+        )
+        .unwrap();
+        let mut gids = groups(&m, file).unwrap();
+        gids.sort();
+        assert_eq!(gids, [29, 44]);
+        let m = Manifest::from_yaml_str(
+            "name: a\nversion: 1.0.0\ninit: /a\nuid: 1\ngid: 1\nsuppl_groups: [nope]\n",
+        )
+        .unwrap();
+        assert!(matches!(groups(&m, file), Err(PlanError::UnknownGroup(g)) if g == "nope"));
+    }
+
+    #[test]
+    fn below_root() {
+        assert_eq!(
+            below(Path::new("/run/a:1.0.0"), Path::new("/data")),
+            Path::new("/run/a:1.0.0/data")
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! dm-verity devices for verified packages: a read-only device-mapper device whose table
+//! is exactly the one the signed verity parameters give ([`Npk::dm_table`]), on the loop
+//! device that holds the package's `fs.img`.
+//!
+//! Owns: the device-mapper control device, device names, table parsing, the `/dev/dm-N`
+//! node, and removing the device again on every error path. Does not own the ioctl
+//! encoding (`northstar_sys::dm`), the loop device or the mount.
+
+use super::{
+    node::{self, NodeError},
+    Devices,
+};
+use northstar_sys::dm::{self, Target};
+use npk::package::{Npk, Verified};
+use std::{
+    fs::{File, OpenOptions},
+    io,
+    os::fd::AsFd,
+    path::{Path, PathBuf},
+};
+
+/// Longest device name used (the kernel allows 127 bytes; this leaves room for the uuid
+/// prefix within the uuid's 128 bytes).
+pub const MAX_NAME_LEN: usize = 111;
+const NAME_PREFIX: &str = "northstar-";
+const UUID_PREFIX: &str = "NORTHSTAR-VERITY-";
+
+/// Why a dm-verity device could not be set up or removed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("device-mapper is not available ({} missing): keyed repositories need dm-verity", control.display())]
+    Unavailable { control: PathBuf },
+    #[error("cannot open {}: {source}", control.display())]
+    Open {
+        control: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: unsupported device-mapper interface: {source}", control.display())]
+    Version {
+        control: PathBuf,
+        #[source]
+        source: dm::Error,
+    },
+    #[error("malformed device-mapper table {table:?}")]
+    Table { table: String },
+    #[error("dm device {name}: {source}")]
+    Ioctl {
+        name: String,
+        #[source]
+        source: dm::Error,
+    },
+    #[error("dm device {name}: cannot load the verity table (is the dm-verity target available?): {source}")]
+    TableLoad {
+        name: String,
+        #[source]
+        source: dm::Error,
+    },
+    #[error("dm device {name}: {source}")]
+    Node {
+        name: String,
+        #[source]
+        source: NodeError,
+    },
+}
+
+/// The open device-mapper control device.
+#[derive(Debug)]
+pub struct Control {
+    path: PathBuf,
+    file: File,
+}
+
+impl Control {
+    /// Open `devices.device_mapper` and check the interface version (4.x). A missing
+    /// control device is [`Error::Unavailable`].
+    pub fn open(devices: &Devices) -> Result<Control, Error> {
+        let path = devices.device_mapper.clone();
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(Error::Unavailable { control: path })
+            }
+            Err(source) => {
+                return Err(Error::Open {
+                    control: path,
+                    source,
+                })
+            }
+        };
+        match dm::version(file.as_fd()) {
+            Ok(version) => log::debug!("device-mapper interface {version:?}"),
+            Err(source) => {
+                return Err(Error::Version {
+                    control: path,
+                    source,
+                })
+            }
+        }
+        Ok(Control { path, file })
+    }
+
+    /// The control device's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A dm-verity device. Dropping it removes the device; [`VerityDevice::keep`] ends that
+/// guard once the device is mounted.
+#[derive(Debug)]
+pub struct VerityDevice<'a> {
+    control: &'a Control,
+    name: String,
+    node: PathBuf,
+    armed: bool,
+}
+
+impl<'a> VerityDevice<'a> {
+    /// Create, load (read-only) and activate the verity device for `npk` on the loop
+    /// device `data` (attached over the whole `fs.img`), and make its `/dev/dm-N` node.
+    pub fn create(
+        control: &'a Control,
+        devices: &Devices,
+        npk: &Npk<Verified>,
+        data: &Path,
+    ) -> Result<VerityDevice<'a>, Error> {
+        let manifest = npk.manifest();
+        let name = device_name(manifest.name.as_str(), &manifest.version.to_string());
+        let uuid = format!("{UUID_PREFIX}{name}");
+        let table = npk.dm_table(&data.to_string_lossy());
+        let targets = [parse_table(&table)?];
+        let fd = control.file.as_fd();
+        let ioctl = |source| Error::Ioctl {
+            name: name.clone(),
+            source,
+        };
+        dm::create(fd, &name, &uuid).map_err(ioctl)?;
+        // From here on the device exists: dropping the guard removes it.
+        let mut device = VerityDevice {
+            control,
+            name: name.clone(),
+            node: PathBuf::new(),
+            armed: true,
+        };
+        dm::load_table(fd, &name, &targets, true).map_err(|source| Error::TableLoad {
+            name: name.clone(),
+            source,
+        })?;
+        let reply = dm::resume(fd, &name).map_err(ioctl)?;
+        let (major, minor) = reply.major_minor();
+        let mut node = devices.dm_dev.clone().into_os_string();
+        node.push(minor.to_string());
+        device.node = PathBuf::from(node);
+        node::ensure_block_device(&device.node, major, minor).map_err(|source| Error::Node {
+            name: name.clone(),
+            source,
+        })?;
+        Ok(device)
+    }
+
+    /// The device name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The device node, e.g. `/dev/dm-0`.
+    pub fn node(&self) -> &Path {
+        &self.node
+    }
+
+    /// Keep the device when this guard goes: it is in use (mounted).
+    pub fn keep(mut self) -> String {
+        self.armed = false;
+        std::mem::take(&mut self.name)
+    }
+}
+
+impl Drop for VerityDevice<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            if let Err(e) = remove(self.control, &self.name) {
+                log::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// Remove the device `name`; if it is still open, the kernel removes it at the last
+/// close. Returns whether the removal was deferred.
+pub fn remove(control: &Control, name: &str) -> Result<bool, Error> {
+    let reply = dm::remove(control.file.as_fd(), name, true).map_err(|source| Error::Ioctl {
+        name: name.to_string(),
+        source,
+    })?;
+    Ok(reply.flags & dm::DEFERRED_REMOVE != 0)
+}
+
+/// `northstar-<name>-<version>`; when longer than [`MAX_NAME_LEN`], cut and ended with a
+/// hash of the full name so that different containers keep different names.
+pub fn device_name(name: &str, version: &str) -> String {
+    let full = format!("{NAME_PREFIX}{name}-{version}");
+    if full.len() <= MAX_NAME_LEN {
+        return full;
+    }
+    let hash = format!("-{:016x}", fnv1a(full.as_bytes()));
+    // Names and versions are ASCII (validated by the manifest), so any cut is a boundary.
+    let mut cut = MAX_NAME_LEN - hash.len();
+    while !full.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{hash}", &full[..cut])
+}
+
+/// 64-bit FNV-1a: a stable, dependency-free hash for shortening names (not security).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Split one table line `<start> <length> <type> <params...>` into a target.
+pub fn parse_table(line: &str) -> Result<Target, Error> {
+    let malformed = || Error::Table {
+        table: line.to_string(),
+    };
+    let mut parts = line.trim().splitn(4, ' ');
+    let start = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(malformed)?;
+    let length = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(malformed)?;
+    let kind = parts
+        .next()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(malformed)?;
+    let params = parts.next().unwrap_or_default().trim();
+    Ok(Target {
+        start,
+        length,
+        kind: kind.to_string(),
+        params: params.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(device_name("hello", "0.0.1"), "northstar-hello-0.0.1");
+        let long = "n".repeat(128);
+        let a = device_name(&long, "1.0.0");
+        let b = device_name(&long, "1.0.1");
+        assert_eq!(a.len(), MAX_NAME_LEN);
+        assert_ne!(a, b, "the hash keeps long names apart");
+        assert!(a.starts_with("northstar-nnnn"));
+        assert!(dm::validate_name(&a).is_ok());
+        assert!(format!("{UUID_PREFIX}{a}").len() < dm::UUID_LEN);
+        assert_eq!(a, device_name(&long, "1.0.0"), "stable");
+    }
+
+    #[test]
+    fn table_lines() {
+        let line = "0 80 verity 1 /dev/loop3 /dev/loop3 4096 4096 10 11 sha256 aa bb";
+        let t = parse_table(line).unwrap();
+        assert_eq!((t.start, t.length, t.kind.as_str()), (0, 80, "verity"));
+        assert_eq!(
+            t.params,
+            "1 /dev/loop3 /dev/loop3 4096 4096 10 11 sha256 aa bb"
+        );
+        for bad in ["", "0", "0 80", "x 80 verity 1", "0 y verity 1", "0 80  1"] {
+            assert!(parse_table(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn missing_control_is_a_clear_error() {
+        let devices = Devices {
+            device_mapper: PathBuf::from("/nonexistent/mapper/control"),
+            ..Devices::default()
+        };
+        let e = Control::open(&devices).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "device-mapper is not available (/nonexistent/mapper/control missing): \
+             keyed repositories need dm-verity"
+        );
+    }
+}

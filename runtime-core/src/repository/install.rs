@@ -1,0 +1,178 @@
+//! The first, heavy phase of an install, meant for a worker thread: stream a package into
+//! a temporary file in the repository directory, sync it and check it.
+//!
+//! The result, a [`Prepared`] package, is committed by the repository (capacity and
+//! duplicate checks, atomic rename) on the thread that owns the registry. A temporary file
+//! never has a `.npk` name: it ends in [`TEMP_SUFFIX`], and such files are removed when a
+//! repository is loaded, so a power cut at any moment leaves no half-written package.
+
+use super::{check, Error, Package};
+use crate::id::ContainerId;
+use npk::key::PublicKey;
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, Read},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+/// Name ending of temporary files of installs in progress.
+pub const TEMP_SUFFIX: &str = ".partial";
+
+/// Capacity limits of a repository.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Most packages.
+    pub max_packages: Option<u32>,
+    /// Most bytes of package files.
+    pub max_bytes: Option<u64>,
+}
+
+/// A checked package in a temporary file, ready for [`super::Repository::commit`].
+/// Dropping it removes the temporary file.
+#[derive(Debug)]
+pub struct Prepared {
+    pub(super) temp: Temp,
+    pub(super) dir: PathBuf,
+    pub(super) key: Option<PublicKey>,
+    pub(super) package: Package,
+    pub(super) size: u64,
+}
+
+impl Prepared {
+    /// The checked package (its path is the temporary file).
+    pub fn package(&self) -> &Package {
+        &self.package
+    }
+
+    /// The container it holds.
+    pub fn id(&self) -> ContainerId {
+        self.package.id()
+    }
+
+    /// Size of the package file in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The name the package gets when committed: `<dir>/<name>-<version>.npk`.
+    pub fn target(&self) -> PathBuf {
+        let manifest = self.package.manifest();
+        self.dir
+            .join(format!("{}-{}.npk", manifest.name, manifest.version))
+    }
+}
+
+/// Stream a package from `source` (at most `max_size` bytes, and at most
+/// `limits.max_bytes`) into a temporary file in `dir`, sync it and [`check`] it with `key`
+/// (`None` only for a repository marked `unverified = true`). On any error the temporary
+/// file is removed. Blocking and thread-safe: run it off the event loop.
+pub fn prepare_install(
+    dir: &Path,
+    key: Option<&PublicKey>,
+    limits: Limits,
+    source: impl Read,
+    max_size: u64,
+) -> Result<Prepared, Error> {
+    let limit = max_size.min(limits.max_bytes.unwrap_or(u64::MAX));
+    let (temp, mut file) = Temp::create(dir)?;
+    let copied =
+        io::copy(&mut source.take(limit.saturating_add(1)), &mut file).map_err(|source| {
+            match source.kind() {
+                // Errors of the destination name the file; the others come from the stream.
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => Error::Io {
+                    path: temp.path.clone(),
+                    what: "write",
+                    source,
+                },
+                _ => Error::Stream {
+                    dir: dir.to_owned(),
+                    source,
+                },
+            }
+        })?;
+    if copied > limit {
+        return Err(Error::TooLarge {
+            dir: dir.to_owned(),
+            limit,
+        });
+    }
+    file.sync_all().map_err(|source| Error::Io {
+        path: temp.path.clone(),
+        what: "sync",
+        source,
+    })?;
+    drop(file);
+    let package = check(&temp.path, key)?;
+    Ok(Prepared {
+        temp,
+        dir: dir.to_owned(),
+        key: key.copied(),
+        package,
+        size: copied,
+    })
+}
+
+/// A temporary file, removed when dropped unless `kept`.
+#[derive(Debug)]
+pub(super) struct Temp {
+    pub(super) path: PathBuf,
+    pub(super) kept: bool,
+}
+
+impl Temp {
+    fn create(dir: &Path) -> Result<(Temp, File), Error> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let pid = std::process::id();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!(".install-{pid}-{n}{TEMP_SUFFIX}"));
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&path)
+            {
+                Ok(file) => return Ok((Temp { path, kept: false }, file)),
+                // Left over from an earlier process with the same pid: try the next name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 1000 => continue,
+                Err(source) => {
+                    return Err(Error::Io {
+                        path,
+                        what: "create",
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        match fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // Nothing to hand it to; it is removed at the next load at the latest.
+            Err(e) => log::warn!("{}: cannot remove: {e}", self.path.display()),
+        }
+    }
+}
+
+/// Make the entries of `dir` durable (after a rename, link or unlink in it).
+pub(super) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            what: "sync the directory",
+            source,
+        })
+}

@@ -1,0 +1,162 @@
+//! What the runtime is asked and what it tells: requests, responses and notifications.
+//! The management API (and tests) speak these; they are plain data.
+
+use crate::{container::ExitStatus, id::ContainerId};
+use serde::{Deserialize, Serialize};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+
+/// A request to the runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Every known container and its state.
+    List,
+    /// Start a container, optionally with other arguments or added environment.
+    Start {
+        id: ContainerId,
+        args: Option<Vec<String>>,
+        env: Option<BTreeMap<String, String>>,
+    },
+    /// SIGTERM to every process of the container, SIGKILL after `timeout` (default: the
+    /// configured `stop_timeout`). Answered when the container has ended.
+    Stop {
+        id: ContainerId,
+        timeout: Option<Duration>,
+    },
+    /// Send a signal to every process of the container.
+    Kill { id: ContainerId, signal: i32 },
+    /// Mount a package's image.
+    Mount { id: ContainerId },
+    /// Unmount a package's image (not while it or a container using it runs).
+    Umount { id: ContainerId },
+    /// Install the package file at `path` into `repository`.
+    Install { repository: String, path: PathBuf },
+    /// Remove a package (stopped, unmounted), optionally with its persistent data.
+    Uninstall { id: ContainerId, wipe: bool },
+    /// The captured output of a container.
+    Logs { id: ContainerId },
+    /// Stop every container and end the runtime.
+    Shutdown,
+}
+
+/// The state of a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerState {
+    /// Not running.
+    Stopped,
+    /// Process created, program not executed yet.
+    Starting,
+    /// The program runs.
+    Running,
+    /// Stop requested, waiting for it to end.
+    Stopping,
+    /// Ended; a restart is scheduled.
+    Restarting,
+}
+
+/// One container in a [`Response::Containers`] list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    pub id: ContainerId,
+    pub repository: String,
+    pub resource: bool,
+    pub state: ContainerState,
+    /// Pid of the container's init, in the runtime's PID namespace.
+    pub pid: Option<i32>,
+    /// How long the current run has lasted.
+    pub uptime: Option<Duration>,
+    pub mounted: bool,
+    pub last_exit: Option<ExitStatus>,
+    pub restarts: u32,
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Ok,
+    Containers(Vec<ContainerInfo>),
+    Started { pid: i32 },
+    Stopped { status: ExitStatus },
+    Installed { id: ContainerId },
+    Logs { output: Vec<u8> },
+}
+
+/// Something that happened, for subscribers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notification {
+    Started {
+        id: ContainerId,
+        pid: i32,
+    },
+    /// A start failed before the program ran.
+    Failed {
+        id: ContainerId,
+        error: String,
+    },
+    Exited {
+        id: ContainerId,
+        status: ExitStatus,
+        /// The kernel's OOM killer acted in the container's cgroup during the run.
+        oom: bool,
+    },
+    Restarting {
+        id: ContainerId,
+        attempt: u32,
+        delay: Duration,
+    },
+    /// The restart policy gave up after `attempts` restarts in a row.
+    GaveUp {
+        id: ContainerId,
+        attempts: u32,
+    },
+    Installed {
+        id: ContainerId,
+    },
+    Uninstalled {
+        id: ContainerId,
+    },
+    /// A critical container failed: the configured reaction is due.
+    Critical {
+        id: ContainerId,
+        reason: String,
+    },
+    /// A package was refused when a repository was loaded.
+    Rejected {
+        path: PathBuf,
+        error: String,
+    },
+    Shutdown,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestError {
+    #[error("{0}: no such container")]
+    NotFound(ContainerId),
+    #[error("no such repository {0:?}")]
+    NoRepository(String),
+    #[error("{0}: is running")]
+    Running(ContainerId),
+    #[error("{0}: is not running")]
+    NotRunning(ContainerId),
+    #[error("{0}: is a resource container and cannot be started")]
+    Resource(ContainerId),
+    #[error("{0}: is used by a running container")]
+    InUse(ContainerId),
+    #[error("{0}")]
+    Start(String),
+    #[error("{0}")]
+    Mount(String),
+    #[error("{0}")]
+    Install(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("the runtime is shutting down")]
+    ShuttingDown,
+    #[error("the runtime has ended")]
+    Gone,
+}

@@ -1,0 +1,304 @@
+//! The supervisor: one single-threaded event loop (epoll) that owns the runtime's state.
+//! Container exits arrive as readable pidfds, program starts as end of file on an error
+//! pipe, output on pipes, requests through a channel with an eventfd to wake the loop.
+//! Deadlines (stop grace periods, restart backoff) are the loop's timeout. Work that may
+//! take long (verifying a package being installed) runs on a worker thread and comes back
+//! as a message, so supervision never waits for it.
+//!
+//! [`Runtime::start`] runs the loop on its own thread and returns a [`Handle`]; PID 1 and
+//! the host daemon use the same handle.
+
+pub mod api;
+mod events;
+mod output;
+mod requests;
+mod restart;
+mod start;
+mod state;
+
+pub use api::{ContainerInfo, ContainerState, Notification, Request, RequestError, Response};
+pub use start::StartError;
+
+use crate::{
+    cgroups::{Hierarchy, RuntimeGroup},
+    config::Config,
+    repository::Registry,
+};
+use nix::sys::{
+    epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollTimeout},
+    eventfd::{EfdFlags, EventFd},
+};
+use npk::manifest::Autostart;
+use state::{Reply, Source, State};
+use std::{
+    sync::{
+        mpsc::{self, Receiver, Sender},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::Instant,
+};
+
+/// The runtime could not start or ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("repositories")]
+    Repository(#[from] crate::repository::Error),
+    #[error("cgroups")]
+    Cgroups(#[from] crate::cgroups::Error),
+    #[error("networks")]
+    Network(#[from] crate::net::Error),
+    #[error("{what}")]
+    Os {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the event loop thread ended abnormally")]
+    Thread,
+}
+
+fn os(what: &'static str) -> impl FnOnce(nix::Error) -> Error {
+    move |e| Error::Os {
+        what,
+        source: e.into(),
+    }
+}
+
+/// Messages into the loop.
+pub(crate) enum Message {
+    Request(Request, Reply),
+    Subscribe(Sender<Notification>),
+    /// A worker prepared a package for installation.
+    Prepared {
+        repository: String,
+        result: Box<Result<crate::repository::Prepared, crate::repository::Error>>,
+        reply: Reply,
+    },
+}
+
+/// A way back into the loop for worker threads.
+#[derive(Clone)]
+pub(crate) struct Worker {
+    tx: Sender<Message>,
+    wake: Arc<EventFd>,
+}
+
+impl Worker {
+    /// Queue a message and wake the loop (if it has ended, the message is dropped).
+    pub(crate) fn send(&self, message: Message) {
+        if self.tx.send(message).is_ok() {
+            let _ = self.wake.write(1);
+        }
+    }
+}
+
+/// A handle to a running runtime. Dropping it shuts the runtime down.
+pub struct Handle {
+    tx: Sender<Message>,
+    wake: Arc<EventFd>,
+    thread: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl Handle {
+    fn send(&self, message: Message) -> Result<(), RequestError> {
+        self.tx.send(message).map_err(|_| RequestError::Gone)?;
+        self.wake.write(1).map_err(|_| RequestError::Gone)?;
+        Ok(())
+    }
+
+    /// Send a request and wait for its answer.
+    pub fn request(&self, request: Request) -> Result<Response, RequestError> {
+        let (reply, answer) = mpsc::channel();
+        self.send(Message::Request(request, reply))?;
+        answer.recv().map_err(|_| RequestError::Gone)?
+    }
+
+    /// Receive every notification from now on.
+    pub fn subscribe(&self) -> Result<Receiver<Notification>, RequestError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Message::Subscribe(tx))?;
+        Ok(rx)
+    }
+
+    /// Stop every container, unmount everything and end the loop.
+    pub fn shutdown(mut self) -> Result<(), Error> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<(), Error> {
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        let _ = self.request(Request::Shutdown);
+        thread.join().map_err(|_| Error::Thread)?
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if let Err(e) = self.finish() {
+            log::error!("runtime shutdown: {e}");
+        }
+    }
+}
+
+/// The runtime.
+pub struct Runtime;
+
+impl Runtime {
+    /// Load the repositories (every package checked; failures are reported as
+    /// [`Notification::Rejected`] to the first subscriber and logged), set up cgroups,
+    /// start the autostart containers and run the loop on its own thread.
+    pub fn start(config: Config) -> Result<Handle, Error> {
+        let (registry, rejected) = Registry::load(&config)?;
+        for r in &rejected {
+            log::warn!(
+                "{}: rejected: {}",
+                r.path.display(),
+                requests::error_chain(&r.error)
+            );
+        }
+        let hierarchy = Hierarchy::detect(&config.cgroups.root)?;
+        let cgroups = RuntimeGroup::create(hierarchy, &config.cgroups.name)?;
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os("create epoll"))?;
+        let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(os("create eventfd"))?;
+        let group_file = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let last_cap = northstar_sys::caps::last_cap().map_err(|source| Error::Os {
+            what: "read cap_last_cap",
+            source,
+        })?;
+        std::fs::create_dir_all(&config.run_dir).map_err(|source| Error::Os {
+            what: "create run_dir",
+            source,
+        })?;
+        let wake = Arc::new(wake);
+        let (tx, rx) = mpsc::channel();
+        let worker = Worker {
+            tx: tx.clone(),
+            wake: wake.clone(),
+        };
+        let networks = crate::net::Networks::create(&config.network, &config.run_dir)?;
+        let mut state = State::new(
+            config, registry, cgroups, epoll, group_file, last_cap, worker,
+        );
+        state.networks = networks;
+        state
+            .watch(&*wake, Source::Wake)
+            .map_err(os("watch eventfd"))?;
+        let loop_wake = wake.clone();
+        let thread = std::thread::Builder::new()
+            .name("northstar".into())
+            .spawn(move || run(state, rx, loop_wake))
+            .map_err(|source| Error::Os {
+                what: "spawn the event loop thread",
+                source,
+            })?;
+        Ok(Handle {
+            tx,
+            wake,
+            thread: Some(thread),
+        })
+    }
+}
+
+fn autostart(state: &mut State) {
+    let ids: Vec<_> = state
+        .registry
+        .iter()
+        .filter(|(_, p)| p.manifest().autostart.is_some())
+        .map(|(_, p)| (p.id(), p.manifest().autostart))
+        .collect();
+    for (id, kind) in ids {
+        if let Err(e) = start::start(state, &id, None, None) {
+            let error = requests::error_chain(&e);
+            log::warn!("{error}");
+            state.notify(Notification::Failed {
+                id: id.clone(),
+                error: error.clone(),
+            });
+            if kind == Some(Autostart::Critical) {
+                events::critical_failure(state, &id, error);
+            }
+        }
+    }
+}
+
+/// The event loop.
+fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<(), Error> {
+    // Subscriptions sent before the loop began are served before the autostart.
+    drain(&mut state, &rx);
+    autostart(&mut state);
+    let mut events = [EpollEvent::empty(); 64];
+    loop {
+        if let Some(replies) = state.shutdown.as_ref() {
+            if !state.any_running() {
+                let _ = replies;
+                return finish(state);
+            }
+        }
+        let timeout = match state.next_deadline() {
+            None => EpollTimeout::NONE,
+            Some(deadline) => {
+                let ms = deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis();
+                EpollTimeout::from(u16::try_from(ms + 1).unwrap_or(u16::MAX))
+            }
+        };
+        let n = match state.epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => return Err(os("wait for events")(e)),
+        };
+        for event in &events[..n] {
+            let Some(source) = state.sources.get(&event.data()).cloned() else {
+                continue;
+            };
+            match source {
+                Source::Wake => {
+                    let _ = wake.read();
+                    drain(&mut state, &rx);
+                }
+                Source::Exec(id) => events::exec(&mut state, &id),
+                Source::Exit(id) => events::exit(&mut state, &id),
+                Source::Output(id, stream) => events::output(&mut state, &id, stream),
+            }
+        }
+        events::timers(&mut state, Instant::now());
+    }
+}
+
+fn drain(state: &mut State, rx: &Receiver<Message>) {
+    while let Ok(message) = rx.try_recv() {
+        match message {
+            Message::Request(request, reply) => requests::handle(state, request, reply),
+            Message::Subscribe(tx) => state.subscribers.push(tx),
+            Message::Prepared {
+                repository,
+                result,
+                reply,
+            } => requests::installed(state, &repository, *result, reply),
+        }
+    }
+}
+
+/// Every container has ended: unmount, remove cgroups, answer the shutdown.
+fn finish(mut state: State) -> Result<(), Error> {
+    let mounts = std::mem::take(&mut state.mounts);
+    for (id, mounted) in mounts {
+        if let Err(e) = mounted.umount() {
+            log::error!("{id}: unmount: {}", requests::error_chain(&e));
+        }
+    }
+    state.networks.remove();
+    if let Err(e) = state.cgroups.destroy() {
+        log::warn!("remove the runtime's cgroup: {e}");
+    }
+    state.notify(Notification::Shutdown);
+    for reply in state.shutdown.take().into_iter().flatten() {
+        let _ = reply.send(Ok(Response::Ok));
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! Starting a container, as named steps. Each step is one function with one error
+//! variant; the order is fixed by what each step needs:
+//!
+//! 1. `lookup`: the package exists, is not a resource container, is not running.
+//! 2. `resolve_resources`: the highest installed version matching each resource mount,
+//!    each mounted (needs the registry).
+//! 3. `mount_image`: the container's own image (needs nothing started yet, so a failure
+//!    leaves nothing behind but mounts, which are kept for the next start anyway).
+//! 4. `persist`: `data_dir/<name>` owned by the container's uid/gid, mode 0700.
+//! 5. `cgroup`: the container's cgroup with its limits (before the process exists).
+//! 6. `network`: the namespace to join, if named.
+//! 7. `plan`: every string, path, mount, id, limit and the seccomp BPF (before the clone).
+//! 8. `launch`: clone into the namespaces and cgroup, then release the child.
+//! 9. `watch`: the event loop learns of the process's exec, exit and output.
+
+// Errors carry the container and the image by value so each message is complete; a start
+// is not a hot path, so their size does not matter.
+#![allow(clippy::result_large_err)]
+
+use super::state::{Process, Source, State, Stream};
+use crate::{
+    container::{
+        error::{LaunchError, PlanError},
+        launch,
+        plan::{self, Net},
+    },
+    id::ContainerId,
+    mount::{self, Mounted},
+    repository::Package,
+};
+use npk::manifest::{Manifest, Mount, Network};
+use std::{
+    collections::BTreeMap,
+    fs,
+    os::unix::fs::{chown, PermissionsExt},
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+/// A failed start step.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}: no such container")]
+    NotFound(ContainerId),
+    #[error("{0}: is a resource container and cannot be started")]
+    Resource(ContainerId),
+    #[error("{0}: is already running")]
+    Running(ContainerId),
+    #[error("{id}: resource {name} {version}: no installed version matches")]
+    MissingResource {
+        id: ContainerId,
+        name: String,
+        version: String,
+    },
+    #[error("{id}: mount the image of {image}")]
+    Mount {
+        id: ContainerId,
+        image: ContainerId,
+        #[source]
+        source: Box<mount::Error>,
+    },
+    #[error("{id}: prepare the persistent directory {path}")]
+    Persist {
+        id: ContainerId,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{id}: create the cgroup")]
+    Cgroup {
+        id: ContainerId,
+        #[source]
+        source: crate::cgroups::Error,
+    },
+    #[error("{id}: open network namespace {name:?}")]
+    Network {
+        id: ContainerId,
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{id}")]
+    Plan {
+        id: ContainerId,
+        #[source]
+        source: PlanError,
+    },
+    #[error("{id}: launch")]
+    Launch {
+        id: ContainerId,
+        #[source]
+        source: LaunchError,
+    },
+    #[error("{id}: watch the process")]
+    Watch {
+        id: ContainerId,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+/// Start `id`; on success the process exists and the loop watches it.
+pub(crate) fn start(
+    state: &mut State,
+    id: &ContainerId,
+    args: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+) -> Result<i32, StartError> {
+    let manifest = lookup(state, id)?;
+    let (resources, used) = resolve_resources(state, id, &manifest)?;
+    let root = mount_image(state, id, id)?;
+    let persist = persist(state, id, &manifest)?;
+    let cgroup = state
+        .cgroups
+        .container(&id.to_string(), manifest.cgroups.as_ref())
+        .map_err(|source| StartError::Cgroup {
+            id: id.clone(),
+            source,
+        })?;
+    let net = network(state, id, &manifest)?;
+    let plan = plan::build(plan::Input {
+        manifest: &manifest,
+        root: &root,
+        resources: &resources,
+        persist: persist.as_deref(),
+        config: &state.config,
+        group_file: &state.group_file,
+        last_cap: state.last_cap,
+        net,
+        args: args.as_deref(),
+        env: env.as_ref(),
+    })
+    .map_err(|source| StartError::Plan {
+        id: id.clone(),
+        source,
+    })?;
+    let io = manifest.io.clone().unwrap_or_default();
+    let launched = match launch::launch(&plan, &cgroup, io.stdout, io.stderr) {
+        Ok(launched) => launched,
+        Err(source) => {
+            let _ = cgroup.destroy();
+            return Err(StartError::Launch {
+                id: id.clone(),
+                source,
+            });
+        }
+    };
+    let pid = launched.pid;
+    let mount_targets = plan.mounts.iter().map(|op| op.target()).collect();
+    watch(state, id, launched, cgroup, used, mount_targets).map_err(|source| {
+        StartError::Watch {
+            id: id.clone(),
+            source,
+        }
+    })?;
+    let container = state.container(id);
+    container.args = args;
+    container.env = env;
+    Ok(pid)
+}
+
+fn lookup(state: &mut State, id: &ContainerId) -> Result<Manifest, StartError> {
+    let package = state
+        .registry
+        .get(id)
+        .ok_or_else(|| StartError::NotFound(id.clone()))?;
+    let manifest = package.manifest().clone();
+    if manifest.is_resource() {
+        return Err(StartError::Resource(id.clone()));
+    }
+    if state
+        .containers
+        .get(id)
+        .is_some_and(|c| c.process.is_some())
+    {
+        return Err(StartError::Running(id.clone()));
+    }
+    Ok(manifest)
+}
+
+/// The image mount of each resource mount point, and the resources used.
+fn resolve_resources(
+    state: &mut State,
+    id: &ContainerId,
+    manifest: &Manifest,
+) -> Result<(BTreeMap<PathBuf, PathBuf>, Vec<ContainerId>), StartError> {
+    let mut resources = BTreeMap::new();
+    let mut used = Vec::new();
+    for (point, mount) in &manifest.mounts {
+        let Mount::Resource(resource) = mount else {
+            continue;
+        };
+        let found = state
+            .registry
+            .resolve(&resource.name, &resource.version)
+            .map(Package::id)
+            .ok_or_else(|| StartError::MissingResource {
+                id: id.clone(),
+                name: resource.name.to_string(),
+                version: resource.version.to_string(),
+            })?;
+        let root = mount_image(state, id, &found)?;
+        resources.insert(point.as_path().to_path_buf(), root);
+        used.push(found);
+    }
+    Ok((resources, used))
+}
+
+/// Mount `image` (if it is not yet) and return its mount point.
+pub(crate) fn mount_image(
+    state: &mut State,
+    id: &ContainerId,
+    image: &ContainerId,
+) -> Result<PathBuf, StartError> {
+    if let Some(mounted) = state.mounts.get(image) {
+        return Ok(mounted.target().to_path_buf());
+    }
+    let fail = |source| StartError::Mount {
+        id: id.clone(),
+        image: image.clone(),
+        source: Box::new(source),
+    };
+    let package = state
+        .registry
+        .get(image)
+        .ok_or_else(|| StartError::NotFound(image.clone()))?;
+    let target = state.config.run_dir.join(image.to_string());
+    let mounted = mount_package(package, &target, &state.config.devices).map_err(fail)?;
+    log::info!("{image}: mounted at {}", target.display());
+    state.mounts.insert(image.clone(), mounted);
+    Ok(target)
+}
+
+/// Mount a package the way its trust level requires: signed packages through dm-verity,
+/// development packages (explicitly unverified repositories) directly.
+pub(crate) fn mount_package(
+    package: &Package,
+    target: &Path,
+    devices: &crate::config::Devices,
+) -> Result<Mounted, mount::Error> {
+    match package {
+        Package::Signed(npk) => mount::mount_verified(npk, target, devices),
+        Package::Development(npk) => mount::mount_development(npk, target, devices),
+    }
+}
+
+fn persist(
+    state: &State,
+    id: &ContainerId,
+    manifest: &Manifest,
+) -> Result<Option<PathBuf>, StartError> {
+    if !manifest
+        .mounts
+        .values()
+        .any(|m| matches!(m, Mount::Persist))
+    {
+        return Ok(None);
+    }
+    let path = state.config.data_dir.join(manifest.name.as_str());
+    let fail = |source| StartError::Persist {
+        id: id.clone(),
+        path: path.clone(),
+        source,
+    };
+    fs::create_dir_all(&path).map_err(fail)?;
+    chown(&path, Some(manifest.uid), Some(manifest.gid)).map_err(fail)?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    Ok(Some(path))
+}
+
+fn network(state: &State, id: &ContainerId, manifest: &Manifest) -> Result<Net, StartError> {
+    match &manifest.network {
+        None => Ok(Net::New),
+        Some(Network::Host) => Ok(Net::Host),
+        Some(Network::Namespace(name)) => {
+            let own = crate::net::netns_path(&state.config.run_dir, name);
+            let path = if own.exists() {
+                own
+            } else {
+                Path::new("/run/netns").join(name)
+            };
+            let file = fs::File::open(&path).map_err(|source| StartError::Network {
+                id: id.clone(),
+                name: name.clone(),
+                source,
+            })?;
+            Ok(Net::Join(file.into()))
+        }
+    }
+}
+
+fn watch(
+    state: &mut State,
+    id: &ContainerId,
+    launched: launch::Launched,
+    cgroup: crate::cgroups::ContainerGroup,
+    resources: Vec<ContainerId>,
+    mount_targets: Vec<String>,
+) -> nix::Result<()> {
+    let pidfd_token = state.watch(&launched.pidfd, Source::Exit(id.clone()))?;
+    let exec_token = state.watch(&launched.error, Source::Exec(id.clone()))?;
+    let mut streams = [None, None];
+    for (i, fd) in [launched.stdout, launched.stderr].into_iter().enumerate() {
+        if let Some(fd) = fd {
+            nix::fcntl::fcntl(
+                &fd,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )?;
+            let token = state.watch(&fd, Source::Output(id.clone(), i as u8 + 1))?;
+            streams[i] = Some(Stream {
+                fd,
+                token,
+                lines: Default::default(),
+            });
+        }
+    }
+    let [stdout, stderr] = streams;
+    let process = Process {
+        pid: launched.pid,
+        pidfd: launched.pidfd,
+        pidfd_token,
+        exec: Some((launched.error, exec_token)),
+        status: launched.status,
+        stdout,
+        stderr,
+        cgroup: Some(cgroup),
+        started: Instant::now(),
+        failure: None,
+        stop: None,
+        start_replies: Vec::new(),
+        resources,
+        mount_targets,
+    };
+    let container = state.container(id);
+    container.process = Some(process);
+    container.restart_at = None;
+    Ok(())
+}
+
+/// The arguments and environment a restart reuses.
+pub(crate) fn restart_args(
+    state: &mut State,
+    id: &ContainerId,
+) -> (Option<Vec<String>>, Option<BTreeMap<String, String>>) {
+    let c = state.container(id);
+    (c.args.clone(), c.env.clone())
+}

@@ -1,0 +1,222 @@
+//! The runtime's state: configuration, registry, mounted images, running containers and
+//! the event sources of the loop. One value, owned by the event loop thread.
+
+use super::{
+    api::{ContainerState, Notification, RequestError, Response},
+    output::{Lines, RateLimit, Ring, LOG_LINES_PER_SEC},
+    restart::Backoff,
+};
+use crate::{
+    cgroups::{ContainerGroup, RuntimeGroup},
+    config::Config,
+    container::ExitStatus,
+    id::ContainerId,
+    mount::Mounted,
+    repository::Registry,
+};
+use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
+use std::{
+    collections::BTreeMap,
+    os::fd::{AsFd, OwnedFd},
+    sync::mpsc::Sender,
+    time::{Duration, Instant},
+};
+
+/// Where a reply goes.
+pub(crate) type Reply = Sender<Result<Response, RequestError>>;
+
+/// What an epoll token stands for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The wake-up eventfd of the request channel.
+    Wake,
+    /// The pidfd of a container's init: readable when it exits.
+    Exit(ContainerId),
+    /// The error pipe of a starting container: a failure record or end of file at exec.
+    Exec(ContainerId),
+    /// Captured stdout (1) or stderr (2).
+    Output(ContainerId, u8),
+}
+
+/// A captured output stream.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub fd: OwnedFd,
+    pub token: u64,
+    pub lines: Lines,
+}
+
+/// A live container process.
+#[derive(Debug)]
+pub(crate) struct Process {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub pidfd_token: u64,
+    /// Error pipe, until the program executed (or the start failed).
+    pub exec: Option<(OwnedFd, u64)>,
+    pub status: OwnedFd,
+    pub stdout: Option<Stream>,
+    pub stderr: Option<Stream>,
+    pub cgroup: Option<ContainerGroup>,
+    pub started: Instant,
+    /// A start failure reported by the process before it could execute the program.
+    pub failure: Option<String>,
+    /// Stop requested: SIGKILL at this deadline; replies once it ended.
+    pub stop: Option<(Instant, Vec<Reply>)>,
+    /// Replies waiting for the program to run.
+    pub start_replies: Vec<Reply>,
+    /// Images of resources this run uses (kept mounted while it runs).
+    pub resources: Vec<ContainerId>,
+    /// The path of each mount step, to name it in a failure.
+    pub mount_targets: Vec<String>,
+}
+
+/// What the runtime keeps about a container across runs.
+#[derive(Debug)]
+pub(crate) struct Container {
+    pub process: Option<Process>,
+    pub backoff: Backoff,
+    pub restart_at: Option<Instant>,
+    pub last_exit: Option<ExitStatus>,
+    pub restarts: u32,
+    pub output: Ring,
+    pub log_limit: RateLimit,
+    /// Arguments and environment of the last explicit start, reused by restarts.
+    pub args: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+impl Container {
+    pub(crate) fn new(log_buffer: u64) -> Container {
+        Container {
+            process: None,
+            backoff: Backoff::default(),
+            restart_at: None,
+            last_exit: None,
+            restarts: 0,
+            output: Ring::new(usize::try_from(log_buffer).unwrap_or(usize::MAX)),
+            log_limit: RateLimit::new(LOG_LINES_PER_SEC),
+            args: None,
+            env: None,
+        }
+    }
+
+    pub(crate) fn state(&self) -> ContainerState {
+        match &self.process {
+            Some(p) if p.stop.is_some() => ContainerState::Stopping,
+            Some(p) if p.exec.is_some() => ContainerState::Starting,
+            Some(_) => ContainerState::Running,
+            None if self.restart_at.is_some() => ContainerState::Restarting,
+            None => ContainerState::Stopped,
+        }
+    }
+}
+
+/// The whole state of the runtime.
+pub(crate) struct State {
+    pub config: Config,
+    pub registry: Registry,
+    pub mounts: BTreeMap<ContainerId, Mounted>,
+    pub containers: BTreeMap<ContainerId, Container>,
+    pub cgroups: RuntimeGroup,
+    pub subscribers: Vec<Sender<Notification>>,
+    pub group_file: String,
+    pub last_cap: u32,
+    pub epoll: Epoll,
+    pub sources: BTreeMap<u64, Source>,
+    next_token: u64,
+    /// Shutdown requested: replies once every container has ended.
+    pub shutdown: Option<Vec<Reply>>,
+    /// A critical container failed.
+    pub critical: Option<(ContainerId, String)>,
+    /// Where worker threads send their results.
+    pub worker: super::Worker,
+    /// The user-defined network namespaces.
+    pub networks: crate::net::Networks,
+}
+
+impl State {
+    pub(crate) fn new(
+        config: Config,
+        registry: Registry,
+        cgroups: RuntimeGroup,
+        epoll: Epoll,
+        group_file: String,
+        last_cap: u32,
+        worker: super::Worker,
+    ) -> State {
+        State {
+            config,
+            registry,
+            mounts: BTreeMap::new(),
+            containers: BTreeMap::new(),
+            cgroups,
+            subscribers: Vec::new(),
+            group_file,
+            last_cap,
+            epoll,
+            sources: BTreeMap::new(),
+            next_token: 1,
+            shutdown: None,
+            critical: None,
+            worker,
+            networks: Default::default(),
+        }
+    }
+
+    /// Watch `fd` for input; returns its token.
+    pub(crate) fn watch(&mut self, fd: impl AsFd, source: Source) -> nix::Result<u64> {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.epoll
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))?;
+        self.sources.insert(token, source);
+        Ok(token)
+    }
+
+    /// Stop watching `fd`.
+    pub(crate) fn unwatch(&mut self, fd: impl AsFd, token: u64) {
+        let _ = self.epoll.delete(fd);
+        self.sources.remove(&token);
+    }
+
+    /// Tell every subscriber; drop the ones that went away.
+    pub(crate) fn notify(&mut self, notification: Notification) {
+        log::debug!("{notification:?}");
+        self.subscribers
+            .retain(|s| s.send(notification.clone()).is_ok());
+    }
+
+    /// The container entry, created on first use.
+    pub(crate) fn container(&mut self, id: &ContainerId) -> &mut Container {
+        let log_buffer = self.config.log_buffer;
+        self.containers
+            .entry(id.clone())
+            .or_insert_with(|| Container::new(log_buffer))
+    }
+
+    /// The earliest deadline of a stop or a restart.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.containers
+            .values()
+            .flat_map(|c| {
+                let stop = c
+                    .process
+                    .as_ref()
+                    .and_then(|p| p.stop.as_ref().map(|s| s.0));
+                [stop, c.restart_at]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// Whether any container process is alive.
+    pub(crate) fn any_running(&self) -> bool {
+        self.containers.values().any(|c| c.process.is_some())
+    }
+
+    /// The stop grace period for a request.
+    pub(crate) fn grace(&self, timeout: Option<Duration>) -> Duration {
+        timeout.unwrap_or(self.config.stop_timeout)
+    }
+}

@@ -1,0 +1,244 @@
+//! The life of containers and images on the host kernel, as root: orphans are reaped,
+//! resources resolve to the highest matching version, critical containers raise the
+//! alarm.
+
+mod support;
+
+use runtime_core::{
+    container::ExitStatus,
+    runtime::{Notification, Request, RequestError, Response},
+};
+use std::time::Instant;
+use support::{World, PATIENCE};
+
+/// Children of `pid` (all its threads) from /proc.
+fn children(pid: i32) -> Vec<i32> {
+    let mut all = Vec::new();
+    let tasks = format!("/proc/{pid}/task");
+    for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        all.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    all
+}
+
+/// Wait (bounded) until `f` holds; a guard against hangs, not a timing assertion.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !f() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn orphans_are_reaped_by_the_container_init() {
+    let world = World::new();
+    let id = world.container("orphaner", &["orphans:4", "sleep-forever"], "");
+    let rt = world.start();
+    let Response::Started { pid: init } = rt.start(&id).unwrap() else {
+        panic!("not started");
+    };
+    // The program plus four orphans reparented to the container's init.
+    eventually("orphans reparented to the init", || {
+        children(init).len() == 5
+    });
+    let program = *children(init).iter().min().unwrap();
+    let orphans: Vec<i32> = children(init)
+        .into_iter()
+        .filter(|p| *p != program)
+        .collect();
+    for pid in &orphans {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::SIGKILL)
+            .unwrap();
+    }
+    // A zombie keeps its /proc entry; reaped processes are gone.
+    eventually("killed orphans reaped", || {
+        orphans
+            .iter()
+            .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+    });
+    assert_eq!(children(init), [program]);
+    rt.stop(&id).unwrap();
+    rt.shutdown();
+}
+
+#[test]
+fn resources_resolve_to_the_highest_matching_version() {
+    let world = World::new();
+    for version in ["1.0.0", "1.2.0", "2.0.0"] {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("version"), version).unwrap();
+        let manifest = format!("name: res\nversion: {version}\nuid: 1000\ngid: 1000\n");
+        let manifest = npk::manifest::Manifest::from_yaml_str(&manifest).unwrap();
+        npk::pack::pack_manifest(
+            &manifest,
+            root.path(),
+            &world.repo,
+            &npk::pack::Options::default(),
+            &mut |_| (),
+        )
+        .unwrap();
+    }
+    let resource = |req: &str| {
+        format!("  /res:\n    type: resource\n    name: res\n    version: '{req}'\n    dir: /\n")
+    };
+    let one = world.container("wants-one", &["read:/res/version"], &resource("^1"));
+    let two = world.container("wants-two", &["read:/res/version"], &resource(">=1.1"));
+    let none = world.container("wants-three", &["read:/res/version"], &resource("^3"));
+    let rt = world.start();
+    assert_eq!(rt.run(&one), ExitStatus::Exit(0));
+    assert_eq!(rt.logs(&one).trim(), "1.2.0");
+    assert_eq!(rt.run(&two), ExitStatus::Exit(0));
+    assert_eq!(rt.logs(&two).trim(), "2.0.0");
+    match rt.start(&none) {
+        Err(RequestError::Start(message)) => {
+            assert!(message.contains("resource res ^3"), "{message}");
+            assert!(
+                message.contains("no installed version matches"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A resource in use by a running container cannot be unmounted.
+    let holder = world.container("holder", &["sleep-forever"], &resource("^2"));
+    drop(holder);
+    rt.shutdown();
+}
+
+#[test]
+fn critical_container_failure_is_raised() {
+    let world = World::new();
+    let id = world.container("vital", &["exit:1"], "autostart: critical\n");
+    let rt = world.start();
+    let reason = rt.wait_for(|n| match n {
+        Notification::Critical { id: i, reason } if *i == id => Some(reason.clone()),
+        _ => None,
+    });
+    assert!(reason.contains("exit code 1"), "{reason}");
+    rt.shutdown();
+}
+
+#[test]
+fn install_start_uninstall() {
+    let world = World::new();
+    let rt = world.start();
+    // Build the package elsewhere, then install it through the runtime.
+    let staging = World::new();
+    let id = staging.package(
+        "name: late\nversion: 0.0.1\ninit: /bin/test-container\nuid: 1000\ngid: 1000\n\
+         args: [\"print:1,hello\"]\nio:\n  stdout: pipe\n",
+    );
+    let file = staging.repo.join("late-0.0.1.npk");
+    let installed = rt.request(Request::Install {
+        repository: "test".into(),
+        path: file.clone(),
+    });
+    assert_eq!(installed, Ok(Response::Installed { id: id.clone() }));
+    rt.wait_for(|n| matches!(n, Notification::Installed { id: i } if *i == id).then_some(()));
+    assert!(world.repo.join("late-0.0.1.npk").exists());
+    assert_eq!(rt.run(&id), ExitStatus::Exit(0));
+    assert_eq!(rt.logs(&id).trim(), "hello");
+    // Installing it again is refused; nothing changes.
+    let again = rt.request(Request::Install {
+        repository: "test".into(),
+        path: file,
+    });
+    assert!(matches!(again, Err(RequestError::Install(_))), "{again:?}");
+    assert_eq!(
+        rt.request(Request::Uninstall {
+            id: id.clone(),
+            wipe: true
+        }),
+        Ok(Response::Ok)
+    );
+    assert!(!world.repo.join("late-0.0.1.npk").exists());
+    assert_eq!(rt.start(&id), Err(RequestError::NotFound(id.clone())));
+    let unknown = rt.request(Request::Install {
+        repository: "nope".into(),
+        path: world.repo.join("x.npk"),
+    });
+    assert_eq!(unknown, Err(RequestError::NoRepository("nope".into())));
+    rt.shutdown();
+}
+
+#[test]
+fn keyed_repository_verifies_installs_and_needs_dm_verity() {
+    let world = World::new();
+    let key = npk::key::SecretKey::generate().unwrap();
+    let keys = world.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    key.public().save(&keys.join("signed.pub")).unwrap();
+    let signed_repo = world.dir.path().join("signed");
+    let mut config = world.config();
+    config.repositories.insert(
+        "signed".into(),
+        runtime_core::config::RepositoryConfig {
+            dir: signed_repo.clone(),
+            key: Some(keys.join("signed.pub")),
+            unverified: false,
+            max_packages: None,
+            max_bytes: None,
+            mount_on_start: false,
+        },
+    );
+    let handle = runtime_core::runtime::Runtime::start(config).unwrap();
+    // An unsigned package is refused and leaves nothing in the repository.
+    let staging = World::new();
+    let id = staging.container("app", &["exit:0"], "");
+    let unsigned = staging.repo.join("app-0.0.1.npk");
+    let refused = handle.request(Request::Install {
+        repository: "signed".into(),
+        path: unsigned,
+    });
+    assert!(
+        matches!(refused, Err(RequestError::Install(_))),
+        "{refused:?}"
+    );
+    assert_eq!(std::fs::read_dir(&signed_repo).unwrap().count(), 0);
+    // A signed one is accepted; starting it needs dm-verity, which this host lacks.
+    let signed_dir = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("bin")).unwrap();
+    std::fs::copy(
+        support::test_container(),
+        root.path().join("bin/test-container"),
+    )
+    .unwrap();
+    let m = npk::manifest::Manifest::from_yaml_str(
+        "name: app\nversion: 0.0.1\ninit: /bin/test-container\nuid: 1000\ngid: 1000\n",
+    )
+    .unwrap();
+    let path = npk::pack::pack_manifest(
+        &m,
+        root.path(),
+        signed_dir.path(),
+        &npk::pack::Options {
+            key: Some(&key),
+            ..Default::default()
+        },
+        &mut |_| (),
+    )
+    .unwrap();
+    let accepted = handle.request(Request::Install {
+        repository: "signed".into(),
+        path,
+    });
+    assert_eq!(accepted, Ok(Response::Installed { id: id.clone() }));
+    let start = handle.request(Request::Start {
+        id: id.clone(),
+        args: None,
+        env: None,
+    });
+    match start {
+        Err(RequestError::Start(message)) => {
+            assert!(message.contains("device-mapper"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    handle.shutdown().unwrap();
+}
