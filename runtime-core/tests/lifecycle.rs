@@ -242,3 +242,39 @@ fn keyed_repository_verifies_installs_and_needs_dm_verity() {
     }
     handle.shutdown().unwrap();
 }
+
+#[test]
+fn mount_on_start_and_list() {
+    let mut world = World::new();
+    let id = world.container("early", &["exit:0"], "");
+    world.mount_on_start();
+    let rt = world.start();
+    let Response::Containers(list) = rt.request(Request::List).unwrap() else {
+        panic!("not a list");
+    };
+    let info = list.iter().find(|c| c.id == id).unwrap();
+    assert!(info.mounted);
+    assert_eq!(info.repository, "test");
+    assert_eq!(info.pid, None);
+    assert_eq!(
+        rt.request(Request::Umount { id: id.clone() }),
+        Ok(Response::Ok)
+    );
+    rt.shutdown();
+}
+
+#[test]
+fn scheduling_policy_and_nice() {
+    let world = World::new();
+    let id = world.container(
+        "nice",
+        &["report:/report/nice.json"],
+        "sched:\n  policy: !batch\n    nice: 7\n",
+    );
+    let rt = world.start();
+    assert_eq!(rt.run(&id), ExitStatus::Exit(0));
+    let r = world.report("nice.json");
+    assert_eq!(r["sched_policy"], "batch");
+    assert_eq!(r["nice"], 7);
+    rt.shutdown();
+}

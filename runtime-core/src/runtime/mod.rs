@@ -203,6 +203,27 @@ impl Runtime {
     }
 }
 
+/// Mount every package of the repositories marked `mount_on_start`.
+fn mount_on_start(state: &mut State) {
+    let ids: Vec<_> = state
+        .registry
+        .iter()
+        .filter(|(repository, _)| {
+            state
+                .config
+                .repositories
+                .get(*repository)
+                .is_some_and(|r| r.mount_on_start)
+        })
+        .map(|(_, p)| p.id())
+        .collect();
+    for id in ids {
+        if let Err(e) = start::mount_image(state, &id, &id) {
+            log::warn!("{}", requests::error_chain(&e));
+        }
+    }
+}
+
 fn autostart(state: &mut State) {
     let ids: Vec<_> = state
         .registry
@@ -227,9 +248,20 @@ fn autostart(state: &mut State) {
 
 /// The event loop.
 fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<(), Error> {
-    // Subscriptions sent before the loop began are served before the autostart.
-    drain(&mut state, &rx);
+    // Subscriptions sent before the loop began see the start-up; requests sent before it
+    // are handled after it.
+    let mut early = Vec::new();
+    while let Ok(message) = rx.try_recv() {
+        match message {
+            Message::Subscribe(tx) => state.subscribers.push(tx),
+            other => early.push(other),
+        }
+    }
+    mount_on_start(&mut state);
     autostart(&mut state);
+    for message in early {
+        handle(&mut state, message);
+    }
     let mut events = [EpollEvent::empty(); 64];
     loop {
         if let Some(replies) = state.shutdown.as_ref() {
@@ -272,15 +304,19 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
 
 fn drain(state: &mut State, rx: &Receiver<Message>) {
     while let Ok(message) = rx.try_recv() {
-        match message {
-            Message::Request(request, reply) => requests::handle(state, request, reply),
-            Message::Subscribe(tx) => state.subscribers.push(tx),
-            Message::Prepared {
-                repository,
-                result,
-                reply,
-            } => requests::installed(state, &repository, *result, reply),
-        }
+        handle(state, message);
+    }
+}
+
+fn handle(state: &mut State, message: Message) {
+    match message {
+        Message::Request(request, reply) => requests::handle(state, request, reply),
+        Message::Subscribe(tx) => state.subscribers.push(tx),
+        Message::Prepared {
+            repository,
+            result,
+            reply,
+        } => requests::installed(state, &repository, *result, reply),
     }
 }
 

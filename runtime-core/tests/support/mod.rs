@@ -51,6 +51,7 @@ pub struct World {
     pub cgroup: String,
     extra_config: String,
     tables: String,
+    mount_on_start: bool,
 }
 
 impl World {
@@ -75,6 +76,7 @@ impl World {
             cgroup,
             extra_config: String::new(),
             tables: String::new(),
+            mount_on_start: false,
         }
     }
 
@@ -82,6 +84,11 @@ impl World {
     pub fn config_text(&mut self, text: &str) {
         self.extra_config.push_str(text);
         self.extra_config.push('\n');
+    }
+
+    /// Mount the test repository's packages when the runtime starts.
+    pub fn mount_on_start(&mut self) {
+        self.mount_on_start = true;
     }
 
     /// More configuration tables, after the generated ones.
@@ -105,8 +112,10 @@ name = "{cgroup}"
 [repositories.test]
 dir = "{repo}"
 unverified = true
+mount_on_start = {mount_on_start}
 
 {tables}"#,
+            mount_on_start = self.mount_on_start,
             tables = self.tables,
             extra = self.extra_config,
             d = d.display(),
