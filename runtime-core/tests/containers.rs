@@ -301,3 +301,46 @@ fn bind_mounts_outside_the_allow_list_are_refused() {
     }
     rt.shutdown();
 }
+
+#[test]
+fn sockets_are_created_mounted_and_passed() {
+    let world = World::new();
+    let id = world.container(
+        "server",
+        &[
+            "report:/report/sockets.json",
+            "stat:/run/sockets/api",
+            "sleep-forever",
+        ],
+        "  /run/sockets:\n    type: sockets\nsockets:\n  api:\n    type: stream\n    mode: 0o660\n",
+    );
+    let rt = world.start();
+    rt.start(&id).unwrap();
+    let path = world.dir.path().join("run/sockets/server/api");
+    // The runtime listens on the container's behalf: a client connects by path.
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    while !world.reports.join("sockets.json").exists() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let r = world.report("sockets.json");
+    assert_eq!(r["env"]["NORTHSTAR_SOCKET_api"], "3");
+    assert!(
+        r["fds"]["3"].as_str().unwrap().starts_with("socket:"),
+        "{}",
+        r["fds"]
+    );
+    let logs = rt.logs(&id);
+    let stat: serde_json::Value = serde_json::from_str(
+        logs.lines()
+            .find(|l| l.contains("\"path\""))
+            .unwrap_or_else(|| panic!("{logs}")),
+    )
+    .unwrap();
+    assert_eq!(stat["type"], "socket");
+    assert_eq!(stat["mode_octal"], "660");
+    assert_eq!(stat["uid"], 1000);
+    rt.stop(&id).unwrap();
+    rt.shutdown();
+}

@@ -278,3 +278,39 @@ fn scheduling_policy_and_nice() {
     assert_eq!(r["nice"], 7);
     rt.shutdown();
 }
+
+#[test]
+fn an_install_in_progress_does_not_block_supervision() {
+    let world = World::new();
+    let quick = world.container("quick", &["exit:0"], "");
+    let rt = world.start();
+    // The install reads from a pipe the test controls: it cannot finish before the test
+    // writes the package, so whatever the runtime does meanwhile proves the loop is free.
+    let staging = World::new();
+    let id = staging
+        .package("name: slow\nversion: 0.0.1\ninit: /bin/test-container\nuid: 1000\ngid: 1000\n");
+    let package = staging.repo.join("slow-0.0.1.npk");
+    let fifo = world.dir.path().join("upload");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let (tx, answer) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let handle = &rt.handle;
+        let path = fifo.clone();
+        scope.spawn(move || {
+            let result = handle.request(Request::Install {
+                repository: "test".into(),
+                path,
+            });
+            tx.send(result).unwrap();
+        });
+        // Supervision goes on while the install waits for its data.
+        for _ in 0..5 {
+            assert_eq!(rt.run(&quick), ExitStatus::Exit(0));
+        }
+        assert!(answer.try_recv().is_err(), "the install cannot be done yet");
+        std::fs::write(&fifo, std::fs::read(&package).unwrap()).unwrap();
+        let installed = answer.recv_timeout(PATIENCE).unwrap();
+        assert_eq!(installed, Ok(Response::Installed { id: id.clone() }));
+    });
+    rt.shutdown();
+}

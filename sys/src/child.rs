@@ -227,6 +227,21 @@ pub fn reset_signals() {
     }
 }
 
+/// A close-on-exec copy of `fd` numbered `min` or above (`F_DUPFD_CLOEXEC`).
+pub fn dup_at_least(
+    fd: std::os::fd::BorrowedFd<'_>,
+    min: RawFd,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: integer arguments; the fd is borrowed for the call.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

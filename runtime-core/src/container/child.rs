@@ -38,6 +38,9 @@ pub(crate) struct ChildFds {
     pub status: RawFd,
     /// stdin, stdout and stderr of the program.
     pub stdio: [RawFd; 3],
+    /// Descriptors passed to the program as fd 3, 4, ...: the first `pass_count`.
+    pub pass: [RawFd; super::sockets::MAX_SOCKETS],
+    pub pass_count: usize,
 }
 
 /// The steps of the child, as reported in a failure record.
@@ -263,8 +266,14 @@ fn program(plan: &Plan, fds: ChildFds) -> ! {
             fail(&fds, Step::Stdio, errno_of(e), target as u32);
         }
     }
+    // Every fd here is at 64 or above (see launch): nothing passed is overwritten.
+    for (i, fd) in fds.pass.iter().take(fds.pass_count).enumerate() {
+        if let Err(e) = sys::dup2(*fd, 3 + i as RawFd) {
+            fail(&fds, Step::Stdio, errno_of(e), 3 + i as u32);
+        }
+    }
     // Every other fd is closed at exec (the error pipe then shows EOF to the runtime).
-    if let Err(e) = sys::close_from(3, true) {
+    if let Err(e) = sys::close_from(3 + fds.pass_count as u32, true) {
         fail(&fds, Step::Stdio, errno_of(e), 3);
     }
     for (index, (resource, soft, hard)) in plan.rlimits.iter().enumerate() {

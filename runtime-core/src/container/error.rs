@@ -26,6 +26,9 @@ pub enum PlanError {
     /// Internal: a persist mount without its directory.
     #[error("the persist mount has no directory")]
     NoPersistDir,
+    /// A `sockets` mount in a manifest without sockets.
+    #[error("a mount of type sockets needs sockets in the manifest")]
+    NoSockets,
     /// Internal: a resource mount that was not resolved.
     #[error("the resource mount at {0} was not resolved")]
     ResourceNotResolved(PathBuf),

@@ -43,7 +43,11 @@ fn io(what: &'static str) -> impl FnOnce(nix::Error) -> LaunchError {
 }
 
 /// One output stream of the program: the fd the child gets, and the runtime's read end.
-fn output(out: Output, fd: RawFd, null: &File) -> Result<(OwnedFd, Option<OwnedFd>), LaunchError> {
+fn output(
+    out: Output,
+    fd: RawFd,
+    null: &OwnedFd,
+) -> Result<(OwnedFd, Option<OwnedFd>), LaunchError> {
     match out {
         Output::Discard => Ok((dup(null.as_fd())?, None)),
         Output::Inherit if fd == 2 => Ok((dup(std::io::stderr().as_fd())?, None)),
@@ -62,12 +66,23 @@ fn dup(fd: std::os::fd::BorrowedFd<'_>) -> Result<OwnedFd, LaunchError> {
     })
 }
 
-/// Clone the container process, place it in `cgroup` and let it run its plan.
+/// A copy of `fd` at 64 or above (close-on-exec): the child moves passed descriptors to
+/// 3, 4, ... and must not overwrite one it still needs.
+fn high(fd: impl AsFd) -> Result<OwnedFd, LaunchError> {
+    northstar_sys::child::dup_at_least(fd.as_fd(), 64).map_err(|source| LaunchError::Io {
+        what: "move a file descriptor",
+        source,
+    })
+}
+
+/// Clone the container process, place it in `cgroup` and let it run its plan. `pass` are
+/// handed to the program as fd 3, 4, ...
 pub(crate) fn launch(
     plan: &Plan,
     cgroup: &ContainerGroup,
     stdout: Output,
     stderr: Output,
+    pass: &[OwnedFd],
 ) -> Result<Launched, LaunchError> {
     let null = File::options()
         .read(true)
@@ -77,13 +92,20 @@ pub(crate) fn launch(
             what: "open /dev/null",
             source,
         })?;
+    let null = high(null)?;
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).map_err(io("create the go pipe"))?;
+    let go_read = high(go_read)?;
     let (error_read, error_write) = pipe2(OFlag::O_CLOEXEC).map_err(io("create the error pipe"))?;
+    let error_write = high(error_write)?;
     let (status_read, status_write) =
         pipe2(OFlag::O_CLOEXEC).map_err(io("create the status pipe"))?;
+    let status_write = high(status_write)?;
     let (out_child, out_read) = output(stdout, 1, &null)?;
+    let out_child = high(out_child)?;
     let (err_child, err_read) = output(stderr, 2, &null)?;
-    let fds = ChildFds {
+    let err_child = high(err_child)?;
+    let passed = pass.iter().map(high).collect::<Result<Vec<_>, _>>()?;
+    let mut fds = ChildFds {
         go: go_read.as_raw_fd(),
         error: error_write.as_raw_fd(),
         status: status_write.as_raw_fd(),
@@ -92,7 +114,12 @@ pub(crate) fn launch(
             out_child.as_raw_fd(),
             err_child.as_raw_fd(),
         ],
+        pass: [-1; super::sockets::MAX_SOCKETS],
+        pass_count: passed.len().min(super::sockets::MAX_SOCKETS),
     };
+    for (slot, fd) in fds.pass.iter_mut().zip(&passed) {
+        *slot = fd.as_raw_fd();
+    }
     let mut namespaces = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWPID
         | CloneFlags::CLONE_NEWIPC
@@ -106,7 +133,14 @@ pub(crate) fn launch(
     .map_err(LaunchError::Clone)?;
     // The child's ends are closed here (when these values drop) so the runtime sees end
     // of file on the pipes when the container's processes are gone.
-    drop((go_read, error_write, status_write, out_child, err_child));
+    drop((
+        go_read,
+        error_write,
+        status_write,
+        out_child,
+        err_child,
+        passed,
+    ));
     if cgroup.clone_fd().is_none() {
         if let Err(e) = cgroup.add(pid) {
             // Closing the go pipe makes the child exit without running anything.

@@ -9,6 +9,7 @@ pub(crate) mod child;
 pub mod error;
 pub(crate) mod launch;
 pub(crate) mod plan;
+pub mod sockets;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -116,6 +116,8 @@ pub(crate) struct Input<'a> {
     pub group_file: &'a str,
     pub last_cap: u32,
     pub net: Net,
+    /// The directory of the container's sockets and their names, in fd order.
+    pub sockets: Option<(&'a Path, Vec<&'a str>)>,
     /// Arguments replacing the manifest's, if given.
     pub args: Option<&'a [String]>,
     /// Environment added to the manifest's, if given.
@@ -160,6 +162,13 @@ pub(crate) fn build(input: Input<'_>) -> Result<Plan, PlanError> {
     env.insert("NORTHSTAR_NAME", m.name.as_str());
     env.insert("NORTHSTAR_VERSION", &version);
     env.insert("NORTHSTAR_CONTAINER", &id);
+    let socket_vars: Vec<(String, String)> = input
+        .sockets
+        .iter()
+        .flat_map(|(_, names)| names.iter().enumerate())
+        .map(|(i, name)| (format!("NORTHSTAR_SOCKET_{name}"), (3 + i).to_string()))
+        .collect();
+    env.extend(socket_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let mut envp = Vec::new();
     for (key, value) in env {
         envp.push(cstring(
@@ -252,13 +261,17 @@ fn mount_ops(
             )?;
         }
         Mount::Dev => dev(ops, &target)?,
-        Mount::Sockets => return Err(PlanError::Unsupported("mounts of type sockets")),
+        Mount::Sockets => {
+            let (dir, _) = input.sockets.as_ref().ok_or(PlanError::NoSockets)?;
+            let options = MountOptions([MountOption::NoExec].into_iter().collect());
+            bind(ops, dir, &t, &options, true)?;
+        }
     }
     Ok(())
 }
 
-/// A bind mount, then a remount with the flags (read-only unless `rw`; nosuid and nodev
-/// always except where the options ask otherwise is not possible: both are forced).
+/// A bind mount, then a remount with the flags: read-only unless `rw`, always nosuid and
+/// nodev, noexec when asked.
 fn bind(
     ops: &mut Vec<MountOp>,
     source: &Path,

@@ -7,11 +7,12 @@
 //! 3. `mount_image`: the container's own image (needs nothing started yet, so a failure
 //!    leaves nothing behind but mounts, which are kept for the next start anyway).
 //! 4. `persist`: `data_dir/<name>` owned by the container's uid/gid, mode 0700.
-//! 5. `cgroup`: the container's cgroup with its limits (before the process exists).
-//! 6. `network`: the namespace to join, if named.
-//! 7. `plan`: every string, path, mount, id, limit and the seccomp BPF (before the clone).
-//! 8. `launch`: clone into the namespaces and cgroup, then release the child.
-//! 9. `watch`: the event loop learns of the process's exec, exit and output.
+//! 5. `sockets`: the manifest's unix sockets, listening, before the process exists.
+//! 6. `cgroup`: the container's cgroup with its limits (before the process exists).
+//! 7. `network`: the namespace to join, if named.
+//! 8. `plan`: every string, path, mount, id, limit and the seccomp BPF (before the clone).
+//! 9. `launch`: clone into the namespaces and cgroup, then release the child.
+//! 10. `watch`: the event loop learns of the process's exec, exit and output.
 
 // Errors carry the container and the image by value so each message is complete; a start
 // is not a hot path, so their size does not matter.
@@ -23,6 +24,7 @@ use crate::{
         error::{LaunchError, PlanError},
         launch,
         plan::{self, Net},
+        sockets,
     },
     id::ContainerId,
     mount::{self, Mounted},
@@ -65,6 +67,12 @@ pub enum StartError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("{id}: create the sockets")]
+    Sockets {
+        id: ContainerId,
+        #[source]
+        source: sockets::Error,
     },
     #[error("{id}: create the cgroup")]
     Cgroup {
@@ -110,6 +118,22 @@ pub(crate) fn start(
     let (resources, used) = resolve_resources(state, id, &manifest)?;
     let root = mount_image(state, id, id)?;
     let persist = persist(state, id, &manifest)?;
+    let sockets = sockets::create(
+        &manifest,
+        &state
+            .config
+            .run_dir
+            .join("sockets")
+            .join(manifest.name.as_str()),
+    )
+    .map_err(|source| StartError::Sockets {
+        id: id.clone(),
+        source,
+    })?;
+    let socket_names: Vec<&str> = sockets
+        .iter()
+        .flat_map(|s| s.fds.iter().map(|(name, _)| name.as_str()))
+        .collect();
     let cgroup = state
         .cgroups
         .container(&id.to_string(), manifest.cgroups.as_ref())
@@ -127,6 +151,9 @@ pub(crate) fn start(
         group_file: &state.group_file,
         last_cap: state.last_cap,
         net,
+        sockets: sockets
+            .as_ref()
+            .map(|s| (s.dir.as_path(), socket_names.clone())),
         args: args.as_deref(),
         env: env.as_ref(),
     })
@@ -135,7 +162,12 @@ pub(crate) fn start(
         source,
     })?;
     let io = manifest.io.clone().unwrap_or_default();
-    let launched = match launch::launch(&plan, &cgroup, io.stdout, io.stderr) {
+    let pass: Vec<_> = sockets
+        .into_iter()
+        .flat_map(|s| s.fds)
+        .map(|(_, fd)| fd)
+        .collect();
+    let launched = match launch::launch(&plan, &cgroup, io.stdout, io.stderr, &pass) {
         Ok(launched) => launched,
         Err(source) => {
             let _ = cgroup.destroy();
