@@ -11,7 +11,10 @@
 //! child (orphans included) and, when the program ends, kills what is left and reports the
 //! program's exit status through the status pipe.
 
-use super::plan::{MountOp, Net, Plan, Sched};
+use super::{
+    mounts::MountOp,
+    plan::{Net, Plan, Sched},
+};
 use nix::{
     errno::Errno,
     mount::{mount, umount2, MntFlags, MsFlags},

@@ -8,6 +8,7 @@
 pub(crate) mod child;
 pub mod error;
 pub(crate) mod launch;
+pub(crate) mod mounts;
 pub(crate) mod plan;
 pub mod sockets;
 
