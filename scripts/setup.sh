@@ -14,6 +14,7 @@ packages=(
     gcc-aarch64-linux-gnu libc6-dev-arm64-cross     # aarch64 linker
     gcc-arm-linux-gnueabihf libc6-dev-armhf-cross   # armv7 linker
     hyperfine           # benchmarks
+    crun                # container start baseline of the runtime benchmarks (bench/)
     file                # checks that the board binaries are static
     qemu-user           # runs the cross-built binaries in the tests
 )

@@ -8,7 +8,7 @@
 use super::{
     child::{self, ChildFds},
     error::LaunchError,
-    plan::{Net, Plan},
+    plan::Plan,
 };
 use crate::cgroups::ContainerGroup;
 use nix::{fcntl::OFlag, sched::CloneFlags, unistd::pipe2};
@@ -120,13 +120,9 @@ pub(crate) fn launch(
     for (slot, fd) in fds.pass.iter_mut().zip(&passed) {
         *slot = fd.as_raw_fd();
     }
-    let mut namespaces = CloneFlags::CLONE_NEWNS
-        | CloneFlags::CLONE_NEWPID
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS;
-    if matches!(plan.net, Net::New) {
-        namespaces |= CloneFlags::CLONE_NEWNET;
-    }
+    // Only the PID namespace is created by the clone (its first process must be the
+    // container's init); the child creates the others itself (see `child::run`).
+    let namespaces = CloneFlags::CLONE_NEWPID;
     let (pid, pidfd) = northstar_sys::clone::spawn(namespaces.bits(), cgroup.clone_fd(), || {
         child::run(plan, fds)
     })
