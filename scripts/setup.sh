@@ -17,14 +17,32 @@ packages=(
     crun                # container start baseline of the runtime benchmarks (bench/)
     file                # checks that the board binaries are static
     qemu-user           # runs the cross-built binaries in the tests
+    qemu-system-x86 qemu-system-arm   # boot tests of the three boards (qemu-tests/)
+    cpio                # initramfs oracle of the qemu-tests unit tests (cpio -t, cpio -i)
+    kmod                # depmod: module index of the unpacked guest kernels
 )
+# The boot tests fetch Debian's kernels of the three boards (downloaded and unpacked, not
+# installed): apt needs the arm64 and armhf architectures and package lists naming them.
+foreign=$(dpkg --print-foreign-architectures)
+added=0
+for arch in arm64 armhf; do
+    grep -qx "$arch" <<<"$foreign" || { as_root dpkg --add-architecture "$arch"; added=1; }
+done
+# One name at a time: given several, apt-cache show succeeds when any one is found.
+for kernel in linux-image-amd64:amd64 linux-image-arm64:arm64 linux-image-armmp:armhf; do
+    apt-cache show "$kernel" >/dev/null 2>&1 || added=1
+done
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+if [ "${#missing[@]}" -gt 0 ] || [ "$added" -eq 1 ]; then
+    # A mirror in the middle of a sync can fail one list (seen: bookworm-security armhf);
+    # go on with the lists apt has: a package that is really missing fails the install below.
+    as_root apt-get update -qq || echo "setup: apt-get update reported errors, going on" >&2
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
-    as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

@@ -1,0 +1,165 @@
+//! The three boards the harness boots, and everything that differs between them: Rust
+//! target, Debian architecture and kernel package, QEMU machine and console device.
+//!
+//! Only facts live here; fetching, building and running are elsewhere.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A QEMU machine standing in for one of Northstar's boards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Board {
+    /// `qemu-system-x86_64 -M q35`.
+    X86_64,
+    /// `qemu-system-aarch64 -M virt -cpu cortex-a57`.
+    Aarch64,
+    /// `qemu-system-arm -M raspi2b`: the Raspberry Pi 2 itself.
+    Rpi2,
+}
+
+/// The name given for a board that does not exist.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown board {0:?} (expected x86_64, aarch64 or rpi2)")]
+pub struct UnknownBoard(pub String);
+
+impl Board {
+    /// All boards, in the order the harness runs them.
+    pub const ALL: [Board; 3] = [Board::X86_64, Board::Aarch64, Board::Rpi2];
+
+    /// The board's name on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Board::X86_64 => "x86_64",
+            Board::Aarch64 => "aarch64",
+            Board::Rpi2 => "rpi2",
+        }
+    }
+
+    /// The Rust target a static guest binary is built for.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Board::X86_64 => "x86_64-unknown-linux-musl",
+            Board::Aarch64 => "aarch64-unknown-linux-musl",
+            Board::Rpi2 => "armv7-unknown-linux-gnueabihf",
+        }
+    }
+
+    /// `std::env::consts::ARCH` of a guest binary built for [`Board::rust_target`].
+    pub fn guest_arch(self) -> &'static str {
+        match self {
+            Board::X86_64 => "x86_64",
+            Board::Aarch64 => "aarch64",
+            Board::Rpi2 => "arm",
+        }
+    }
+
+    /// Debian's architecture name.
+    pub fn debian_arch(self) -> &'static str {
+        match self {
+            Board::X86_64 => "amd64",
+            Board::Aarch64 => "arm64",
+            Board::Rpi2 => "armhf",
+        }
+    }
+
+    /// Debian's kernel metapackage; it depends on the current versioned kernel package.
+    pub fn kernel_metapackage(self) -> &'static str {
+        match self {
+            Board::X86_64 => "linux-image-amd64",
+            Board::Aarch64 => "linux-image-arm64",
+            Board::Rpi2 => "linux-image-armmp",
+        }
+    }
+
+    /// The device tree the machine needs, by file name inside the kernel package.
+    pub fn dtb(self) -> Option<&'static str> {
+        match self {
+            Board::Rpi2 => Some("bcm2836-rpi-2-b.dtb"),
+            Board::X86_64 | Board::Aarch64 => None,
+        }
+    }
+
+    /// The QEMU system emulator.
+    pub fn qemu_binary(self) -> &'static str {
+        match self {
+            Board::X86_64 => "qemu-system-x86_64",
+            Board::Aarch64 => "qemu-system-aarch64",
+            Board::Rpi2 => "qemu-system-arm",
+        }
+    }
+
+    /// Machine (and CPU) arguments.
+    pub fn machine_args(self) -> &'static [&'static str] {
+        match self {
+            Board::X86_64 => &["-M", "q35"],
+            Board::Aarch64 => &["-M", "virt", "-cpu", "cortex-a57"],
+            Board::Rpi2 => &["-M", "raspi2b"],
+        }
+    }
+
+    /// Guest memory in MiB (raspi2b accepts exactly 1024).
+    pub fn memory_mib(self) -> u32 {
+        match self {
+            Board::X86_64 | Board::Aarch64 => 512,
+            Board::Rpi2 => 1024,
+        }
+    }
+
+    /// The kernel's name for the first serial port, which QEMU connects to the console.
+    pub fn console(self) -> &'static str {
+        match self {
+            Board::X86_64 => "ttyS0",
+            Board::Aarch64 | Board::Rpi2 => "ttyAMA0",
+        }
+    }
+
+    /// Whether `reboot(RB_POWER_OFF)` in the guest ends QEMU. raspi2b has no power
+    /// controller: there the harness stops QEMU itself.
+    pub fn powers_off(self) -> bool {
+        !matches!(self, Board::Rpi2)
+    }
+
+    /// Whether the machine has a virtio transport (PCI): virtio disks and virtio-serial.
+    /// raspi2b has none; its disk is the SD card.
+    pub fn has_virtio(self) -> bool {
+        !matches!(self, Board::Rpi2)
+    }
+}
+
+impl fmt::Display for Board {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Board {
+    type Err = UnknownBoard;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Board::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| UnknownBoard(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for board in Board::ALL {
+            assert_eq!(board.name().parse::<Board>().unwrap(), board);
+        }
+        assert!("rpi3".parse::<Board>().is_err());
+    }
+
+    #[test]
+    fn only_the_raspberry_pi_needs_a_dtb_and_cannot_power_off() {
+        for board in Board::ALL {
+            assert_eq!(board.dtb().is_some(), board == Board::Rpi2);
+            assert_eq!(board.powers_off(), board != Board::Rpi2);
+        }
+    }
+}

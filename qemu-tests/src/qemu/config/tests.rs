@@ -1,0 +1,109 @@
+use super::*;
+use crate::kernels::{Kernel, Package};
+
+fn kernel(board: Board) -> Kernel {
+    Kernel {
+        board,
+        package: Package {
+            name: "linux-image-6.1.0-1-x".into(),
+            arch: board.debian_arch().into(),
+            version: "1".into(),
+        },
+        release: "6.1.0-1-x".into(),
+        vmlinuz: PathBuf::from("/k/vmlinuz"),
+        modules_dir: PathBuf::from("/k/modules"),
+        dtb: board.dtb().map(|d| PathBuf::from("/k").join(d)),
+    }
+}
+
+fn config(board: Board) -> QemuConfig {
+    QemuConfig::new(&kernel(board), Path::new("/i/initrd"), Path::new("/l/log"))
+}
+
+fn after<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
+    args.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].as_str())
+        .collect()
+}
+
+#[test]
+fn every_board_boots_under_tcg_without_network() {
+    for board in Board::ALL {
+        let args = config(board).args().unwrap();
+        assert!(!args.iter().any(|a| a.contains("kvm")), "{args:?}");
+        assert_eq!(after(&args, "-accel"), ["tcg"]);
+        assert_eq!(after(&args, "-nic"), ["none"]);
+        assert_eq!(after(&args, "-serial"), ["stdio"]);
+        assert!(args.contains(&"-no-reboot".to_string()));
+        assert_eq!(after(&args, "-kernel"), ["/k/vmlinuz"]);
+        assert_eq!(after(&args, "-initrd"), ["/i/initrd"]);
+        let append = after(&args, "-append");
+        assert_eq!(append, [format!("console={} panic=-1", board.console())]);
+    }
+}
+
+#[test]
+fn the_raspberry_pi_gets_its_dtb_and_1024_mib() {
+    let args = config(Board::Rpi2).args().unwrap();
+    assert_eq!(after(&args, "-M"), ["raspi2b"]);
+    assert_eq!(after(&args, "-m"), ["1024"]);
+    assert_eq!(after(&args, "-dtb"), ["/k/bcm2836-rpi-2-b.dtb"]);
+    assert!(after(&config(Board::X86_64).args().unwrap(), "-dtb").is_empty());
+}
+
+#[test]
+fn disks_and_serial_ports_are_plumbed() {
+    let mut cfg = config(Board::Aarch64);
+    cfg.cmdline.push("quiet".into());
+    cfg.drives.push(Drive {
+        path: PathBuf::from("/d/a,b.img"),
+        read_only: true,
+    });
+    cfg.drives.push(Drive {
+        path: PathBuf::from("/d/data.img"),
+        read_only: false,
+    });
+    cfg.serial_ports.push(SerialPort {
+        name: "northstar".into(),
+        socket: PathBuf::from("/s/console.sock"),
+    });
+    let args = cfg.args().unwrap();
+    assert_eq!(
+        after(&args, "-drive"),
+        [
+            "file=/d/a,,b.img,if=virtio,format=raw,readonly=on",
+            "file=/d/data.img,if=virtio,format=raw"
+        ]
+    );
+    assert_eq!(
+        after(&args, "-device"),
+        ["virtio-serial", "virtserialport,chardev=vs0,name=northstar"]
+    );
+    assert_eq!(
+        after(&args, "-chardev"),
+        ["socket,id=vs0,path=/s/console.sock,server=on,wait=off"]
+    );
+    assert!(after(&args, "-append")[0].ends_with("panic=-1 quiet"));
+}
+
+#[test]
+fn the_raspberry_pi_has_one_sd_card_and_no_virtio() {
+    let mut cfg = config(Board::Rpi2);
+    cfg.drives.push(Drive {
+        path: PathBuf::from("/d/sd.img"),
+        read_only: false,
+    });
+    assert_eq!(
+        after(&cfg.args().unwrap(), "-drive"),
+        ["file=/d/sd.img,if=sd,format=raw"]
+    );
+    cfg.drives.push(cfg.drives[0].clone());
+    assert!(matches!(cfg.args(), Err(Error::Unsupported { .. })));
+    cfg.drives.pop();
+    cfg.serial_ports.push(SerialPort {
+        name: "x".into(),
+        socket: PathBuf::from("/s"),
+    });
+    assert!(matches!(cfg.args(), Err(Error::Unsupported { .. })));
+}
