@@ -13,6 +13,10 @@ for target in $(cargo fuzz list); do
     case $target in
         manifest) cp ../npk/tests/data/northstar-0.9/manifests/*.yaml "corpus/$target/" ;;
         package) cp ../npk/tests/data/northstar-0.9/message-0.1.2.npk "corpus/$target/" ;;
+        api_frames)
+            # The example sessions of the protocol's documentation.
+            sed -n 's/^> {/{/p' ../doc/api.md > "corpus/$target/client.jsonl"
+            sed -n 's/^< {/{/p' ../doc/api.md > "corpus/$target/server.jsonl" ;;
     esac
     cargo fuzz build --sanitizer none "$target"
     cargo fuzz run --sanitizer none "$target" "corpus/$target" -- \

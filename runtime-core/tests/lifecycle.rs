@@ -124,6 +124,25 @@ fn critical_container_failure_is_raised() {
 }
 
 #[test]
+fn every_autostart_is_seen_by_the_first_subscriber() {
+    let world = World::new();
+    let ids: Vec<_> = (0..5)
+        .map(|i| world.container(&format!("auto{i}"), &["exit:0"], "autostart: relaxed\n"))
+        .collect();
+    let rt = world.start();
+    let mut exited = std::collections::BTreeSet::new();
+    while exited.len() < ids.len() {
+        let id = rt.wait_for(|n| match n {
+            Notification::Exited { id, .. } => Some(id.clone()),
+            _ => None,
+        });
+        exited.insert(id);
+    }
+    assert_eq!(exited, ids.into_iter().collect());
+    rt.shutdown();
+}
+
+#[test]
 fn install_start_uninstall() {
     let world = World::new();
     let rt = world.start();

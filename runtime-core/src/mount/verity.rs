@@ -1,6 +1,7 @@
 //! dm-verity devices for verified packages: a read-only device-mapper device whose table
 //! is exactly the one the signed verity parameters give ([`Npk::dm_table`]), on the loop
-//! device that holds the package's `fs.img`.
+//! device that holds the package's `fs.img`. The init uses the same code
+//! ([`VerityDevice::from_table`]) for the verified root file system.
 //!
 //! Owns: the device-mapper control device, device names, table parsing, the `/dev/dm-N`
 //! node, and removing the device again on every error path. Does not own the ioctl
@@ -127,33 +128,54 @@ impl<'a> VerityDevice<'a> {
     ) -> Result<VerityDevice<'a>, Error> {
         let manifest = npk.manifest();
         let name = device_name(manifest.name.as_str(), &manifest.version.to_string());
-        let uuid = format!("{UUID_PREFIX}{name}");
         let table = npk.dm_table(&data.to_string_lossy());
-        let targets = [parse_table(&table)?];
+        VerityDevice::from_table(control, devices, &name, &table)
+    }
+
+    /// Create the device `name`, load the one-line verity `table`
+    /// (`<start> <length> verity <params>`) read-only, activate it and make its
+    /// `<dm_dev>N` node. The table must come from verified values: this function checks
+    /// only its shape and that its target is `verity`. The device is removed again when
+    /// a later step fails, or when the returned guard is dropped before
+    /// [`VerityDevice::keep`].
+    pub fn from_table(
+        control: &'a Control,
+        devices: &Devices,
+        name: &str,
+        table: &str,
+    ) -> Result<VerityDevice<'a>, Error> {
+        let target = parse_table(table)?;
+        if target.kind != "verity" {
+            return Err(Error::Table {
+                table: table.to_string(),
+            });
+        }
+        let targets = [target];
+        let uuid = format!("{UUID_PREFIX}{name}");
         let fd = control.file.as_fd();
         let ioctl = |source| Error::Ioctl {
-            name: name.clone(),
+            name: name.to_string(),
             source,
         };
-        dm::create(fd, &name, &uuid).map_err(ioctl)?;
+        dm::create(fd, name, &uuid).map_err(ioctl)?;
         // From here on the device exists: dropping the guard removes it.
         let mut device = VerityDevice {
             control,
-            name: name.clone(),
+            name: name.to_string(),
             node: PathBuf::new(),
             armed: true,
         };
-        dm::load_table(fd, &name, &targets, true).map_err(|source| Error::TableLoad {
-            name: name.clone(),
+        dm::load_table(fd, name, &targets, true).map_err(|source| Error::TableLoad {
+            name: name.to_string(),
             source,
         })?;
-        let reply = dm::resume(fd, &name).map_err(ioctl)?;
+        let reply = dm::resume(fd, name).map_err(ioctl)?;
         let (major, minor) = reply.major_minor();
         let mut node = devices.dm_dev.clone().into_os_string();
         node.push(minor.to_string());
         device.node = PathBuf::from(node);
         node::ensure_block_device(&device.node, major, minor).map_err(|source| Error::Node {
-            name: name.clone(),
+            name: name.to_string(),
             source,
         })?;
         Ok(device)
@@ -275,6 +297,21 @@ mod tests {
         );
         for bad in ["", "0", "0 80", "x 80 verity 1", "0 y verity 1", "0 80  1"] {
             assert!(parse_table(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_verity_tables_are_created() {
+        // Refused before the control device is used: a /dev/null stand-in is never touched.
+        let control = Control {
+            path: PathBuf::from("/dev/null"),
+            file: File::open("/dev/null").unwrap(),
+        };
+        let devices = Devices::default();
+        for table in ["0 8 linear /dev/loop0 0", "garbage"] {
+            let e =
+                VerityDevice::from_table(&control, &devices, "northstar-test", table).unwrap_err();
+            assert!(matches!(e, Error::Table { .. }), "{e}");
         }
     }
 

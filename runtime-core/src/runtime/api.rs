@@ -39,21 +39,8 @@ pub enum Request {
     Shutdown,
 }
 
-/// The state of a container.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContainerState {
-    /// Not running.
-    Stopped,
-    /// Process created, program not executed yet.
-    Starting,
-    /// The program runs.
-    Running,
-    /// Stop requested, waiting for it to end.
-    Stopping,
-    /// Ended; a restart is scheduled.
-    Restarting,
-}
+/// The state of a container: the management protocol's.
+pub use northstar_api::ContainerState;
 
 /// One container in a [`Response::Containers`] list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -151,6 +151,20 @@ impl Runtime {
     /// [`Notification::Rejected`] to the first subscriber and logged), set up cgroups,
     /// start the autostart containers and run the loop on its own thread.
     pub fn start(config: Config) -> Result<Handle, Error> {
+        launch(config, None)
+    }
+
+    /// Like [`Runtime::start`], and subscribed before the loop begins: the receiver sees
+    /// every notification of the start-up, autostart containers included.
+    pub fn start_subscribed(config: Config) -> Result<(Handle, Receiver<Notification>), Error> {
+        let (tx, rx) = mpsc::channel();
+        let handle = launch(config, Some(tx))?;
+        Ok((handle, rx))
+    }
+}
+
+fn launch(config: Config, subscriber: Option<Sender<Notification>>) -> Result<Handle, Error> {
+    {
         let (registry, rejected) = Registry::load(&config)?;
         for r in &rejected {
             log::warn!(
@@ -184,6 +198,7 @@ impl Runtime {
             config, registry, cgroups, epoll, group_file, last_cap, worker,
         );
         state.networks = networks;
+        state.subscribers.extend(subscriber);
         state
             .watch(&*wake, Source::Wake)
             .map_err(os("watch eventfd"))?;

@@ -168,8 +168,7 @@ mount_on_start = {mount_on_start}
     }
 
     pub fn start(&self) -> Running {
-        let handle = Runtime::start(self.config()).unwrap();
-        let events = handle.subscribe().unwrap();
+        let (handle, events) = Runtime::start_subscribed(self.config()).unwrap();
         Running { handle, events }
     }
 

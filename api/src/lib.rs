@@ -1,0 +1,54 @@
+//! The Northstar management API: the wire contract between the runtime's server and its
+//! clients (the `nstar` command line, programs inside containers).
+//!
+//! This crate owns the protocol and nothing else:
+//! - the messages: [`ClientMessage`] (handshake [`Hello`], [`Request`]s) and
+//!   [`ServerMessage`] ([`Welcome`], [`Response`]s, [`ApiError`]s, [`Notification`]s, log
+//!   lines), as JSON objects tagged by `"type"`;
+//! - the versioned handshake ([`PROTOCOL_VERSION`], [`ProtocolVersion::negotiate`]);
+//! - the permissions a request needs ([`Permission`], [`Permissions`], [`required`]);
+//! - the closed set of errors with stable codes ([`ApiError`]);
+//! - the framing: newline-delimited JSON with a size limit, and the raw-bytes phase that
+//!   carries a package after an `install` request ([`codec`]).
+//!
+//! It does not own sockets, connections, timeouts, rate limits or the decision which
+//! peer gets which permissions: those are the server's (`runtime-core`) and the client's.
+//! It does no I/O: the decoder takes bytes and gives frames, the encoder gives bytes.
+//!
+//! Inbound values are validated while they are parsed: a [`ContainerId`], a
+//! [`RepositoryName`], a [`Signal`] or start overrides ([`Args`], [`Env`]) that break
+//! their rules are refused by the decoder with the reason, and unknown fields are errors.
+//! The protocol is described in `doc/api.md`.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod codec;
+mod error;
+mod message;
+mod notification;
+mod permission;
+mod request;
+mod response;
+mod types;
+mod version;
+
+pub use error::ApiError;
+pub use message::{ClientMessage, Hello, ServerMessage, Welcome};
+pub use notification::Notification;
+pub use permission::{required, Permission, Permissions};
+pub use request::Request;
+pub use response::{
+    BootOutcome, BootReport, BootStep, CgroupStats, ContainerInfo, ContainerState, CpuStats,
+    Inspection, MemoryEvents, MemoryStats, PidsStats, ProcessInfo, RepositoryInfo, Response,
+};
+pub use types::{
+    Args, ClientName, ContainerId, Env, ExitStatus, InvalidValue, RepositoryName, RequestId,
+    Sha256, Signal, StopTimeout,
+};
+pub use version::{ProtocolVersion, PROTOCOL_VERSION};
+
+/// The manifest type carried by [`Response::Inspect`].
+pub use npk::manifest::Manifest;

@@ -1,0 +1,215 @@
+//! What a client asks. Each request travels in a [`crate::ClientMessage::Request`] with the
+//! client's [`crate::RequestId`]; the permission each one needs is [`crate::required`].
+
+use crate::types::{Args, ContainerId, Env, RepositoryName, Sha256, Signal, StopTimeout};
+use serde::{Deserialize, Serialize};
+
+/// A request to the runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Every known container. Answered with [`crate::Response::Containers`].
+    List {},
+    /// One container: its state, manifest, process and cgroup statistics. Answered with
+    /// [`crate::Response::Inspect`].
+    Inspect {
+        /// The container.
+        container: ContainerId,
+    },
+    /// Start a container. `args` replaces the manifest's arguments, `env` is added to the
+    /// manifest's environment (a name in both takes the value given here); either one
+    /// present, even empty, needs [`crate::Permission::StartWithArgs`]. Answered with
+    /// [`crate::Response::Started`] once the program runs.
+    Start {
+        /// The container.
+        container: ContainerId,
+        /// Arguments instead of the manifest's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        args: Option<Args>,
+        /// Environment in addition to the manifest's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env: Option<Env>,
+    },
+    /// Send a signal to every process of a running container. Answered with
+    /// [`crate::Response::Ok`].
+    Kill {
+        /// The container.
+        container: ContainerId,
+        /// The signal.
+        signal: Signal,
+    },
+    /// SIGTERM to every process of the container, SIGKILL after `timeout_ms` (absent: the
+    /// configured `stop_timeout`). Answered with [`crate::Response::Stopped`] once it ended.
+    Stop {
+        /// The container.
+        container: ContainerId,
+        /// Grace period in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<StopTimeout>,
+    },
+    /// Stop a running container as `stop` does, then start it again with the arguments
+    /// and environment of the run that ended. Answered with [`crate::Response::Restarted`].
+    Restart {
+        /// The container.
+        container: ContainerId,
+        /// Grace period of the stop in milliseconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<StopTimeout>,
+    },
+    /// Install a package into a repository. The frame is followed by exactly `size` raw
+    /// bytes, the package file (see [`crate::codec`]). When `sha256` is given the server
+    /// refuses a package whose bytes have another digest. Answered with
+    /// [`crate::Response::Installed`] once the package is verified and in the repository.
+    Install {
+        /// The target repository.
+        repository: RepositoryName,
+        /// Bytes of the package file that follow the frame.
+        size: u64,
+        /// Expected digest of those bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<Sha256>,
+    },
+    /// Remove a stopped container's package (unmounted first), with its persistent data
+    /// when `wipe` is set. Answered with [`crate::Response::Ok`].
+    Uninstall {
+        /// The container.
+        container: ContainerId,
+        /// Also remove `data_dir/<name>`.
+        #[serde(default)]
+        wipe: bool,
+    },
+    /// Mount a package's image. Answered with [`crate::Response::Ok`].
+    Mount {
+        /// The container.
+        container: ContainerId,
+    },
+    /// Unmount a package's image (refused while it or a container using it runs).
+    /// Answered with [`crate::Response::Ok`].
+    Umount {
+        /// The container.
+        container: ContainerId,
+    },
+    /// The repositories and what they hold. Answered with
+    /// [`crate::Response::Repositories`].
+    Repositories {},
+    /// The captured output of a container: the last `tail` lines (absent: all kept).
+    /// Answered with [`crate::Response::Logs`]; with `follow`, every later line then comes
+    /// as a [`crate::ServerMessage::Log`] frame with this request's id.
+    Logs {
+        /// The container.
+        container: ContainerId,
+        /// Most lines in the answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tail: Option<u32>,
+        /// Keep sending new lines.
+        #[serde(default)]
+        follow: bool,
+    },
+    /// The boot report of PID 1. Answered with [`crate::Response::BootReport`].
+    BootReport {},
+    /// Stop every container and power the system off (PID 1) or end the runtime (host
+    /// daemon). Answered with [`crate::Response::Ok`] when the shutdown begins.
+    Shutdown {},
+    /// Stop every container and reboot the system (PID 1 only). Answered with
+    /// [`crate::Response::Ok`] when the shutdown begins.
+    Reboot {},
+    /// Receive [`crate::Notification`]s on this connection from now on. Answered with
+    /// [`crate::Response::Ok`].
+    Subscribe {},
+}
+
+impl Request {
+    /// The wire name of the request (its `"type"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::List {} => "list",
+            Request::Inspect { .. } => "inspect",
+            Request::Start { .. } => "start",
+            Request::Kill { .. } => "kill",
+            Request::Stop { .. } => "stop",
+            Request::Restart { .. } => "restart",
+            Request::Install { .. } => "install",
+            Request::Uninstall { .. } => "uninstall",
+            Request::Mount { .. } => "mount",
+            Request::Umount { .. } => "umount",
+            Request::Repositories {} => "repositories",
+            Request::Logs { .. } => "logs",
+            Request::BootReport {} => "boot_report",
+            Request::Shutdown {} => "shutdown",
+            Request::Reboot {} => "reboot",
+            Request::Subscribe {} => "subscribe",
+        }
+    }
+
+    /// The container the request is about, if any.
+    pub fn container(&self) -> Option<&ContainerId> {
+        match self {
+            Request::Inspect { container }
+            | Request::Start { container, .. }
+            | Request::Kill { container, .. }
+            | Request::Stop { container, .. }
+            | Request::Restart { container, .. }
+            | Request::Uninstall { container, .. }
+            | Request::Mount { container }
+            | Request::Umount { container }
+            | Request::Logs { container, .. } => Some(container),
+            Request::List {}
+            | Request::Install { .. }
+            | Request::Repositories {}
+            | Request::BootReport {}
+            | Request::Shutdown {}
+            | Request::Reboot {}
+            | Request::Subscribe {} => None,
+        }
+    }
+
+    /// Bytes that follow the request's frame on the wire: `size` of an install.
+    pub fn raw_len(&self) -> Option<u64> {
+        match self {
+            Request::Install { size, .. } => Some(*size),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_is_the_wire_type() {
+        let id: ContainerId = "a:1.0.0".parse().unwrap();
+        let requests = [
+            Request::List {},
+            Request::Inspect {
+                container: id.clone(),
+            },
+            Request::Logs {
+                container: id,
+                tail: None,
+                follow: false,
+            },
+            Request::BootReport {},
+            Request::Subscribe {},
+        ];
+        for r in requests {
+            let json = serde_json::to_value(&r).unwrap();
+            assert_eq!(json["type"], r.name());
+        }
+    }
+
+    #[test]
+    fn optional_fields() {
+        let r: Request =
+            serde_json::from_str(r#"{"type":"uninstall","container":"a:1.0.0"}"#).unwrap();
+        assert!(matches!(r, Request::Uninstall { wipe: false, .. }));
+        let unknown = r#"{"type":"list","all":true}"#;
+        assert!(serde_json::from_str::<Request>(unknown).is_err());
+        let unknown = r#"{"type":"kill","container":"a:1.0.0","signal":9,"x":1}"#;
+        assert!(serde_json::from_str::<Request>(unknown).is_err());
+        let twice = r#"{"type":"kill","container":"a:1.0.0","signal":9,"signal":10}"#;
+        assert!(serde_json::from_str::<Request>(twice).is_err());
+        let no_type = r#"{"container":"a:1.0.0"}"#;
+        assert!(serde_json::from_str::<Request>(no_type).is_err());
+    }
+}

@@ -1,0 +1,424 @@
+//! Strategies for every message type of the protocol, shared by the tests.
+#![allow(dead_code)]
+
+use northstar_api::*;
+use proptest::{collection::vec, option, prelude::*, sample::select};
+use std::collections::BTreeMap;
+
+/// The example manifests of the package format's tests.
+pub fn manifests() -> Vec<Manifest> {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../npk/tests/data/northstar-0.9/manifests"
+    );
+    ["hello.yaml", "message.yaml", "full.yaml"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(format!("{dir}/{f}")).unwrap();
+            Manifest::from_yaml_str(&text).unwrap()
+        })
+        .collect()
+}
+
+/// Any text: control characters, newlines, quotes, non-ASCII.
+pub fn text() -> impl Strategy<Value = String> {
+    "(?s).{0,40}"
+}
+
+pub fn container() -> impl Strategy<Value = ContainerId> {
+    (
+        "[A-Za-z0-9][A-Za-z0-9._-]{0,20}",
+        0..1000u64,
+        0..1000u64,
+        0..1000u64,
+    )
+        .prop_map(|(name, a, b, c)| format!("{name}:{a}.{b}.{c}").parse().unwrap())
+}
+
+pub fn repository() -> impl Strategy<Value = RepositoryName> {
+    "[A-Za-z0-9._-]{1,64}".prop_map(|n| RepositoryName::new(&n).unwrap())
+}
+
+pub fn request_id() -> impl Strategy<Value = RequestId> {
+    any::<u64>().prop_map(RequestId)
+}
+
+pub fn args() -> impl Strategy<Value = Args> {
+    vec("[^\u{0}]{0,20}", 0..8).prop_map(|a| Args::new(a).unwrap())
+}
+
+pub fn env() -> impl Strategy<Value = Env> {
+    proptest::collection::btree_map("[A-Z][A-Z0-9_]{0,12}", "[^\u{0}]{0,20}", 0..8).prop_map(
+        |mut map: BTreeMap<String, String>| {
+            map.retain(|k, _| !k.starts_with("NORTHSTAR_"));
+            Env::new(map).unwrap()
+        },
+    )
+}
+
+pub fn timeout() -> impl Strategy<Value = Option<StopTimeout>> {
+    option::of((0..=StopTimeout::MAX_MS).prop_map(|ms| StopTimeout::from_millis(ms).unwrap()))
+}
+
+pub fn exit_status() -> impl Strategy<Value = ExitStatus> {
+    prop_oneof![
+        any::<i32>().prop_map(|code| ExitStatus::Exit { code }),
+        any::<i32>().prop_map(|signal| ExitStatus::Signal { signal }),
+    ]
+}
+
+pub fn permissions() -> impl Strategy<Value = Permissions> {
+    proptest::sample::subsequence(Permission::ALL.to_vec(), 0..=Permission::ALL.len())
+        .prop_map(|p| p.into_iter().collect())
+}
+
+pub fn version() -> impl Strategy<Value = ProtocolVersion> {
+    (any::<u16>(), any::<u16>()).prop_map(|(a, b)| ProtocolVersion::new(a, b))
+}
+
+/// Installs announce at most `max_package` bytes.
+pub fn request(max_package: u64) -> impl Strategy<Value = Request> {
+    prop_oneof![
+        Just(Request::List {}),
+        container().prop_map(|container| Request::Inspect { container }),
+        (container(), option::of(args()), option::of(env())).prop_map(|(container, args, env)| {
+            Request::Start {
+                container,
+                args,
+                env,
+            }
+        }),
+        (container(), 1..=Signal::MAX).prop_map(|(container, s)| Request::Kill {
+            container,
+            signal: Signal::new(s).unwrap(),
+        }),
+        (container(), timeout()).prop_map(|(container, timeout_ms)| Request::Stop {
+            container,
+            timeout_ms
+        }),
+        (container(), timeout()).prop_map(|(container, timeout_ms)| Request::Restart {
+            container,
+            timeout_ms
+        }),
+        (repository(), 0..=max_package, option::of(any::<[u8; 32]>())).prop_map(
+            |(repository, size, sha256)| Request::Install {
+                repository,
+                size,
+                sha256: sha256.map(Sha256),
+            }
+        ),
+        (container(), any::<bool>())
+            .prop_map(|(container, wipe)| Request::Uninstall { container, wipe }),
+        container().prop_map(|container| Request::Mount { container }),
+        container().prop_map(|container| Request::Umount { container }),
+        Just(Request::Repositories {}),
+        (container(), option::of(any::<u32>()), any::<bool>()).prop_map(
+            |(container, tail, follow)| Request::Logs {
+                container,
+                tail,
+                follow
+            }
+        ),
+        Just(Request::BootReport {}),
+        Just(Request::Shutdown {}),
+        Just(Request::Reboot {}),
+        Just(Request::Subscribe {}),
+    ]
+}
+
+pub fn client_message(max_package: u64) -> impl Strategy<Value = ClientMessage> {
+    prop_oneof![
+        (version(), "[^\\p{Cc}]{1,30}").prop_map(|(version, client)| ClientMessage::Hello(Hello {
+            version,
+            client: ClientName::new(&client).unwrap(),
+        })),
+        (request_id(), request(max_package))
+            .prop_map(|(id, request)| ClientMessage::Request { id, request }),
+    ]
+}
+
+fn container_state() -> impl Strategy<Value = ContainerState> {
+    select(vec![
+        ContainerState::Stopped,
+        ContainerState::Starting,
+        ContainerState::Running,
+        ContainerState::Stopping,
+        ContainerState::Restarting,
+    ])
+}
+
+pub fn container_info() -> impl Strategy<Value = ContainerInfo> {
+    (
+        container(),
+        repository(),
+        any::<bool>(),
+        container_state(),
+        option::of(any::<i32>()),
+        option::of(any::<u64>()),
+        any::<bool>(),
+        option::of(exit_status()),
+        any::<u32>(),
+    )
+        .prop_map(
+            |(
+                container,
+                repository,
+                resource,
+                state,
+                pid,
+                uptime_ms,
+                mounted,
+                last_exit,
+                restarts,
+            )| {
+                ContainerInfo {
+                    container,
+                    repository,
+                    resource,
+                    state,
+                    pid,
+                    uptime_ms,
+                    mounted,
+                    last_exit,
+                    restarts,
+                }
+            },
+        )
+}
+
+fn cgroup_stats() -> impl Strategy<Value = CgroupStats> {
+    let memory = (
+        any::<u64>(),
+        option::of(any::<u64>()),
+        option::of(any::<u64>()),
+        any::<[u64; 5]>(),
+    )
+        .prop_map(|(current, peak, limit, e)| MemoryStats {
+            current,
+            peak,
+            limit,
+            events: MemoryEvents {
+                low: e[0],
+                high: e[1],
+                max: e[2],
+                oom: e[3],
+                oom_kill: e[4],
+            },
+        });
+    let cpu = (
+        any::<[u64; 3]>(),
+        option::of(any::<u64>()),
+        option::of(any::<u64>()),
+    )
+        .prop_map(|(t, nr_throttled, throttled_usec)| CpuStats {
+            usage_usec: t[0],
+            user_usec: t[1],
+            system_usec: t[2],
+            nr_throttled,
+            throttled_usec,
+        });
+    let pids = (any::<u64>(), option::of(any::<u64>()))
+        .prop_map(|(current, limit)| PidsStats { current, limit });
+    (option::of(memory), option::of(cpu), option::of(pids))
+        .prop_map(|(memory, cpu, pids)| CgroupStats { memory, cpu, pids })
+}
+
+fn process() -> impl Strategy<Value = ProcessInfo> {
+    (any::<i32>(), any::<u64>(), vec(text(), 0..4), any::<bool>()).prop_map(
+        |(pid, uptime_ms, args, overridden)| ProcessInfo {
+            pid,
+            uptime_ms,
+            args,
+            overridden,
+        },
+    )
+}
+
+fn repository_info() -> impl Strategy<Value = RepositoryInfo> {
+    (
+        repository(),
+        any::<bool>(),
+        any::<u32>(),
+        any::<u64>(),
+        option::of(any::<u32>()),
+        option::of(any::<u64>()),
+    )
+        .prop_map(
+            |(name, verified, packages, bytes, max_packages, max_bytes)| RepositoryInfo {
+                name,
+                verified,
+                packages,
+                bytes,
+                max_packages,
+                max_bytes,
+            },
+        )
+}
+
+fn boot_report() -> impl Strategy<Value = BootReport> {
+    let step =
+        ("[a-z ]{1,12}", any::<u64>(), any::<u64>()).prop_map(|(name, start_ms, took_ms)| {
+            BootStep {
+                name,
+                start_ms,
+                took_ms,
+            }
+        });
+    let outcome = prop_oneof![
+        container().prop_map(|container| BootOutcome::Pending { container }),
+        (container(), any::<u64>())
+            .prop_map(|(container, at_ms)| BootOutcome::Started { container, at_ms }),
+        (container(), any::<u64>(), text()).prop_map(|(container, at_ms, reason)| {
+            BootOutcome::Failed {
+                container,
+                at_ms,
+                reason,
+            }
+        }),
+    ];
+    (
+        any::<u64>(),
+        vec(step, 0..4),
+        vec(outcome, 0..4),
+        option::of(any::<u64>()),
+    )
+        .prop_map(|(kernel_ms, steps, containers, finished_ms)| BootReport {
+            kernel_ms,
+            steps,
+            containers,
+            finished_ms,
+        })
+}
+
+pub fn response() -> impl Strategy<Value = Response> {
+    prop_oneof![
+        Just(Response::Ok {}),
+        vec(container_info(), 0..4).prop_map(|containers| Response::Containers { containers }),
+        (
+            container_info(),
+            select(manifests()),
+            option::of(process()),
+            option::of(cgroup_stats())
+        )
+            .prop_map(
+                |(info, manifest, process, cgroup)| Response::Inspect(Box::new(Inspection {
+                    info,
+                    manifest,
+                    process,
+                    cgroup
+                }))
+            ),
+        (container(), any::<i32>())
+            .prop_map(|(container, pid)| Response::Started { container, pid }),
+        (container(), exit_status())
+            .prop_map(|(container, status)| Response::Stopped { container, status }),
+        (container(), exit_status(), any::<i32>()).prop_map(|(container, status, pid)| {
+            Response::Restarted {
+                container,
+                status,
+                pid,
+            }
+        }),
+        container().prop_map(|container| Response::Installed { container }),
+        vec(repository_info(), 0..4)
+            .prop_map(|repositories| Response::Repositories { repositories }),
+        (vec(text(), 0..6), any::<bool>())
+            .prop_map(|(lines, truncated)| Response::Logs { lines, truncated }),
+        boot_report().prop_map(|report| Response::BootReport { report }),
+    ]
+}
+
+pub fn notification() -> impl Strategy<Value = Notification> {
+    prop_oneof![
+        (container(), any::<i32>())
+            .prop_map(|(container, pid)| Notification::Started { container, pid }),
+        (container(), text())
+            .prop_map(|(container, reason)| Notification::Failed { container, reason }),
+        (container(), exit_status(), any::<bool>()).prop_map(|(container, status, oom)| {
+            Notification::Exited {
+                container,
+                status,
+                oom,
+            }
+        }),
+        (container(), any::<u64>())
+            .prop_map(|(container, kills)| Notification::Oom { container, kills }),
+        (container(), any::<u32>(), any::<u64>()).prop_map(|(container, attempt, delay_ms)| {
+            Notification::Restarting {
+                container,
+                attempt,
+                delay_ms,
+            }
+        }),
+        (container(), any::<u32>()).prop_map(|(container, attempts)| Notification::GaveUp {
+            container,
+            attempts
+        }),
+        container().prop_map(|container| Notification::Installed { container }),
+        container().prop_map(|container| Notification::Uninstalled { container }),
+        (container(), text())
+            .prop_map(|(container, reason)| Notification::Critical { container, reason }),
+        Just(Notification::Shutdown {}),
+        any::<u64>().prop_map(|missed| Notification::Lagged { missed }),
+    ]
+}
+
+pub fn api_error() -> impl Strategy<Value = ApiError> {
+    prop_oneof![
+        container().prop_map(|container| ApiError::NotFound { container }),
+        repository().prop_map(|repository| ApiError::RepositoryNotFound { repository }),
+        select(Permission::ALL.to_vec())
+            .prop_map(|permission| ApiError::PermissionDenied { permission }),
+        (version(), version())
+            .prop_map(|(server, client)| ApiError::VersionMismatch { server, client }),
+        (text(), option::of(text()), option::of(any::<u64>())).prop_map(|(what, field, offset)| {
+            ApiError::InvalidRequest {
+                what,
+                field,
+                offset,
+            }
+        }),
+        any::<u64>().prop_map(|limit| ApiError::FrameTooLarge { limit }),
+        (any::<u64>(), any::<u64>())
+            .prop_map(|(size, limit)| ApiError::PackageTooLarge { size, limit }),
+        any::<u32>().prop_map(|per_second| ApiError::RateLimited { per_second }),
+        text().prop_map(|reason| ApiError::Busy { reason }),
+        text().prop_map(|reason| ApiError::InstallFailed { reason }),
+        container().prop_map(|container| ApiError::AlreadyInstalled { container }),
+        (repository(), text())
+            .prop_map(|(repository, reason)| ApiError::RepositoryFull { repository, reason }),
+        (container(), text(), text()).prop_map(|(container, step, message)| {
+            ApiError::StartFailed {
+                container,
+                step,
+                message,
+            }
+        }),
+        container().prop_map(|container| ApiError::AlreadyRunning { container }),
+        container().prop_map(|container| ApiError::NotRunning { container }),
+        container().prop_map(|container| ApiError::ResourceContainer { container }),
+        container().prop_map(|container| ApiError::InUse { container }),
+        (container(), text())
+            .prop_map(|(container, reason)| ApiError::MountFailed { container, reason }),
+        "[a-z_]{1,12}".prop_map(|request| ApiError::Unsupported { request }),
+        Just(ApiError::ShuttingDown {}),
+        text().prop_map(|message| ApiError::Internal { message }),
+    ]
+}
+
+pub fn server_message() -> impl Strategy<Value = ServerMessage> {
+    prop_oneof![
+        (version(), permissions()).prop_map(|(version, permissions)| ServerMessage::Welcome(
+            Welcome {
+                version,
+                permissions
+            }
+        )),
+        (request_id(), response())
+            .prop_map(|(id, response)| ServerMessage::Response { id, response }),
+        (option::of(request_id()), api_error()).prop_map(|(id, e)| ServerMessage::error(id, e)),
+        notification().prop_map(|notification| ServerMessage::Notification { notification }),
+        (request_id(), vec(text(), 0..4)).prop_map(|(id, lines)| ServerMessage::Log { id, lines }),
+        request_id().prop_map(|id| ServerMessage::LogEnd { id }),
+    ]
+}
