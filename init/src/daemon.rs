@@ -3,6 +3,7 @@
 //! unmounted); a critical container failure applies the configured reaction, which for a
 //! daemon means ending with an error (reboot and power-off are PID 1's business).
 
+use crate::logger::chain;
 use runtime_core::{
     config::{Config, Reaction},
     runtime::{Notification, Runtime},
@@ -41,22 +42,20 @@ pub fn run(config: &Path) -> ExitCode {
             }
         }
     });
-    let runtime = match Runtime::start(config) {
-        Ok(runtime) => runtime,
+    let (runtime, notifications) = match Runtime::start_subscribed(config) {
+        Ok(started) => started,
         Err(e) => {
             log::error!("{}", chain(&e));
             return ExitCode::FAILURE;
         }
     };
-    if let Ok(notifications) = runtime.subscribe() {
-        std::thread::spawn(move || {
-            for n in notifications {
-                if let Notification::Critical { id, reason } = n {
-                    let _ = tx.send(Event::Critical(format!("{id}: {reason}")));
-                }
+    std::thread::spawn(move || {
+        for n in notifications {
+            if let Notification::Critical { id, reason } = n {
+                let _ = tx.send(Event::Critical(format!("{id}: {reason}")));
             }
-        });
-    }
+        }
+    });
     log::info!("running; SIGTERM or SIGINT stops");
     let code = match rx.recv() {
         Ok(Event::Signal(signal)) => {
@@ -79,15 +78,4 @@ pub fn run(config: &Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -19,26 +19,46 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let t = self.start.elapsed();
-        let level = match record.level() {
-            Level::Error => "E",
-            Level::Warn => "W",
-            Level::Info => "I",
-            Level::Debug => "D",
-            Level::Trace => "T",
-        };
-        let line = format!(
-            "{:>5}.{:03} {level} {}: {}\n",
-            t.as_secs(),
-            t.subsec_millis(),
-            record.target(),
-            record.args()
-        );
+        let line = format_line(self.start, record, &record.args().to_string());
         // One write per line so lines of different threads do not interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 
     fn flush(&self) {}
+}
+
+/// One log line: seconds.milliseconds since `start`, the level, the module, the message.
+pub fn format_line(start: Instant, record: &Record<'_>, message: &str) -> String {
+    let t = start.elapsed();
+    let level = match record.level() {
+        Level::Error => "E",
+        Level::Warn => "W",
+        Level::Info => "I",
+        Level::Debug => "D",
+        Level::Trace => "T",
+    };
+    format!(
+        "{:>5}.{:03} {level} {}: {message}\n",
+        t.as_secs(),
+        t.subsec_millis(),
+        record.target(),
+    )
+}
+
+/// An error with all its sources, `: `-separated. A source whose text the message already
+/// ends with (errors that show their source themselves) is not repeated.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 /// Install the logger; the level comes from `NORTHSTAR_LOG` (default `info`).

@@ -1,13 +1,14 @@
 //! `northstar`: the init. On a device it runs as PID 1; on a development host it runs as a
 //! daemon with `northstar --config <file>`.
 //!
-//! This binary stays thin: the boot sequence, main loop and shutdown call into
+//! This binary stays thin: the boot sequence, main loop and shutdown (`pid1`) call into
 //! `runtime-core`. The host daemon mode runs the runtime until SIGTERM or SIGINT.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod daemon;
 mod logger;
+mod pid1;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -41,6 +42,11 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Command, String> {
 }
 
 fn main() -> ExitCode {
+    // As PID 1 the arguments are whatever the kernel did not understand on its command
+    // line: they are not ours to parse.
+    if nix::unistd::getpid().as_raw() == 1 {
+        pid1::run()
+    }
     match parse(std::env::args().skip(1)) {
         Ok(Command::Version) => {
             println!("northstar {}", env!("CARGO_PKG_VERSION"));
@@ -57,8 +63,8 @@ fn main() -> ExitCode {
             daemon::run(&config)
         }
         Ok(Command::Run { config: None }) => {
-            eprintln!("northstar: PID 1 mode is not part of this build yet; use --config <file>");
-            ExitCode::FAILURE
+            eprintln!("northstar: not PID 1: run the host daemon with --config <file>\n{USAGE}");
+            ExitCode::from(2)
         }
         Err(e) => {
             eprintln!("northstar: {e}\n{USAGE}");

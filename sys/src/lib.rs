@@ -14,3 +14,4 @@ pub mod clone;
 pub mod dm;
 pub mod loopdev;
 pub mod seccomp;
+pub mod watchdog;

@@ -1,0 +1,184 @@
+//! The boot report: how long the kernel took until it started the init (the boot-time
+//! clock, which `/proc/uptime` shows, read first thing), when each boot step started and
+//! how long it took (milliseconds since the init started), and when each autostart
+//! container's program ran (from the runtime's notifications). Kept as data for a
+//! management API; written to the log as a table once every autostart container has
+//! started or failed, or when the runtime has not settled after [`SETTLE`].
+
+use runtime_core::id::ContainerId;
+use std::{fmt::Write, time::Duration};
+
+/// Longest wait for the autostart containers before the report is written anyway.
+pub const SETTLE: Duration = Duration::from_secs(60);
+
+/// One boot step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub name: &'static str,
+    /// Since the init started.
+    pub start: Duration,
+    pub took: Duration,
+}
+
+/// How an autostart container's start ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not known yet.
+    Pending,
+    /// The program runs (`at`: since the init started).
+    Started { at: Duration },
+    /// The start failed or the container ended before it was seen running.
+    Failed { at: Duration, reason: String },
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BootReport {
+    /// The kernel's uptime when the init started.
+    pub kernel: Duration,
+    pub steps: Vec<Step>,
+    pub containers: Vec<(ContainerId, Outcome)>,
+    /// When the report was completed (since the init started).
+    pub finished: Option<Duration>,
+}
+
+impl BootReport {
+    /// A report for an init started at kernel uptime `kernel`.
+    pub fn new(kernel: Duration) -> BootReport {
+        BootReport {
+            kernel,
+            ..BootReport::default()
+        }
+    }
+
+    /// Record a step.
+    pub fn step(&mut self, name: &'static str, start: Duration, took: Duration) {
+        self.steps.push(Step { name, start, took });
+    }
+
+    /// Expect the start of `id`.
+    pub fn expect(&mut self, id: ContainerId) {
+        if !self.containers.iter().any(|(c, _)| *c == id) {
+            self.containers.push((id, Outcome::Pending));
+        }
+    }
+
+    /// Record how the start of `id` ended (the first outcome counts).
+    pub fn outcome(&mut self, id: &ContainerId, outcome: Outcome) {
+        match self.containers.iter_mut().find(|(c, _)| c == id) {
+            Some((_, o @ Outcome::Pending)) => *o = outcome,
+            Some(_) => {}
+            None => self.containers.push((id.clone(), outcome)),
+        }
+    }
+
+    /// Whether every expected container has an outcome.
+    pub fn settled(&self) -> bool {
+        self.containers
+            .iter()
+            .all(|(_, o)| !matches!(o, Outcome::Pending))
+    }
+
+    /// The table, in the style of `systemd-analyze`.
+    pub fn render(&self) -> String {
+        let init = self.finished.unwrap_or_else(|| {
+            self.steps
+                .last()
+                .map(|s| s.start + s.took)
+                .unwrap_or_default()
+        });
+        let mut out = format!(
+            "Startup finished in {} (kernel) + {} (init) = {}\n",
+            seconds(self.kernel),
+            seconds(init),
+            seconds(self.kernel + init)
+        );
+        let _ = writeln!(out, "{:>9} {:>9}  step", "at (ms)", "took (ms)");
+        for s in &self.steps {
+            let _ = writeln!(
+                out,
+                "{:>9} {:>9}  {}",
+                s.start.as_millis(),
+                s.took.as_millis(),
+                s.name
+            );
+        }
+        for (id, outcome) in &self.containers {
+            let (at, what) = match outcome {
+                Outcome::Pending => ("-".to_string(), "still starting".to_string()),
+                Outcome::Started { at } => (at.as_millis().to_string(), "started".to_string()),
+                Outcome::Failed { at, reason } => {
+                    (at.as_millis().to_string(), format!("failed: {reason}"))
+                }
+            };
+            let _ = writeln!(out, "{at:>9} {:>9}  container {id} {what}", "");
+        }
+        out
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> ContainerId {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn table() {
+        let ms = Duration::from_millis;
+        let mut r = BootReport::new(ms(1234));
+        r.step("early", ms(0), ms(3));
+        r.step("modules", ms(3), ms(120));
+        r.expect(id("hello:0.0.1"));
+        r.expect(id("crash:1.0.0"));
+        assert!(!r.settled());
+        r.outcome(&id("hello:0.0.1"), Outcome::Started { at: ms(400) });
+        r.outcome(
+            &id("hello:0.0.1"),
+            Outcome::Failed {
+                at: ms(500),
+                reason: "x".into(),
+            },
+        );
+        assert!(!r.settled());
+        r.outcome(
+            &id("crash:1.0.0"),
+            Outcome::Failed {
+                at: ms(410),
+                reason: "exit code 1".into(),
+            },
+        );
+        assert!(r.settled());
+        r.finished = Some(ms(450));
+        assert_eq!(
+            r.render(),
+            "Startup finished in 1.234s (kernel) + 0.450s (init) = 1.684s\n\
+             \x20 at (ms) took (ms)  step\n\
+             \x20       0         3  early\n\
+             \x20       3       120  modules\n\
+             \x20     400            container hello:0.0.1 started\n\
+             \x20     410            container crash:1.0.0 failed: exit code 1\n"
+        );
+    }
+
+    #[test]
+    fn unsettled_and_empty() {
+        let mut r = BootReport::new(Duration::from_secs(2));
+        assert!(r.settled());
+        r.expect(id("a:1.0.0"));
+        r.expect(id("a:1.0.0"));
+        assert_eq!(r.containers.len(), 1);
+        assert!(r
+            .render()
+            .contains("-            container a:1.0.0 still starting"));
+        assert!(r
+            .render()
+            .starts_with("Startup finished in 2.000s (kernel) + 0.000s (init)"));
+    }
+}
