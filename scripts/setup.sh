@@ -20,6 +20,7 @@ packages=(
     qemu-system-x86 qemu-system-arm   # boot tests of the three boards (qemu-tests/)
     cpio                # initramfs oracle of the qemu-tests unit tests (cpio -t, cpio -i)
     kmod                # depmod: module index of the unpacked guest kernels
+    e2fsprogs           # mke2fs -d, e2fsck, dumpe2fs, debugfs: the data partition image of the boot test
 )
 # The boot tests fetch Debian's kernels of the three boards (downloaded and unpacked, not
 # installed): apt needs the arm64 and armhf architectures and package lists naming them.

@@ -124,6 +124,25 @@ impl Board {
     pub fn has_virtio(self) -> bool {
         !matches!(self, Board::Rpi2)
     }
+
+    /// The board's directory under `board-configs/` (its `board.toml` and
+    /// `runtime.toml`); the `virt` machine stands in for the Renesas board.
+    pub fn config_dir(self) -> &'static str {
+        match self {
+            Board::X86_64 => "x86_64",
+            Board::Aarch64 => "renesas-aarch64",
+            Board::Rpi2 => "rpi2",
+        }
+    }
+
+    /// The QEMU device that provides the watchdog a board configuration names, where the
+    /// machine has none built in: the Intel 6300ESB on x86_64 (driver `i6300esb`).
+    pub fn watchdog_device(self) -> Option<&'static str> {
+        match self {
+            Board::X86_64 => Some("i6300esb"),
+            Board::Aarch64 | Board::Rpi2 => None,
+        }
+    }
 }
 
 impl fmt::Display for Board {
@@ -153,6 +172,16 @@ mod tests {
             assert_eq!(board.name().parse::<Board>().unwrap(), board);
         }
         assert!("rpi3".parse::<Board>().is_err());
+    }
+
+    #[test]
+    fn every_board_has_its_configuration_directory() {
+        let configs = crate::cargo::workspace_root().join("board-configs");
+        for board in Board::ALL {
+            let dir = configs.join(board.config_dir());
+            assert!(dir.join("board.toml").is_file(), "{}", dir.display());
+            assert!(dir.join("runtime.toml").is_file(), "{}", dir.display());
+        }
     }
 
     #[test]

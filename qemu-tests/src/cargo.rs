@@ -1,5 +1,6 @@
-//! Where the workspace and its target directory are, and cross-building this crate's guest
-//! binaries (static, release) with cargo.
+//! Where the workspace and its target directory are, and cross-building guest binaries
+//! (static, release) with cargo: this crate's own (`probe-init`) and the workspace's
+//! (`northstar`, the example containers).
 //!
 //! It does not install targets or linkers: `scripts/setup.sh` does (see
 //! `.cargo/config.toml` for the per-target linkers and `+crt-static`).
@@ -51,40 +52,71 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// Builds binary `bin` of this crate for the board's target (release profile, with the
-/// workspace's `Cargo.lock` as it is) and returns its path. Cargo's own lock serialises
-/// concurrent builds.
+/// workspace's `Cargo.lock` as it is) and returns its path. The crate's default features
+/// (the host's image builders) are left out: a guest binary needs none of them. Cargo's
+/// own lock serialises concurrent builds.
 pub fn build_guest_binary(bin: &str, board: Board) -> Result<PathBuf, Error> {
+    let package = env!("CARGO_PKG_NAME");
+    let args = ["-p", package, "--bin", bin, "--no-default-features"];
+    let mut paths = build(board, &args, &[bin])?;
+    Ok(paths.remove(0))
+}
+
+/// Builds the named binaries of workspace packages (`(package, binary)`) for the board's
+/// target in one cargo run (release profile, `Cargo.lock` as it is) and returns their
+/// paths in the same order.
+pub fn build_workspace_binaries(
+    binaries: &[(&str, &str)],
+    board: Board,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut args = Vec::new();
+    for (package, _) in binaries {
+        args.extend(["-p", package]);
+    }
+    let bins: Vec<&str> = binaries.iter().map(|(_, bin)| *bin).collect();
+    build(board, &args, &bins)
+}
+
+/// `cargo build --locked --release --target <board's target> <args>`; the paths of `bins`.
+fn build(board: Board, args: &[&str], bins: &[&str]) -> Result<Vec<PathBuf>, Error> {
     let target = board.rust_target();
+    let what = bins.join(", ");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
-    log::info!("building {bin} for {target}");
+    log::info!("building {what} for {target}");
     let output = Command::new(&cargo)
         .current_dir(workspace_root())
         .args(["build", "--locked", "--release", "--target", target])
-        .args(["-p", env!("CARGO_PKG_NAME"), "--bin", bin])
+        .args(args)
         .output()
         .map_err(|source| Error::Spawn {
             cargo: cargo.clone(),
-            bin: bin.to_owned(),
+            bin: what.clone(),
             target,
             source,
         })?;
     if !output.status.success() {
         return Err(Error::Build {
-            bin: bin.to_owned(),
+            bin: what,
             target,
             status: output.status,
             stderr: tail(&String::from_utf8_lossy(&output.stderr), 40),
         });
     }
-    let path = target_dir().join(target).join("release").join(bin);
-    if !path.is_file() {
-        return Err(Error::Missing {
-            bin: bin.to_owned(),
-            target,
-            path,
-        });
-    }
-    Ok(path)
+    let dir = target_dir().join(target).join("release");
+    bins.iter()
+        .map(|bin| {
+            let path = dir.join(bin);
+            if path.is_file() {
+                Ok(path)
+            } else {
+                Err(Error::Missing {
+                    bin: (*bin).to_owned(),
+                    target,
+                    path,
+                })
+            }
+        })
+        .collect()
 }
 
 /// The last `lines` lines of `text`.

@@ -3,14 +3,23 @@
 //!
 //! It owns: fetching and caching the kernels ([`kernels`]), writing newc cpio archives
 //! ([`initramfs`]), resolving kernel modules and their dependencies ([`modules`]), running
-//! QEMU with a captured console and hard timeouts ([`qemu`]), and the first scenario, the
-//! probe ([`probe`]). It does not own the guest's software: a scenario brings its init
-//! (the probe's is the `probe-init` binary of this crate, `src/bin/probe-init.rs`).
+//! QEMU with a captured console, a QMP socket and hard timeouts ([`qemu`]), building the
+//! images of a real boot (root, data, initramfs: `image`) and the scenarios: the probe
+//! ([`probe`]) and the boot of Northstar's init (`boot`). It does not own the guest's
+//! software: a scenario brings its init (the probe's is the `probe-init` binary of this
+//! crate, `src/bin/probe-init.rs`; the boot's is the workspace's `northstar`).
+//!
+//! Feature `images` (default) brings the image builders, the boot scenario and QMP (they
+//! need the npk crate); `probe-init` is cross-built without it.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
 
 pub mod board;
+#[cfg(feature = "images")]
+pub mod boot;
 pub mod cargo;
+#[cfg(feature = "images")]
+pub mod image;
 pub mod initramfs;
 pub mod kernels;
 pub mod modules;

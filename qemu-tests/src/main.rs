@@ -5,6 +5,7 @@
 //! qemu-tests modules --board B NAME...             module load order for a board's kernel
 //! qemu-tests boot-probe --board B [--timeout S] [--probe-init PATH] [--append KERNEL-ARG]...
 //!                       [--module NAME]... [NAME]...
+//! qemu-tests boot --board B [--timeout S] [--init PATH] [--append KERNEL-ARG]...
 //! ```
 //! Boards: x86_64, aarch64, rpi2. The kernel cache is `NORTHSTAR_QEMU_CACHE` or
 //! `target/qemu-cache`; `QEMU_TESTS_LOG=debug` shows the QEMU command lines.
@@ -15,6 +16,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use qemu_tests::boot::{self, BootOptions};
 use qemu_tests::kernels::KernelCache;
 use qemu_tests::modules::ModuleIndex;
 use qemu_tests::probe::{self, ProbeOptions};
@@ -25,7 +27,10 @@ const USAGE: &str = "usage:
   qemu-tests modules --board B NAME...
   qemu-tests boot-probe --board B [--timeout SECS] [--probe-init PATH]
                         [--append KERNEL-ARG]... [--module NAME]... [NAME]...
-Module names (positional or --module) replace boot-probe's default: loop dm-verity.";
+  qemu-tests boot --board x86_64 [--timeout SECS] [--init PATH] [--append KERNEL-ARG]...
+Module names (positional or --module) replace boot-probe's default: loop dm-verity.
+boot boots Northstar's init with a verified root, a data partition and the example
+containers, then presses Ctrl-Alt-Del and checks the data partition.";
 
 fn main() -> ExitCode {
     init_logging();
@@ -89,6 +94,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         "boot-probe" => boot_probe(&cache, &args),
+        "boot" => boot(&cache, &args),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -136,11 +142,63 @@ fn boot_probe(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
     })
 }
 
+fn boot(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
+    let board = args.one_board()?;
+    if !args.names.is_empty() || args.probe_init.is_some() {
+        bail!("boot takes no module names and no --probe-init\n{USAGE}");
+    }
+    let mut options = BootOptions::default();
+    if let Some(secs) = args.timeout {
+        options.boot_timeout = Duration::from_secs(secs);
+    }
+    options.init = args.init.clone();
+    options.cmdline = args.append.clone();
+    let run = boot::run(board, cache, &options)?;
+    println!(
+        "{board}: {} booted Northstar's init; up (report and container output) after {:.1} s, \
+         Ctrl-Alt-Del to QEMU's exit {:.1} s, machine gone after {:.1} s (wall); log {}",
+        run.kernel.release,
+        run.up_after.as_secs_f64(),
+        run.shutdown.as_secs_f64(),
+        run.total.as_secs_f64(),
+        run.log.display()
+    );
+    if let Some(report) = &run.report {
+        println!(
+            "  boot report: {:.3} s (kernel) + {:.3} s (init)",
+            report.kernel.as_secs_f64(),
+            report.init.as_secs_f64()
+        );
+        for step in &report.steps {
+            println!("  {:>6} ms {:>6} ms  {}", step.at, step.took, step.name);
+        }
+        for c in &report.containers {
+            println!("  container {} {}", c.id, c.outcome);
+        }
+    }
+    println!("  {}", run.hello.trim());
+    println!(
+        "  data image: e2fsck -fn status {}, state {}",
+        run.fsck.status, run.superblock.state
+    );
+    let problems = run.problems();
+    for problem in &problems {
+        eprintln!("{board}: FAILED: {problem}");
+    }
+    Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 #[derive(Default)]
 struct Args {
     boards: Vec<Board>,
     timeout: Option<u64>,
     probe_init: Option<PathBuf>,
+    /// `boot --init PATH`: a prebuilt `northstar` for the board.
+    init: Option<PathBuf>,
     /// `fetch --refresh`: ask apt for the current version even when a kernel is cached.
     refresh: bool,
     /// `--append ARG`: extra kernel arguments.
@@ -163,6 +221,7 @@ impl Args {
                         Some(secs.parse().with_context(|| format!("--timeout {secs}"))?);
                 }
                 "--probe-init" => parsed.probe_init = Some(value("--probe-init")?.into()),
+                "--init" => parsed.init = Some(value("--init")?.into()),
                 "--append" => parsed.append.push(value("--append")?.clone()),
                 "--refresh" => parsed.refresh = true,
                 "--module" => parsed.names.push(value("--module")?.clone()),

@@ -10,6 +10,8 @@
 
 mod config;
 mod console;
+#[cfg(feature = "images")]
+pub mod qmp;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -181,24 +183,45 @@ impl Qemu {
     /// [`Qemu::expect`] with an absolute deadline, for several steps sharing one budget.
     pub fn expect_until(&mut self, pattern: &str, deadline: Instant) -> Result<String, Error> {
         let started = Instant::now();
-        match self.console.expect(pattern, deadline) {
-            Ok(line) => Ok(line),
-            Err(console::Failure::Timeout) => Err(Error::Timeout {
+        self.console
+            .expect(pattern, deadline)
+            .map_err(|failure| self.failure(failure, pattern, deadline, started))
+    }
+
+    fn failure(
+        &self,
+        failure: console::Failure,
+        pattern: &str,
+        deadline: Instant,
+        started: Instant,
+    ) -> Error {
+        match failure {
+            console::Failure::Timeout => Error::Timeout {
                 board: self.board,
                 pattern: pattern.to_owned(),
                 timeout: deadline.saturating_duration_since(started),
                 log: self.log.clone(),
                 tail: self.console.tail(30),
                 stderr: self.console.stderr(),
-            }),
-            Err(console::Failure::Ended) => Err(Error::Ended {
+            },
+            console::Failure::Ended => Error::Ended {
                 board: self.board,
                 pattern: pattern.to_owned(),
                 log: self.log.clone(),
                 tail: self.console.tail(30),
                 stderr: self.console.stderr(),
-            }),
+            },
         }
+    }
+
+    /// Waits until a console line containing `pattern` appears anywhere in the transcript
+    /// (before or after the previous match), at most until `deadline`; returns that line.
+    /// The position of [`Qemu::expect`] does not move.
+    pub fn seen_until(&self, pattern: &str, deadline: Instant) -> Result<String, Error> {
+        let started = Instant::now();
+        self.console
+            .seen(pattern, deadline)
+            .map_err(|failure| self.failure(failure, pattern, deadline, started))
     }
 
     /// Waits for QEMU to exit by itself (guest power-off), at most `timeout`.
@@ -245,6 +268,11 @@ impl Qemu {
     /// Everything the console printed so far.
     pub fn transcript(&self) -> String {
         self.console.transcript()
+    }
+
+    /// The board this machine stands in for.
+    pub fn board(&self) -> Board {
+        self.board
     }
 
     /// The console log file.

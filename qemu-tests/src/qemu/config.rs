@@ -1,5 +1,5 @@
 //! The QEMU command line of one boot: board defaults plus the scenario's kernel, initramfs,
-//! kernel arguments, disks and management ports.
+//! kernel arguments, disks, devices, management ports and the QMP socket.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +9,8 @@ use crate::kernels::Kernel;
 use crate::Board;
 
 /// An extra raw disk image. On virtio machines it is a virtio block device (`/dev/vdX`,
-/// in order); on raspi2b, which has no virtio, it is the SD card (`/dev/mmcblk0`, one only).
+/// in order: `-drive if=none` plus `-device virtio-blk-pci`); on raspi2b, which has no
+/// virtio, it is the SD card (`/dev/mmcblk0`, one only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Drive {
     pub path: PathBuf,
@@ -36,6 +37,11 @@ pub struct QemuConfig {
     pub memory_mib: u32,
     pub drives: Vec<Drive>,
     pub serial_ports: Vec<SerialPort>,
+    /// Extra `-device` arguments, e.g. `i6300esb` (a watchdog).
+    pub devices: Vec<String>,
+    /// A QMP server on this unix socket (`-qmp unix:…,server=on,wait=off`), for the
+    /// harness to control the machine (e.g. send keys).
+    pub qmp: Option<PathBuf>,
     /// QEMU is killed after this long whatever happens (`timeout(1)`).
     pub hard_timeout: Duration,
     /// Where the console transcript is written as it arrives.
@@ -54,6 +60,8 @@ impl QemuConfig {
             memory_mib: kernel.board.memory_mib(),
             drives: Vec::new(),
             serial_ports: Vec::new(),
+            devices: Vec::new(),
+            qmp: None,
             hard_timeout: Duration::from_secs(300),
             log: log.to_path_buf(),
         }
@@ -102,25 +110,36 @@ impl QemuConfig {
         args.push(self.kernel_cmdline());
         self.drive_args(&mut args)?;
         self.serial_args(&mut args)?;
+        for device in &self.devices {
+            args.push("-device".into());
+            args.push(device.clone());
+        }
+        if let Some(qmp) = &self.qmp {
+            let socket = escape(&self.path(qmp, "QMP socket")?);
+            args.push("-qmp".into());
+            args.push(format!("unix:{socket},server=on,wait=off"));
+        }
         Ok(args)
     }
 
     fn drive_args(&self, args: &mut Vec<String>) -> Result<(), Error> {
-        let interface = if self.board.has_virtio() {
-            "virtio"
-        } else if self.drives.len() > 1 {
+        if !self.board.has_virtio() && self.drives.len() > 1 {
             return Err(Error::Unsupported {
                 board: self.board,
                 what: "more than one disk (raspi2b has one SD card)",
             });
-        } else {
-            "sd"
-        };
-        for drive in &self.drives {
+        }
+        for (i, drive) in self.drives.iter().enumerate() {
             let file = escape(&self.path(&drive.path, "disk image")?);
             let ro = if drive.read_only { ",readonly=on" } else { "" };
             args.push("-drive".into());
-            args.push(format!("file={file},if={interface},format=raw{ro}"));
+            if self.board.has_virtio() {
+                args.push(format!("file={file},if=none,id=disk{i},format=raw{ro}"));
+                args.push("-device".into());
+                args.push(format!("virtio-blk-pci,drive=disk{i}"));
+            } else {
+                args.push(format!("file={file},if=sd,format=raw{ro}"));
+            }
         }
         Ok(())
     }

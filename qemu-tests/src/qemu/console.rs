@@ -1,6 +1,7 @@
 //! The captured console: two reader threads copy QEMU's stdout (the guest's serial
 //! console) and stderr into memory and into the log file as bytes arrive; `expect` scans
-//! the transcript from the end of the previous match for a line containing a pattern.
+//! the transcript from the end of the previous match for a line containing a pattern,
+//! `seen` the whole transcript.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -58,14 +59,31 @@ impl Console {
         Self { shared, cursor: 0 }
     }
 
-    /// Waits for a complete line containing `pattern` after the cursor, until `deadline`.
+    /// Waits for a complete line containing `pattern` after the cursor, until `deadline`,
+    /// and moves the cursor past it.
     pub fn expect(&mut self, pattern: &str, deadline: Instant) -> Result<String, Failure> {
+        let (line, end) = self.wait_line(self.cursor, pattern, deadline)?;
+        self.cursor = end;
+        Ok(line)
+    }
+
+    /// Waits for a complete line containing `pattern` anywhere in the transcript, until
+    /// `deadline`; the cursor stays where it is. For lines whose order relative to others
+    /// is not fixed.
+    pub fn seen(&self, pattern: &str, deadline: Instant) -> Result<String, Failure> {
+        Ok(self.wait_line(0, pattern, deadline)?.0)
+    }
+
+    fn wait_line(
+        &self,
+        from: usize,
+        pattern: &str,
+        deadline: Instant,
+    ) -> Result<(String, usize), Failure> {
         let mut state = self.shared.lock();
         loop {
-            if let Some((line, end)) = find_line(&state.out, self.cursor, pattern, state.out_closed)
-            {
-                self.cursor = end;
-                return Ok(line);
+            if let Some(found) = find_line(&state.out, from, pattern, state.out_closed) {
+                return Ok(found);
             }
             if state.out_closed {
                 return Err(Failure::Ended);
@@ -181,6 +199,8 @@ mod tests {
         let soon = Instant::now() + std::time::Duration::from_millis(10);
         assert_eq!(console.expect("world", soon), Err(Failure::Timeout));
         assert_eq!(console.expect("hel", soon).unwrap(), "hello");
+        assert_eq!(console.expect("hel", soon), Err(Failure::Timeout));
+        assert_eq!(console.seen("hel", soon).unwrap(), "hello");
         shared.lock().out_closed = true;
         let later = Instant::now() + std::time::Duration::from_secs(60);
         assert_eq!(console.expect("world", later), Err(Failure::Ended));

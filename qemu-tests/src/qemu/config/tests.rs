@@ -68,17 +68,29 @@ fn disks_and_serial_ports_are_plumbed() {
         name: "northstar".into(),
         socket: PathBuf::from("/s/console.sock"),
     });
+    cfg.devices.push("i6300esb".into());
+    cfg.qmp = Some(PathBuf::from("/s/qmp.sock"));
     let args = cfg.args().unwrap();
     assert_eq!(
         after(&args, "-drive"),
         [
-            "file=/d/a,,b.img,if=virtio,format=raw,readonly=on",
-            "file=/d/data.img,if=virtio,format=raw"
+            "file=/d/a,,b.img,if=none,id=disk0,format=raw,readonly=on",
+            "file=/d/data.img,if=none,id=disk1,format=raw"
         ]
     );
     assert_eq!(
         after(&args, "-device"),
-        ["virtio-serial", "virtserialport,chardev=vs0,name=northstar"]
+        [
+            "virtio-blk-pci,drive=disk0",
+            "virtio-blk-pci,drive=disk1",
+            "virtio-serial",
+            "virtserialport,chardev=vs0,name=northstar",
+            "i6300esb"
+        ]
+    );
+    assert_eq!(
+        after(&args, "-qmp"),
+        ["unix:/s/qmp.sock,server=on,wait=off"]
     );
     assert_eq!(
         after(&args, "-chardev"),
