@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job: builds the example containers, packs them into signed NPKs with a demo key,
+# The main job: builds the example containers (hello-world, ferris says hello from two
+# resources, persistence, cpueater, memeater), packs them into signed NPKs with a demo key,
 # then inspects and verifies them. (Booting them under the init in QEMU comes with PID 1.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,16 +12,33 @@ target=x86_64-unknown-linux-musl
 
 cargo build --locked --release -p nstar
 nstar=target/release/nstar
-cargo build --locked --release --target "$target" -p hello-world
+programs=(hello-world ferris persistence cpueater memeater)
+cargo build --locked --release --target "$target" "${programs[@]/#/-p}"
 
 [ -f "$out/keys/demo.key" ] || "$nstar" keygen demo --out "$out/keys"
 
-# hello-world: the static binary at /bin/hello-world.
-rm -rf "$out/roots/hello-world" && mkdir -p "$out/roots/hello-world/bin"
-cp "target/$target/release/hello-world" "$out/roots/hello-world/bin/"
-
-"$nstar" pack examples/hello-world/manifest.yaml "$out/roots/hello-world" \
-    --key "$out/keys/demo.key" --out "$out/registry"
+# Each container's root: its static program in /bin (the resource `ferris` too) and the
+# directories its manifest mounts on (the images are read-only).
+root() { # name program mount-points...
+    local dir="$out/roots/$1" program=$2
+    shift 2
+    rm -rf "$dir" && mkdir -p "$dir"
+    if [ -n "$program" ]; then
+        mkdir -p "$dir/bin" && cp "target/$target/release/$program" "$dir/bin/"
+    fi
+    for m in "$@"; do mkdir -p "$dir$m"; done
+}
+root hello-world hello-world /proc
+root ferris ferris
+root hello-ferris "" /ferris /message
+root persistence persistence /data
+root cpueater cpueater /proc
+root memeater memeater
+rm -f "$out"/registry/*.npk
+for name in hello-world ferris hello-ferris persistence cpueater memeater; do
+    "$nstar" pack "examples/$name/manifest.yaml" "$out/roots/$name" \
+        --key "$out/keys/demo.key" --out "$out/registry"
+done
 "$nstar" pack examples/message/manifest.yaml examples/message/root \
     --key "$out/keys/demo.key" --out "$out/registry"
 
