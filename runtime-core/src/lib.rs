@@ -19,3 +19,4 @@ pub mod net;
 pub mod repository;
 pub mod runtime;
 pub mod seccomp;
+pub mod server;

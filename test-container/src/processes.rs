@@ -1,11 +1,13 @@
 //! Steps that make processes the runtime must bound and clean up: `fork-bomb`,
-//! `orphans`, `children`, `zombies`. Owns only creating them: nothing here reaps, so
-//! whatever is left over is the runtime's to handle. Children run only async-signal-safe
+//! `orphans`, `children`, `zombies`, and `scan-zombies`, which looks for what was left
+//! over. Owns only creating them: nothing here reaps, so whatever is left over is the
+//! runtime's to handle. Children run only async-signal-safe
 //! code (`pause`, `write`, `close`, `_exit`).
 
 use crate::{
     json::Value,
     out::{self, Failure},
+    procfs,
     sys::{self, Forked},
 };
 
@@ -133,4 +135,42 @@ fn intermediate(n: u32, fd: libc::c_int) -> ! {
         }
     }
     sys::exit_now(0)
+}
+
+/// `scan-zombies:<dir>`: every process of the proc file system at `dir` (the container's
+/// own, or a host's bind-mounted one) in state `Z`. Prints
+/// `{"scan_zombies":"<dir>","processes":N,"zombies":[{"pid":..,"ppid":..,"comm":".."}]}`;
+/// a process that ends during the scan is skipped.
+pub fn scan_zombies(dir: &str) -> Result<(), Failure> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| out::failure(format_args!("read {dir}"), e))?;
+    let mut processes = 0u64;
+    let mut zombies = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some(stat) = procfs::stat(&text) else {
+            continue;
+        };
+        processes += 1;
+        if stat.state == 'Z' {
+            zombies.push(
+                Value::object()
+                    .set("pid", pid)
+                    .set("ppid", stat.ppid)
+                    .set("comm", stat.comm),
+            );
+        }
+    }
+    out::emit(
+        &Value::object()
+            .set("scan_zombies", dir)
+            .set("processes", processes)
+            .set("zombies", Value::Array(zombies)),
+    )
 }

@@ -10,6 +10,26 @@ pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
+/// What `scan-zombies` needs of `/proc/<pid>/stat`.
+#[derive(Debug, PartialEq)]
+pub struct Stat {
+    pub comm: String,
+    pub state: char,
+    pub ppid: i32,
+}
+
+/// Parses `/proc/<pid>/stat`: `pid (comm) state ppid ...`; the command name may hold
+/// spaces and parentheses, so it ends at the last `)`.
+pub fn stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let comm = text.get(open + 1..close)?.to_string();
+    let mut rest = text.get(close + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some(Stat { comm, state, ppid })
+}
+
 /// One line of `/proc/<pid>/mountinfo`.
 #[derive(Debug, PartialEq)]
 pub struct Mount {
@@ -123,6 +143,15 @@ mod tests {
         assert_eq!(status_field(text, "Seccomp"), Some("2"));
         assert_eq!(status_field(text, "Umask"), Some("0022"));
         assert_eq!(status_field(text, "CapAmb"), None);
+    }
+
+    #[test]
+    fn stat_lines() {
+        let s = stat("42 (a (b) c) Z 7 42 42 0 -1").unwrap();
+        assert_eq!((s.comm.as_str(), s.state, s.ppid), ("a (b) c", 'Z', 7));
+        assert_eq!(stat("1 (init) S 0 1").unwrap().state, 'S');
+        assert_eq!(stat("1 (init)"), None);
+        assert_eq!(stat("garbage"), None);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub fn step(step: &Step) -> Result<(), Failure> {
         Step::Orphans(n) => processes::orphans(*n),
         Step::Children(n) => processes::children("children", *n, true),
         Step::Zombies(n) => processes::children("zombies", *n, false),
+        Step::ScanZombies(dir) => processes::scan_zombies(dir),
         Step::Alloc { mib } => actions::alloc(*mib),
         Step::Spin(d) => {
             actions::spin(*d);

@@ -113,6 +113,8 @@ pub enum Step {
     Orphans(u32),
     Children(u32),
     Zombies(u32),
+    /// List the zombies of a proc file system (`scan-zombies:<dir>`).
+    ScanZombies(String),
     Alloc {
         mib: u64,
     },
@@ -252,6 +254,7 @@ pub fn parse(arg: &str) -> Result<Step, ParseError> {
                 _ => Step::Zombies(n),
             })
         }
+        "scan-zombies" => Ok(Step::ScanZombies(need()?.to_string())),
         "alloc" => need()?
             .parse()
             .map(|mib| Step::Alloc { mib })

@@ -1,7 +1,8 @@
 //! The main loop: `poll` on the signalfd, the watchdog's timer and the runtime's event
 //! queue, nothing else, no busy wake-ups. It reaps (every wake-up, so that coalesced
 //! SIGCHLDs lose nothing), feeds the watchdog, completes the boot report, and turns
-//! signals and critical container failures into a shutdown or a hold.
+//! signals, critical container failures and the management API's shutdown and reboot
+//! into a shutdown or a hold, and publishes the boot report for the management API.
 
 use super::{
     board::Reaction,
@@ -37,6 +38,8 @@ pub enum Phase {
 struct Loop {
     init: Init,
     runtime: Option<Running>,
+    /// The boot report the management API gives (kept after the runtime is taken).
+    shared: Option<runtime_core::server::SharedReport>,
     phase: Phase,
     /// When the boot report is written even if not every container has reported.
     report_due: Option<Instant>,
@@ -45,9 +48,11 @@ struct Loop {
 /// Run the main loop. Never returns.
 pub fn run(init: Init, runtime: Option<Running>, phase: Phase) -> ! {
     let report_due = (!init.reported).then(|| Instant::now() + report::SETTLE);
+    let shared = runtime.as_ref().map(|r| r.report.clone());
     let mut l = Loop {
         init,
         runtime,
+        shared,
         phase,
         report_due,
     };
@@ -59,9 +64,11 @@ pub fn run(init: Init, runtime: Option<Running>, phase: Phase) -> ! {
 /// Apply `reaction` for `message` (already logged): shut down and power off or reboot,
 /// or hold. Never returns.
 pub fn react(init: Init, runtime: Option<Running>, reaction: Reaction, message: String) -> ! {
+    let shared = runtime.as_ref().map(|r| r.report.clone());
     let mut l = Loop {
         init,
         runtime,
+        shared,
         phase: Phase::Running,
         report_due: None,
     };
@@ -85,6 +92,13 @@ pub fn write_report(init: &mut Init) {
 
 impl Loop {
     fn iterate(&mut self) {
+        // Before waiting: the report the management API gives is always the current
+        // one (cheap, and wake-ups are rare).
+        if let Some(shared) = &self.shared {
+            runtime::publish(shared, &self.init.report);
+        }
+        #[cfg(feature = "fault-injection")]
+        super::fault::hang_if_due(self.init.start);
         self.check_report();
         let (signals_ready, timer_ready, events_ready) = self.wait();
         if signals_ready {
@@ -190,6 +204,13 @@ impl Loop {
                     let reaction = self.init.reaction;
                     self.react(reaction, &message);
                 }
+            }
+            Event::Power(power) => {
+                log::info!("management API: {power:?} requested");
+                self.shutdown(match power {
+                    runtime_core::server::Power::Shutdown => Power::PowerOff,
+                    runtime_core::server::Power::Reboot => Power::Reboot,
+                });
             }
             Event::Stopped(result) => {
                 match result {

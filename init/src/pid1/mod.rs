@@ -11,6 +11,8 @@ mod cmdline;
 mod data;
 mod device;
 mod early;
+#[cfg(feature = "fault-injection")]
+mod fault;
 mod kmsg;
 mod mainloop;
 mod modules;
@@ -165,6 +167,8 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
     let board = step(init, "board", |init| {
         let cmdline = cmdline::Cmdline::read(Path::new("/proc/cmdline"))?;
         let params = cmdline.northstar();
+        #[cfg(feature = "fault-injection")]
+        let params = fault::take(params);
         let path = Path::new(board::PATH);
         match Board::load(path, &params) {
             Ok(board) => Ok(board),
@@ -178,7 +182,7 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
     init.reaction = board.reaction;
     kmsg::set_level(board.log.filter());
     log::info!(
-        "board {}: reaction {:?}, modules {}",
+        "board {}: reaction {}, modules {}",
         board.name,
         board.reaction,
         board.modules.join(" ")

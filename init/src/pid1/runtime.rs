@@ -6,11 +6,17 @@
 //! (with the time it arrived) and writes an eventfd the main loop polls; the thread that
 //! runs the runtime's shutdown reports its end the same way. Both threads are spawned
 //! after the init blocked its signals, so they never take one.
+//!
+//! With an `[api]` table the management API server runs beside the runtime: its
+//! `shutdown` and `reboot` become [`Event::Power`] for the main loop's ordered shutdown,
+//! and its `boot_report` reads the report the main loop publishes ([`publish`]).
 
+use super::report::{self, BootReport};
 use nix::sys::eventfd::{EfdFlags, EventFd};
 use runtime_core::{
     config::{self, Config},
     runtime::{ContainerInfo, ContainerState, Handle, Notification, Request, Response, Runtime},
+    server::{self, Host, Power, Server, SharedReport},
 };
 use std::{
     os::fd::{AsFd, BorrowedFd},
@@ -32,6 +38,8 @@ pub enum Error {
     Thread(#[source] std::io::Error),
     #[error("cannot list the containers: {0}")]
     List(String),
+    #[error("management API")]
+    Api(#[from] server::Error),
 }
 
 /// Something for the main loop.
@@ -43,6 +51,8 @@ pub enum Event {
     Gone,
     /// The runtime's shutdown finished (the error chain, if it failed).
     Stopped(Result<(), String>),
+    /// The management API asked for a shutdown or a reboot.
+    Power(Power),
 }
 
 /// The queue of [`Event`]s and the eventfd that says it is not empty.
@@ -102,9 +112,67 @@ impl Queue {
     }
 }
 
+/// The init as the management API server's [`Host`].
+struct InitHost {
+    queue: Queue,
+    report: SharedReport,
+}
+
+impl Host for InitHost {
+    fn boot_report(&self) -> Option<server::api::BootReport> {
+        self.report.lock().ok().map(|r| r.clone())
+    }
+    fn power(&self, power: Power) -> bool {
+        self.queue.send(Event::Power(power))
+    }
+}
+
+/// Publish the boot report for the management API.
+pub fn publish(shared: &SharedReport, report: &BootReport) {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let api = server::api::BootReport {
+        kernel_ms: ms(report.kernel),
+        steps: report
+            .steps
+            .iter()
+            .map(|s| server::api::BootStep {
+                name: s.name.to_string(),
+                start_ms: ms(s.start),
+                took_ms: ms(s.took),
+            })
+            .collect(),
+        containers: report
+            .containers
+            .iter()
+            .map(|(id, outcome)| match outcome {
+                report::Outcome::Pending => server::api::BootOutcome::Pending {
+                    container: id.clone(),
+                },
+                report::Outcome::Started { at } => server::api::BootOutcome::Started {
+                    container: id.clone(),
+                    at_ms: ms(*at),
+                },
+                report::Outcome::Failed { at, reason } => server::api::BootOutcome::Failed {
+                    container: id.clone(),
+                    at_ms: ms(*at),
+                    reason: reason.clone(),
+                },
+            })
+            .collect(),
+        finished_ms: report.finished.map(ms),
+    };
+    if let Ok(mut shared) = shared.lock() {
+        *shared = api;
+    }
+}
+
 /// A started runtime.
 pub struct Running {
     pub handle: Handle,
+    /// The management API server, if configured.
+    pub server: Option<Server>,
+    /// The boot report the server gives.
+    pub report: SharedReport,
     /// The runtime configuration's `critical`.
     pub critical: config::Reaction,
     /// The runtime configuration's `stop_timeout`.
@@ -116,9 +184,31 @@ pub struct Running {
 pub fn start(config: Config, events: &Events) -> Result<(Running, Vec<ContainerInfo>), Error> {
     let critical = config.critical;
     let stop_timeout = config.stop_timeout;
-    // Subscribed before the loop begins: autostart failures are never missed.
-    let (handle, notifications) = Runtime::start_subscribed(config)?;
+    let inbox = config.api.as_ref().map(|_| server::inbox()).transpose()?;
+    // Subscribed before the loop begins: autostart failures are never missed. Consoles
+    // of autostart containers wait in the inbox until the server runs.
+    let (handle, notifications) =
+        Runtime::start_with(config.clone(), inbox.as_ref().map(|(i, _)| i.clone()))?;
     let queue = events.sender();
+    let report = SharedReport::default();
+    let server = match (&config.api, inbox) {
+        (Some(api), Some((inbox, mailbox))) => {
+            let host = InitHost {
+                queue: queue.clone(),
+                report: report.clone(),
+            };
+            let requester = handle.requester();
+            Some(Server::start(
+                api,
+                &config,
+                requester,
+                Arc::new(host),
+                inbox,
+                mailbox,
+            )?)
+        }
+        _ => None,
+    };
     std::thread::Builder::new()
         .name("notifications".into())
         .spawn(move || {
@@ -148,6 +238,8 @@ pub fn start(config: Config, events: &Events) -> Result<(Running, Vec<ContainerI
     Ok((
         Running {
             handle,
+            server,
+            report,
             critical,
             stop_timeout,
         },
@@ -161,10 +253,14 @@ pub fn stop(running: Running, events: &Events) {
     let queue = events.sender();
     let done = queue.clone();
     let handle = running.handle;
+    let server = running.server;
     let spawned = std::thread::Builder::new()
         .name("shutdown".into())
         .spawn(move || {
             let result = handle.shutdown().map_err(|e| crate::logger::chain(&e));
+            if let Some(server) = server {
+                server.stop();
+            }
             queue.send(Event::Stopped(result));
         });
     if let Err(e) = spawned {
@@ -172,5 +268,55 @@ pub fn stop(running: Running, events: &Events) {
         // a handle shuts the runtime down, on this thread.
         log::warn!("cannot spawn the shutdown thread ({e}): the runtime was shut down in place");
         done.send(Event::Stopped(Ok(())));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use server::api::{BootOutcome, BootStep};
+
+    #[test]
+    fn the_published_report_is_the_init_report() {
+        let ms = Duration::from_millis;
+        let mut report = BootReport::new(ms(1234));
+        report.step("early", ms(0), ms(3));
+        let hello: runtime_core::id::ContainerId = "hello:0.0.1".parse().unwrap();
+        let crash: runtime_core::id::ContainerId = "crash:1.0.0".parse().unwrap();
+        report.expect(hello.clone());
+        report.outcome(
+            &crash,
+            report::Outcome::Failed {
+                at: ms(510),
+                reason: "exit code 1".into(),
+            },
+        );
+        let shared = SharedReport::default();
+        publish(&shared, &report);
+        let published = shared.lock().unwrap().clone();
+        assert_eq!(published.kernel_ms, 1234);
+        assert_eq!(
+            published.steps,
+            [BootStep {
+                name: "early".into(),
+                start_ms: 0,
+                took_ms: 3
+            }]
+        );
+        assert_eq!(
+            published.containers,
+            [
+                BootOutcome::Pending { container: hello },
+                BootOutcome::Failed {
+                    container: crash,
+                    at_ms: 510,
+                    reason: "exit code 1".into()
+                }
+            ]
+        );
+        assert_eq!(published.finished_ms, None);
+        report.finished = Some(ms(600));
+        publish(&shared, &report);
+        assert_eq!(shared.lock().unwrap().finished_ms, Some(600));
     }
 }

@@ -7,11 +7,13 @@
 //! This module only describes the configuration; opening repositories, creating
 //! directories or checking devices is done by the modules that use it.
 
+mod api;
 mod error;
 mod spans;
 pub mod units;
 mod validate;
 
+pub use api::{ApiConfig, Grant};
 pub use error::Error;
 pub use validate::valid_repository_name;
 
@@ -56,6 +58,9 @@ pub struct Config {
     pub repositories: BTreeMap<String, RepositoryConfig>,
     /// User-defined network namespaces and bridges.
     pub network: crate::net::config::Network,
+    /// The management API; absent: not served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<ApiConfig>,
 }
 
 /// The runtime's reaction to a failed critical container.
@@ -140,6 +145,7 @@ impl Default for Config {
             devices: Devices::default(),
             repositories: BTreeMap::new(),
             network: Default::default(),
+            api: None,
         }
     }
 }

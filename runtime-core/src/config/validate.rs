@@ -88,7 +88,58 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
         let parts: Vec<&str> = at.split('.').collect();
         problem(key(&parts), message)
     })?;
+    if let Some(api) = &config.api {
+        check_api(api)?;
+    }
     check_repositories(config)
+}
+
+fn check_api(api: &super::ApiConfig) -> Result<(), Problem> {
+    use super::api::{MAX_CONNECTIONS, MAX_TIMEOUT, MIN_FRAME, MIN_WRITE_BUFFER};
+    let at = |field: &str| key(&["api", field]);
+    check_path(&api.socket, at("socket"))?;
+    if is_root(&api.socket) {
+        return Err(problem(at("socket"), "must not be \"/\""));
+    }
+    if api.mode > 0o777 {
+        return Err(problem(
+            at("mode"),
+            format!("{:#o} has bits beyond 0o777", api.mode),
+        ));
+    }
+    let max_frame = northstar_api::codec::MAX_SERVER_FRAME as u64;
+    if !(MIN_FRAME..=max_frame).contains(&api.max_frame) {
+        return Err(problem(
+            at("max_frame"),
+            format!("expected {MIN_FRAME} to {max_frame} bytes"),
+        ));
+    }
+    if api.write_buffer < MIN_WRITE_BUFFER {
+        return Err(problem(
+            at("write_buffer"),
+            format!("expected at least {MIN_WRITE_BUFFER} bytes"),
+        ));
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&api.max_connections) {
+        return Err(problem(
+            at("max_connections"),
+            format!("expected 1 to {MAX_CONNECTIONS}"),
+        ));
+    }
+    if api.max_requests_per_sec == 0 {
+        return Err(problem(at("max_requests_per_sec"), "must be at least 1"));
+    }
+    for (name, value) in [
+        ("handshake_timeout", api.handshake_timeout),
+        ("idle_timeout", api.idle_timeout),
+        ("write_timeout", api.write_timeout),
+        ("install_timeout", api.install_timeout),
+    ] {
+        if value.is_zero() || value > MAX_TIMEOUT {
+            return Err(problem(at(name), "expected more than 0 and at most 1h"));
+        }
+    }
+    Ok(())
 }
 
 fn check_cgroups(config: &Config) -> Result<(), Problem> {

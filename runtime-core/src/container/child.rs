@@ -42,7 +42,7 @@ pub(crate) struct ChildFds {
     /// stdin, stdout and stderr of the program.
     pub stdio: [RawFd; 3],
     /// Descriptors passed to the program as fd 3, 4, ...: the first `pass_count`.
-    pub pass: [RawFd; super::sockets::MAX_SOCKETS],
+    pub pass: [RawFd; super::sockets::MAX_PASS],
     pub pass_count: usize,
 }
 

@@ -60,7 +60,7 @@ pub enum LaunchError {
 
 /// The container process reported a failed step before it executed its program.
 #[derive(Debug, thiserror::Error)]
-#[error("{container}: {step}{detail}: {source}")]
+#[error("{container}: {step}{detail}")]
 pub struct ChildError {
     /// The container.
     pub container: ContainerId,

@@ -114,8 +114,8 @@ pub(crate) fn launch(
             out_child.as_raw_fd(),
             err_child.as_raw_fd(),
         ],
-        pass: [-1; super::sockets::MAX_SOCKETS],
-        pass_count: passed.len().min(super::sockets::MAX_SOCKETS),
+        pass: [-1; super::sockets::MAX_PASS],
+        pass_count: passed.len().min(super::sockets::MAX_PASS),
     };
     for (slot, fd) in fds.pass.iter_mut().zip(&passed) {
         *slot = fd.as_raw_fd();

@@ -12,6 +12,8 @@ pub(crate) mod mounts;
 pub(crate) mod plan;
 pub mod sockets;
 
+pub use plan::CONSOLE_ENV;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -60,6 +60,9 @@ pub(crate) struct Plan {
     pub exec: Exec,
 }
 
+/// The environment variable that names the fd of a container's console connection.
+pub const CONSOLE_ENV: &str = "NORTHSTAR_CONSOLE";
+
 /// What a plan is built from.
 pub(crate) struct Input<'a> {
     pub manifest: &'a Manifest,
@@ -76,6 +79,8 @@ pub(crate) struct Input<'a> {
     pub net: Net,
     /// The directory of the container's sockets and their names, in fd order.
     pub sockets: Option<(&'a Path, Vec<&'a str>)>,
+    /// The fd number of the container's console connection, if it has one.
+    pub console: Option<usize>,
     /// Arguments replacing the manifest's, if given.
     pub args: Option<&'a [String]>,
     /// Environment added to the manifest's, if given.
@@ -127,6 +132,10 @@ pub(crate) fn build(input: Input<'_>) -> Result<Plan, PlanError> {
         .map(|(i, name)| (format!("NORTHSTAR_SOCKET_{name}"), (3 + i).to_string()))
         .collect();
     env.extend(socket_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let console = input.console.map(|fd| fd.to_string());
+    if let Some(fd) = &console {
+        env.insert(CONSOLE_ENV, fd);
+    }
     let mut envp = Vec::new();
     for (key, value) in env {
         envp.push(cstring(

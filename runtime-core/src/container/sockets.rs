@@ -18,6 +18,8 @@ use std::{
 
 /// Most sockets one container may have.
 pub const MAX_SOCKETS: usize = 32;
+/// Most descriptors passed to a container: its sockets and its console.
+pub const MAX_PASS: usize = MAX_SOCKETS + 1;
 
 /// A failure naming the socket's path.
 #[derive(Debug, thiserror::Error)]

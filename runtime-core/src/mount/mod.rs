@@ -189,6 +189,26 @@ fn mount_squashfs(package: &Path, device: &Path, target: &Path) -> Result<(), Er
     )
 }
 
+/// How long [`Mounted::umount`] waits for an exited container's mount namespace to
+/// let go of a file system before it reports it as lingering.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Ask `bound` until it answers `false`, an error, or [`SETTLE`] has passed; the pauses
+/// grow from 1 ms so the common case (already released) costs one check.
+fn settled(mut bound: impl FnMut() -> io::Result<bool>) -> io::Result<bool> {
+    let start = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match bound() {
+            Ok(true) if start.elapsed() < SETTLE => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            answer => return answer,
+        }
+    }
+}
+
 impl Mounted {
     /// The package file.
     pub fn package(&self) -> &Path {
@@ -244,7 +264,15 @@ impl Mounted {
             deferred = verity::remove(&control, name).map_err(verity_err)?;
         }
         let (dev, ino, offset) = self.backing;
-        match loop_device::bound_to(&self.loop_device, dev, ino, offset) {
+        let bound = if busy || deferred {
+            loop_device::bound_to(&self.loop_device, dev, ino, offset)
+        } else {
+            // Not busy here: a container that has just exited may still hold the file
+            // system through its mount namespace, which the kernel tears down a moment
+            // after the exit is reported. Give that release a bounded time.
+            settled(|| loop_device::bound_to(&self.loop_device, dev, ino, offset))
+        };
+        match bound {
             Ok(false) => Ok(()),
             Ok(true) => Err(Error::Lingering {
                 reason: if busy {

@@ -37,6 +37,16 @@ pub enum Request {
     Logs { id: ContainerId },
     /// Stop every container and end the runtime.
     Shutdown,
+    /// One container in detail: state, manifest, process, cgroup counters.
+    Inspect { id: ContainerId },
+    /// The repositories and what they hold.
+    Repositories,
+    /// Start a container with the arguments and environment of its last explicit start
+    /// (the second half of a restart).
+    StartAgain { id: ContainerId },
+    /// Install the package file at `path` (a spool file the caller removes afterwards)
+    /// into `repository`, with errors that say why a package was refused.
+    Upload { repository: String, path: PathBuf },
 }
 
 /// The state of a container: the management protocol's.
@@ -68,6 +78,31 @@ pub enum Response {
     Stopped { status: ExitStatus },
     Installed { id: ContainerId },
     Logs { output: Vec<u8> },
+    Inspect(Box<Inspection>),
+    Repositories(Vec<northstar_api::RepositoryInfo>),
+}
+
+/// One container in detail (`Request::Inspect`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inspection {
+    pub info: ContainerInfo,
+    pub manifest: npk::manifest::Manifest,
+    /// The running program, if any.
+    pub process: Option<ProcessInfo>,
+    /// The counters of its cgroup while it runs (the management protocol's type).
+    pub cgroup: Option<northstar_api::CgroupStats>,
+}
+
+/// The running program of a container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    /// Since the process was created.
+    pub uptime: Duration,
+    /// The arguments it runs with (after argv\[0\]).
+    pub args: Vec<String>,
+    /// Whether the start overrode the manifest's arguments or environment.
+    pub overridden: bool,
 }
 
 /// Something that happened, for subscribers.
@@ -110,6 +145,12 @@ pub enum Notification {
         id: ContainerId,
         reason: String,
     },
+    /// The OOM killer killed a process of a running container.
+    Oom {
+        id: ContainerId,
+        /// Kills in the container's cgroup so far in this run.
+        kills: u64,
+    },
     /// A package was refused when a repository was loaded.
     Rejected {
         path: PathBuf,
@@ -142,6 +183,10 @@ pub enum RequestError {
     Install(String),
     #[error("{0}")]
     Failed(String),
+    #[error("{0}: is already installed")]
+    AlreadyInstalled(ContainerId),
+    #[error("repository {repository} is full: {reason}")]
+    Full { repository: String, reason: String },
     #[error("the runtime is shutting down")]
     ShuttingDown,
     #[error("the runtime has ended")]

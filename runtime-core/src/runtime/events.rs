@@ -99,6 +99,7 @@ pub(crate) fn output(state: &mut State, id: &ContainerId, stream: u8) {
     let Some(s) = slot.as_mut() else { return };
     let mut buf = [0u8; 16 * 1024];
     let mut eof = false;
+    let mut followed = Vec::new();
     // Bounded work per wake-up: a flooding container cannot starve the loop.
     for _ in 0..4 {
         match nix::unistd::read(&s.fd, &mut buf) {
@@ -112,6 +113,7 @@ pub(crate) fn output(state: &mut State, id: &ContainerId, stream: u8) {
                     if container.log_limit.allow(Instant::now()) {
                         log::info!("{id}: {line}");
                     }
+                    followed.push(line);
                 }
             }
             Err(nix::errno::Errno::EINTR) => continue,
@@ -121,10 +123,16 @@ pub(crate) fn output(state: &mut State, id: &ContainerId, stream: u8) {
     if eof {
         if let Some(line) = s.lines.finish() {
             log::info!("{id}: {line}");
+            followed.push(line);
         }
         if let Some(s) = slot.take() {
             close_stream(state, s);
         }
+    }
+    if !followed.is_empty() {
+        state
+            .followers
+            .retain_mut(|(f, follower)| f != id || follower(Some(&followed)));
     }
 }
 
@@ -155,6 +163,8 @@ pub(crate) fn exit(state: &mut State, id: &ContainerId) {
     for stream in [1, 2] {
         output(state, id, stream);
     }
+    // A kill whose wake-up has not been read yet is told before the exit.
+    super::oom::ready(state, id);
     let Some(container) = state.containers.get_mut(id) else {
         return;
     };
@@ -193,6 +203,9 @@ pub(crate) fn exit(state: &mut State, id: &ContainerId) {
         state.unwatch(&stream.fd, stream.token);
     }
     state.unwatch(&process.pidfd, process.pidfd_token);
+    if let Some(oom) = process.oom.take() {
+        state.unwatch(oom.fd(), oom.token);
+    }
     let ran = process.started.elapsed();
     let stopped = process.stop.is_some();
     log::info!(

@@ -10,18 +10,25 @@
 
 pub mod api;
 mod events;
+mod inspect;
+mod oom;
 mod output;
 mod requests;
 mod restart;
 mod start;
 mod state;
 
-pub use api::{ContainerInfo, ContainerState, Notification, Request, RequestError, Response};
+pub use api::{
+    ContainerInfo, ContainerState, Inspection, Notification, ProcessInfo, Request, RequestError,
+    Response,
+};
 pub use start::StartError;
+pub use state::Answer;
 
 use crate::{
     cgroups::{Hierarchy, RuntimeGroup},
     config::Config,
+    id::ContainerId,
     repository::Registry,
 };
 use nix::sys::{
@@ -68,12 +75,17 @@ fn os(what: &'static str) -> impl FnOnce(nix::Error) -> Error {
 /// Messages into the loop.
 pub(crate) enum Message {
     Request(Request, Reply),
+    /// Answer with a container's captured output (as `Request::Logs`) and from then on
+    /// call the follower with each new line.
+    Follow(ContainerId, state::Follower, Reply),
     Subscribe(Sender<Notification>),
     /// A worker prepared a package for installation.
     Prepared {
         repository: String,
         result: Box<Result<crate::repository::Prepared, crate::repository::Error>>,
         reply: Reply,
+        /// Errors that say why a package was refused (`Request::Upload`).
+        detailed: bool,
     },
 }
 
@@ -93,14 +105,15 @@ impl Worker {
     }
 }
 
-/// A handle to a running runtime. Dropping it shuts the runtime down.
-pub struct Handle {
+/// A way to send requests to a running runtime from any thread; it does not keep the
+/// runtime alive (the [`Handle`] does).
+#[derive(Clone)]
+pub struct Requester {
     tx: Sender<Message>,
     wake: Arc<EventFd>,
-    thread: Option<JoinHandle<Result<(), Error>>>,
 }
 
-impl Handle {
+impl Requester {
     fn send(&self, message: Message) -> Result<(), RequestError> {
         self.tx.send(message).map_err(|_| RequestError::Gone)?;
         self.wake.write(1).map_err(|_| RequestError::Gone)?;
@@ -110,8 +123,16 @@ impl Handle {
     /// Send a request and wait for its answer.
     pub fn request(&self, request: Request) -> Result<Response, RequestError> {
         let (reply, answer) = mpsc::channel();
-        self.send(Message::Request(request, reply))?;
+        self.send(Message::Request(request, Reply::channel(reply)))?;
         answer.recv().map_err(|_| RequestError::Gone)?
+    }
+
+    /// Send a request; `then` is called once with the answer, on the runtime's thread (it
+    /// must not block). When the runtime has ended it is called at once with
+    /// [`RequestError::Gone`].
+    pub fn request_then(&self, request: Request, then: impl FnOnce(Answer) + Send + 'static) {
+        // A message that cannot be sent is dropped, and its reply answers `Gone`.
+        let _ = self.send(Message::Request(request, Reply::new(then)));
     }
 
     /// Receive every notification from now on.
@@ -119,6 +140,44 @@ impl Handle {
         let (tx, rx) = mpsc::channel();
         self.send(Message::Subscribe(tx))?;
         Ok(rx)
+    }
+
+    /// The captured output of `id` (answered through `then` as `Request::Logs` is, or
+    /// with [`RequestError::Gone`] when the runtime has ended), and
+    /// from then on every new line of it: `follower` is called on the runtime's thread
+    /// with the lines (it must not block), with no lines to ask whether it is still
+    /// wanted, and with `None` when the container is uninstalled or the runtime ends. It
+    /// is dropped when it returns `false`.
+    pub fn follow(
+        &self,
+        id: ContainerId,
+        follower: impl FnMut(Option<&[String]>) -> bool + Send + 'static,
+        then: impl FnOnce(Answer) + Send + 'static,
+    ) {
+        let _ = self.send(Message::Follow(id, Box::new(follower), Reply::new(then)));
+    }
+}
+
+/// A handle to a running runtime. Dropping it shuts the runtime down.
+pub struct Handle {
+    requester: Requester,
+    thread: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl Handle {
+    /// Send a request and wait for its answer.
+    pub fn request(&self, request: Request) -> Result<Response, RequestError> {
+        self.requester.request(request)
+    }
+
+    /// Receive every notification from now on.
+    pub fn subscribe(&self) -> Result<Receiver<Notification>, RequestError> {
+        self.requester.subscribe()
+    }
+
+    /// A requester for other threads (the management API server).
+    pub fn requester(&self) -> Requester {
+        self.requester.clone()
     }
 
     /// Stop every container, unmount everything and end the loop.
@@ -151,19 +210,33 @@ impl Runtime {
     /// [`Notification::Rejected`] to the first subscriber and logged), set up cgroups,
     /// start the autostart containers and run the loop on its own thread.
     pub fn start(config: Config) -> Result<Handle, Error> {
-        launch(config, None)
+        launch(config, None, None)
     }
 
     /// Like [`Runtime::start`], and subscribed before the loop begins: the receiver sees
     /// every notification of the start-up, autostart containers included.
     pub fn start_subscribed(config: Config) -> Result<(Handle, Receiver<Notification>), Error> {
+        Runtime::start_with(config, None)
+    }
+
+    /// Like [`Runtime::start_subscribed`], and containers with a `console` get a
+    /// connection whose other end goes to `console` (the management API server's inbox,
+    /// created before the runtime so that autostart containers get theirs too).
+    pub fn start_with(
+        config: Config,
+        console: Option<crate::server::Inbox>,
+    ) -> Result<(Handle, Receiver<Notification>), Error> {
         let (tx, rx) = mpsc::channel();
-        let handle = launch(config, Some(tx))?;
+        let handle = launch(config, Some(tx), console)?;
         Ok((handle, rx))
     }
 }
 
-fn launch(config: Config, subscriber: Option<Sender<Notification>>) -> Result<Handle, Error> {
+fn launch(
+    config: Config,
+    subscriber: Option<Sender<Notification>>,
+    console: Option<crate::server::Inbox>,
+) -> Result<Handle, Error> {
     {
         let (registry, rejected) = Registry::load(&config)?;
         for r in &rejected {
@@ -199,6 +272,7 @@ fn launch(config: Config, subscriber: Option<Sender<Notification>>) -> Result<Ha
         );
         state.networks = networks;
         state.subscribers.extend(subscriber);
+        state.console = console;
         state
             .watch(&*wake, Source::Wake)
             .map_err(os("watch eventfd"))?;
@@ -211,8 +285,7 @@ fn launch(config: Config, subscriber: Option<Sender<Notification>>) -> Result<Ha
                 source,
             })?;
         Ok(Handle {
-            tx,
-            wake,
+            requester: Requester { tx, wake },
             thread: Some(thread),
         })
     }
@@ -311,6 +384,7 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
                 Source::Exec(id) => events::exec(&mut state, &id),
                 Source::Exit(id) => events::exit(&mut state, &id),
                 Source::Output(id, stream) => events::output(&mut state, &id, stream),
+                Source::Oom(id) => oom::ready(&mut state, &id),
             }
         }
         events::timers(&mut state, Instant::now());
@@ -326,12 +400,14 @@ fn drain(state: &mut State, rx: &Receiver<Message>) {
 fn handle(state: &mut State, message: Message) {
     match message {
         Message::Request(request, reply) => requests::handle(state, request, reply),
+        Message::Follow(id, follower, reply) => requests::follow(state, id, follower, reply),
         Message::Subscribe(tx) => state.subscribers.push(tx),
         Message::Prepared {
             repository,
             result,
             reply,
-        } => requests::installed(state, &repository, *result, reply),
+            detailed,
+        } => requests::installed(state, &repository, *result, reply, detailed),
     }
 }
 
@@ -348,6 +424,9 @@ fn finish(mut state: State) -> Result<(), Error> {
         log::warn!("remove the runtime's cgroup: {e}");
     }
     state.notify(Notification::Shutdown);
+    for (_, mut follower) in std::mem::take(&mut state.followers) {
+        follower(None);
+    }
     for reply in state.shutdown.take().into_iter().flatten() {
         let _ = reply.send(Ok(Response::Ok));
     }

@@ -4,7 +4,7 @@
 use super::{
     api::{ContainerInfo, Notification, Request, RequestError, Response},
     start::{self, StartError},
-    state::{Reply, State},
+    state::{Follower, Reply, State},
 };
 use crate::{id::ContainerId, repository::Package};
 use northstar_sys::clone::pidfd_signal;
@@ -28,17 +28,44 @@ pub(crate) fn handle(state: &mut State, request: Request, reply: Reply) {
                 e => RequestError::Mount(error_chain(&e)),
             }),
         Request::Umount { id } => umount(state, &id),
-        Request::Install { repository, path } => return install(state, repository, path, reply),
+        Request::Install { repository, path } => {
+            return install(state, repository, path, reply, false)
+        }
+        Request::Upload { repository, path } => {
+            return install(state, repository, path, reply, true)
+        }
+        Request::Inspect { id } => super::inspect::inspect(state, &id),
+        Request::Repositories => Ok(Response::Repositories(super::inspect::repositories(state))),
+        Request::StartAgain { id } => {
+            let (args, env) = start::restart_args(state, &id);
+            return start(state, &id, args, env, reply);
+        }
         Request::Uninstall { id, wipe } => uninstall(state, &id, wipe),
-        Request::Logs { id } => match state.containers.get(&id) {
-            Some(c) => Ok(Response::Logs {
-                output: c.output.contents(),
-            }),
-            None if state.registry.get(&id).is_some() => Ok(Response::Logs { output: Vec::new() }),
-            None => Err(RequestError::NotFound(id)),
-        },
+        Request::Logs { id } => logs(state, id),
         Request::Shutdown => return shutdown(state, reply),
     };
+    let _ = reply.send(answer);
+}
+
+fn logs(state: &State, id: ContainerId) -> Result<Response, RequestError> {
+    match state.containers.get(&id) {
+        Some(c) => Ok(Response::Logs {
+            output: c.output.contents(),
+        }),
+        None if state.registry.get(&id).is_some() => Ok(Response::Logs { output: Vec::new() }),
+        None => Err(RequestError::NotFound(id)),
+    }
+}
+
+/// The output of `id` so far, then every new line to `follower`.
+pub(crate) fn follow(state: &mut State, id: ContainerId, follower: Follower, reply: Reply) {
+    let answer = logs(state, id.clone());
+    if answer.is_ok() {
+        // Followers of silent containers whose readers are gone are dropped here, so
+        // their number stays bounded by the live ones.
+        state.followers.retain_mut(|(_, f)| f(Some(&[])));
+        state.followers.push((id, follower));
+    }
     let _ = reply.send(answer);
 }
 
@@ -58,23 +85,26 @@ fn list(state: &State) -> Vec<ContainerInfo> {
     state
         .registry
         .iter()
-        .map(|(repository, package)| {
-            let id = package.id();
-            let container = state.containers.get(&id);
-            let process = container.and_then(|c| c.process.as_ref());
-            ContainerInfo {
-                resource: package.manifest().is_resource(),
-                repository: repository.to_string(),
-                state: container.map_or(super::api::ContainerState::Stopped, |c| c.state()),
-                pid: process.map(|p| p.pid),
-                uptime: process.map(|p| p.started.elapsed()),
-                mounted: state.mounts.contains_key(&id),
-                last_exit: container.and_then(|c| c.last_exit),
-                restarts: container.map_or(0, |c| c.restarts),
-                id,
-            }
-        })
+        .map(|(repository, package)| info(state, repository, package))
         .collect()
+}
+
+/// The state of one package's container.
+pub(crate) fn info(state: &State, repository: &str, package: &Package) -> ContainerInfo {
+    let id = package.id();
+    let container = state.containers.get(&id);
+    let process = container.and_then(|c| c.process.as_ref());
+    ContainerInfo {
+        resource: package.manifest().is_resource(),
+        repository: repository.to_string(),
+        state: container.map_or(super::api::ContainerState::Stopped, |c| c.state()),
+        pid: process.map(|p| p.pid),
+        uptime: process.map(|p| p.started.elapsed()),
+        mounted: state.mounts.contains_key(&id),
+        last_exit: container.and_then(|c| c.last_exit),
+        restarts: container.map_or(0, |c| c.restarts),
+        id,
+    }
 }
 
 fn start(
@@ -158,6 +188,9 @@ pub(crate) fn stop(
 }
 
 fn kill(state: &mut State, id: &ContainerId, signal: i32) -> Result<Response, RequestError> {
+    if state.registry.get(id).is_none() {
+        return Err(RequestError::NotFound(id.clone()));
+    }
     let process = state
         .containers
         .get(id)
@@ -186,16 +219,28 @@ fn umount(state: &mut State, id: &ContainerId) -> Result<Response, RequestError>
     }
     match state.mounts.remove(id) {
         None => Ok(Response::Ok),
-        Some(mounted) => mounted
-            .umount()
-            .map(|()| Response::Ok)
-            .map_err(|e| RequestError::Mount(error_chain(&e))),
+        Some(mounted) => match mounted.umount() {
+            Ok(()) => Ok(Response::Ok),
+            // Gone from the runtime's namespace; the kernel releases the devices when
+            // the last user lets go (the loop device clears itself).
+            Err(e @ crate::mount::Error::Lingering { .. }) => {
+                log::warn!("{id}: {}", error_chain(&e));
+                Ok(Response::Ok)
+            }
+            Err(e) => Err(RequestError::Mount(error_chain(&e))),
+        },
     }
 }
 
 /// Verify and copy the package on a worker thread (it reads the whole file); the loop
 /// commits the result when it comes back ([`installed`]).
-fn install(state: &mut State, repository: String, path: std::path::PathBuf, reply: Reply) {
+fn install(
+    state: &mut State,
+    repository: String,
+    path: std::path::PathBuf,
+    reply: Reply,
+    detailed: bool,
+) {
     let Some(repo) = state.registry.repository(&repository) else {
         let _ = reply.send(Err(RequestError::NoRepository(repository)));
         return;
@@ -218,6 +263,7 @@ fn install(state: &mut State, repository: String, path: std::path::PathBuf, repl
                 repository,
                 result: Box::new(result),
                 reply,
+                detailed,
             });
         });
     if let Err(e) = spawned {
@@ -231,10 +277,29 @@ pub(crate) fn installed(
     repository: &str,
     result: Result<crate::repository::Prepared, crate::repository::Error>,
     reply: Reply,
+    detailed: bool,
 ) {
+    use crate::repository::Error as E;
     let answer = result
         .and_then(|prepared| state.registry.commit(repository, prepared))
-        .map_err(|e| RequestError::Install(error_chain(&e)));
+        .map_err(|e| match e {
+            E::Duplicate { id, .. } if detailed => RequestError::AlreadyInstalled(id),
+            E::CapacityCount { max, .. } if detailed => RequestError::Full {
+                repository: repository.to_string(),
+                reason: format!("max_packages {max} reached"),
+            },
+            E::CapacityBytes {
+                max, used, size, ..
+            } if detailed => RequestError::Full {
+                repository: repository.to_string(),
+                reason: format!("max_bytes {max}: {used} used, {size} more"),
+            },
+            E::TooLarge { limit, .. } if detailed => RequestError::Full {
+                repository: repository.to_string(),
+                reason: format!("max_bytes {limit} reached"),
+            },
+            e => RequestError::Install(error_chain(&e)),
+        });
     if let Ok(id) = &answer {
         log::info!("{id}: installed in {repository}");
         state.notify(Notification::Installed { id: id.clone() });
@@ -266,6 +331,9 @@ fn uninstall(state: &mut State, id: &ContainerId, wipe: bool) -> Result<Response
         }
     }
     state.notify(Notification::Uninstalled { id: id.clone() });
+    for (_, mut follower) in state.followers.extract_if(.., |(f, _)| f == id) {
+        follower(None);
+    }
     Ok(Response::Ok)
 }
 

@@ -7,7 +7,9 @@
 //! 3. `mount_image`: the container's own image (needs nothing started yet, so a failure
 //!    leaves nothing behind but mounts, which are kept for the next start anyway).
 //! 4. `persist`: `data_dir/<name>` owned by the container's uid/gid, mode 0700.
-//! 5. `sockets`: the manifest's unix sockets, listening, before the process exists.
+//! 5. `sockets`: the manifest's unix sockets, listening, before the process exists; and
+//!    the console connection (a socket pair) when the manifest has a `console` and a
+//!    management API server takes the other end.
 //! 6. `cgroup`: the container's cgroup with its limits (before the process exists).
 //! 7. `network`: the namespace to join, if named.
 //! 8. `plan`: every string, path, mount, id, limit and the seccomp BPF (before the clone).
@@ -30,7 +32,9 @@ use crate::{
     mount::{self, Mounted},
     repository::Package,
 };
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use npk::manifest::{Manifest, Mount, Network};
+use std::os::fd::OwnedFd;
 use std::{
     collections::BTreeMap,
     fs,
@@ -73,6 +77,12 @@ pub enum StartError {
         id: ContainerId,
         #[source]
         source: sockets::Error,
+    },
+    #[error("{id}: create the console connection")]
+    Console {
+        id: ContainerId,
+        #[source]
+        source: nix::Error,
     },
     #[error("{id}: create the cgroup")]
     Cgroup {
@@ -130,6 +140,7 @@ pub(crate) fn start(
         id: id.clone(),
         source,
     })?;
+    let console = console(state, id, &manifest)?;
     let socket_names: Vec<&str> = sockets
         .iter()
         .flat_map(|s| s.fds.iter().map(|(name, _)| name.as_str()))
@@ -154,6 +165,7 @@ pub(crate) fn start(
         sockets: sockets
             .as_ref()
             .map(|s| (s.dir.as_path(), socket_names.clone())),
+        console: console.as_ref().map(|_| 3 + socket_names.len()),
         args: args.as_deref(),
         env: env.as_ref(),
     })
@@ -162,10 +174,12 @@ pub(crate) fn start(
         source,
     })?;
     let io = manifest.io.clone().unwrap_or_default();
+    let (console_server, console_child) = console.unzip();
     let pass: Vec<_> = sockets
         .into_iter()
         .flat_map(|s| s.fds)
         .map(|(_, fd)| fd)
+        .chain(console_child)
         .collect();
     let launched = match launch::launch(&plan, &cgroup, io.stdout, io.stderr, &pass) {
         Ok(launched) => launched,
@@ -178,6 +192,15 @@ pub(crate) fn start(
         }
     };
     let pid = launched.pid;
+    if let (Some(fd), Some(inbox), Some(console)) =
+        (console_server, &state.console, manifest.console.clone())
+    {
+        inbox.send(crate::server::Event::Console {
+            id: id.clone(),
+            console,
+            fd,
+        });
+    }
     let mount_targets = plan.mounts.iter().map(|op| op.target()).collect();
     watch(state, id, launched, cgroup, used, mount_targets).map_err(|source| {
         StartError::Watch {
@@ -189,6 +212,33 @@ pub(crate) fn start(
     container.args = args;
     container.env = env;
     Ok(pid)
+}
+
+/// The console connection: the server's end and the container's, when the manifest has
+/// a `console` and a server takes connections.
+fn console(
+    state: &State,
+    id: &ContainerId,
+    manifest: &Manifest,
+) -> Result<Option<(OwnedFd, OwnedFd)>, StartError> {
+    if manifest.console.is_none() {
+        return Ok(None);
+    }
+    if state.console.is_none() {
+        log::warn!("{id}: has a console, but no management API is served");
+        return Ok(None);
+    }
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map(Some)
+    .map_err(|source| StartError::Console {
+        id: id.clone(),
+        source,
+    })
 }
 
 fn lookup(state: &mut State, id: &ContainerId) -> Result<Manifest, StartError> {
@@ -347,6 +397,7 @@ fn watch(
         }
     }
     let [stdout, stderr] = streams;
+    let oom = super::oom::watch(state, id, super::oom::memory_dir(&cgroup));
     let process = Process {
         pid: launched.pid,
         pidfd: launched.pidfd,
@@ -362,6 +413,7 @@ fn watch(
         start_replies: Vec::new(),
         resources,
         mount_targets,
+        oom,
     };
     let container = state.container(id);
     container.process = Some(process);

@@ -22,8 +22,53 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Where a reply goes.
-pub(crate) type Reply = Sender<Result<Response, RequestError>>;
+/// The answer to a request.
+pub type Answer = Result<Response, RequestError>;
+
+/// Where a reply goes: called once, on the loop's thread, with the answer. It must not
+/// block (it forwards the answer to a channel). A reply dropped unanswered (the loop
+/// ended, a worker could not be started) answers [`RequestError::Gone`].
+pub(crate) struct Reply(Option<Box<dyn FnOnce(Answer) + Send>>);
+
+impl Reply {
+    /// A reply that calls `f` with the answer.
+    pub(crate) fn new(f: impl FnOnce(Answer) + Send + 'static) -> Reply {
+        Reply(Some(Box::new(f)))
+    }
+
+    /// A reply into a channel.
+    pub(crate) fn channel(tx: Sender<Answer>) -> Reply {
+        Reply::new(move |answer| {
+            let _ = tx.send(answer);
+        })
+    }
+
+    /// Deliver the answer.
+    pub(crate) fn send(mut self, answer: Answer) -> Result<(), ()> {
+        if let Some(f) = self.0.take() {
+            f(answer);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f(Err(RequestError::Gone));
+        }
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reply")
+    }
+}
+
+/// Called with new lines of a followed log, `None` at its end, and with no lines to ask
+/// whether it is still wanted; dropped when it returns `false`.
+pub(crate) type Follower = Box<dyn FnMut(Option<&[String]>) -> bool + Send>;
 
 /// What an epoll token stands for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +81,8 @@ pub(crate) enum Source {
     Exec(ContainerId),
     /// Captured stdout (1) or stderr (2).
     Output(ContainerId, u8),
+    /// The OOM watch of a running container.
+    Oom(ContainerId),
 }
 
 /// A captured output stream.
@@ -69,6 +116,8 @@ pub(crate) struct Process {
     pub resources: Vec<ContainerId>,
     /// The path of each mount step, to name it in a failure.
     pub mount_targets: Vec<String>,
+    /// Wakes the loop when the OOM killer acts in the container's cgroup.
+    pub oom: Option<super::oom::Watch>,
 }
 
 /// What the runtime keeps about a container across runs.
@@ -133,6 +182,10 @@ pub(crate) struct State {
     pub worker: super::Worker,
     /// The user-defined network namespaces.
     pub networks: crate::net::Networks,
+    /// Followers of containers' output.
+    pub followers: Vec<(ContainerId, Follower)>,
+    /// Where containers' console connections go (the management API server).
+    pub console: Option<crate::server::Inbox>,
 }
 
 impl State {
@@ -161,6 +214,8 @@ impl State {
             critical: None,
             worker,
             networks: Default::default(),
+            followers: Vec::new(),
+            console: None,
         }
     }
 

@@ -219,3 +219,12 @@ fn all_or_nothing() {
     assert_eq!(e.reason, "unknown verb");
     assert_eq!(e.to_string(), "invalid step \"bogus\": unknown verb");
 }
+
+#[test]
+fn scan_zombies_needs_a_directory() {
+    assert_eq!(
+        ok("scan-zombies:/host/proc"),
+        Step::ScanZombies("/host/proc".into())
+    );
+    assert_eq!(bad("scan-zombies"), "needs an argument");
+}

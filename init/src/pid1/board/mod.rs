@@ -56,6 +56,17 @@ impl std::str::FromStr for Reaction {
     }
 }
 
+impl std::fmt::Display for Reaction {
+    /// The spelling of the board configuration and the command line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Reaction::Reboot => "reboot",
+            Reaction::PowerOff => "poweroff",
+            Reaction::Hold => "hold",
+        })
+    }
+}
+
 /// The init's log level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -285,3 +285,10 @@ fn fallback_reactions() {
     );
     assert_eq!(fallback_reaction(None, &[]), Reaction::Reboot);
 }
+
+#[test]
+fn reactions_print_as_they_are_written() {
+    for r in [Reaction::Reboot, Reaction::PowerOff, Reaction::Hold] {
+        assert_eq!(r.to_string().parse::<Reaction>(), Ok(r));
+    }
+}

@@ -1,0 +1,123 @@
+//! Answers that describe: one container in detail (state, manifest, process, the counters
+//! of its cgroup) and the repositories. Reading the cgroup's files is quick (a few small
+//! files in cgroupfs), so it runs on the loop.
+
+use super::{
+    api::{Inspection, ProcessInfo, RequestError, Response},
+    requests::info,
+    state::State,
+};
+use crate::{
+    cgroups::{ContainerGroup, Controller, Stats},
+    id::ContainerId,
+};
+use northstar_api::{
+    CgroupStats, CpuStats, MemoryEvents, MemoryStats, PidsStats, RepositoryInfo, RepositoryName,
+};
+use std::path::Path;
+
+/// `inspect`.
+pub(crate) fn inspect(state: &State, id: &ContainerId) -> Result<Response, RequestError> {
+    let (repository, package) = state
+        .registry
+        .iter()
+        .find(|(_, p)| p.id() == *id)
+        .ok_or_else(|| RequestError::NotFound(id.clone()))?;
+    let info = info(state, repository, package);
+    let manifest = package.manifest().clone();
+    let container = state.containers.get(id);
+    let process = container.and_then(|c| {
+        let p = c.process.as_ref()?;
+        Some(ProcessInfo {
+            pid: p.pid,
+            uptime: p.started.elapsed(),
+            args: c.args.clone().unwrap_or_else(|| manifest.args.clone()),
+            overridden: c.args.is_some() || c.env.is_some(),
+        })
+    });
+    let cgroup = container
+        .and_then(|c| c.process.as_ref())
+        .and_then(|p| p.cgroup.as_ref())
+        .map(|group| cgroup_stats(id, group));
+    Ok(Response::Inspect(Box::new(Inspection {
+        info,
+        manifest,
+        process,
+        cgroup,
+    })))
+}
+
+/// The counters of a container's group; a part whose files cannot be read is left out.
+fn cgroup_stats(id: &ContainerId, group: &ContainerGroup) -> CgroupStats {
+    let stats = match group.stats() {
+        Ok(stats) => stats,
+        Err(e) => {
+            log::warn!("{id}: read the cgroup's counters: {e}");
+            Stats::default()
+        }
+    };
+    let memory_dir = group.dir(Controller::Memory);
+    let memory = stats.memory_current.map(|current| {
+        let events = memory_dir.map(|d| d.join("memory.events"));
+        let key = |k: &str| events.as_deref().and_then(|p| read_key(p, k));
+        MemoryStats {
+            current,
+            peak: stats.memory_peak,
+            limit: stats.memory_limit,
+            events: MemoryEvents {
+                low: key("low").unwrap_or(0),
+                high: key("high").unwrap_or(0),
+                max: key("max").unwrap_or(0),
+                oom: stats.oom_events,
+                oom_kill: stats.oom_kills,
+            },
+        }
+    });
+    let cpu_stat = group.dir(Controller::Cpu).map(|d| d.join("cpu.stat"));
+    let key = |k: &str| cpu_stat.as_deref().and_then(|p| read_key(p, k));
+    let cpu = stats.cpu_usage_ns.map(|ns| CpuStats {
+        usage_usec: ns / 1000,
+        user_usec: key("user_usec").unwrap_or(0),
+        system_usec: key("system_usec").unwrap_or(0),
+        nr_throttled: key("nr_throttled"),
+        throttled_usec: key("throttled_usec"),
+    });
+    let pids = stats.pids_current.map(|current| PidsStats {
+        current,
+        limit: group
+            .dir(Controller::Pids)
+            .and_then(|d| std::fs::read_to_string(d.join("pids.max")).ok())
+            .and_then(|text| text.trim().parse().ok()),
+    });
+    CgroupStats { memory, cpu, pids }
+}
+
+/// The value of `key` in a flat-keyed cgroup file (`key value` lines).
+fn read_key(path: &Path, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .filter_map(|line| line.split_once(' '))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.trim().parse().ok())
+}
+
+/// `repositories`, ordered by name.
+pub(crate) fn repositories(state: &State) -> Vec<RepositoryInfo> {
+    let mut all: Vec<RepositoryInfo> = state
+        .registry
+        .repositories()
+        .filter_map(|r| {
+            let name = RepositoryName::new(r.name()).ok()?;
+            Some(RepositoryInfo {
+                name,
+                verified: r.key().is_some(),
+                packages: u32::try_from(r.len()).unwrap_or(u32::MAX),
+                bytes: r.used_bytes(),
+                max_packages: r.config().max_packages,
+                max_bytes: r.config().max_bytes,
+            })
+        })
+        .collect();
+    all.sort_by(|a, b| a.name.cmp(&b.name));
+    all
+}

@@ -1,0 +1,275 @@
+//! The one place where the runtime's types become the protocol's: container states,
+//! exit statuses, inspections, logs, notifications, errors, and a manifest's console
+//! permissions.
+
+use crate::{
+    container::ExitStatus,
+    runtime::{ContainerInfo, Inspection, Notification, RequestError, Response},
+};
+use northstar_api::{self as api, ApiError, ContainerId, Permission, Permissions, RepositoryName};
+
+/// An exit status.
+pub(super) fn exit(status: ExitStatus) -> api::ExitStatus {
+    match status {
+        ExitStatus::Exit(code) => api::ExitStatus::Exit { code },
+        ExitStatus::Signal(signal) => api::ExitStatus::Signal { signal },
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn repository(name: &str) -> Result<RepositoryName, ApiError> {
+    RepositoryName::new(name).map_err(|e| ApiError::Internal {
+        message: e.to_string(),
+    })
+}
+
+/// One container's state.
+pub(super) fn info(info: ContainerInfo) -> Result<api::ContainerInfo, ApiError> {
+    Ok(api::ContainerInfo {
+        repository: repository(&info.repository)?,
+        container: info.id,
+        resource: info.resource,
+        state: info.state,
+        pid: info.pid,
+        uptime_ms: info.uptime.map(millis),
+        mounted: info.mounted,
+        last_exit: info.last_exit.map(exit),
+        restarts: info.restarts,
+    })
+}
+
+/// `inspect`'s answer.
+pub(super) fn inspection(inspection: Inspection) -> Result<api::Response, ApiError> {
+    let process = inspection.process.map(|p| api::ProcessInfo {
+        pid: p.pid,
+        uptime_ms: millis(p.uptime),
+        args: p.args,
+        overridden: p.overridden,
+    });
+    Ok(api::Response::Inspect(Box::new(api::Inspection {
+        info: info(inspection.info)?,
+        manifest: inspection.manifest,
+        process,
+        cgroup: inspection.cgroup,
+    })))
+}
+
+/// `logs`' answer: the last `tail` lines of `output` that fit in `budget` bytes of JSON.
+pub(super) fn logs(output: &[u8], tail: Option<u32>, budget: usize) -> api::Response {
+    let text = String::from_utf8_lossy(output);
+    let all: Vec<&str> = text.lines().collect();
+    let tail = tail.map_or(all.len(), |t| t as usize);
+    let mut lines = Vec::new();
+    let mut used = 0usize;
+    for line in all.iter().rev().take(tail) {
+        // A JSON string is at most six bytes per byte of text, plus quotes and a comma.
+        let cost = serde_json::to_string(line).map_or(line.len() * 6 + 2, |s| s.len()) + 1;
+        if used + cost > budget {
+            break;
+        }
+        used += cost;
+        lines.push((*line).to_string());
+    }
+    lines.reverse();
+    api::Response::Logs {
+        truncated: lines.len() < all.len(),
+        lines,
+    }
+}
+
+/// A successful answer that needs no more than its own data (not `logs`, `stop` with
+/// its container, ...).
+pub(super) fn response(
+    container: Option<&ContainerId>,
+    response: Response,
+) -> Result<api::Response, ApiError> {
+    let internal = |what: &str| ApiError::Internal {
+        message: format!("unexpected answer of the runtime: {what}"),
+    };
+    Ok(match response {
+        Response::Ok => api::Response::Ok {},
+        Response::Containers(list) => api::Response::Containers {
+            containers: list.into_iter().map(info).collect::<Result<_, _>>()?,
+        },
+        Response::Started { pid } => api::Response::Started {
+            container: container.cloned().ok_or_else(|| internal("started"))?,
+            pid,
+        },
+        Response::Stopped { status } => api::Response::Stopped {
+            container: container.cloned().ok_or_else(|| internal("stopped"))?,
+            status: exit(status),
+        },
+        Response::Installed { id } => api::Response::Installed { container: id },
+        Response::Inspect(inspection) => self::inspection(*inspection)?,
+        Response::Repositories(repositories) => api::Response::Repositories { repositories },
+        Response::Logs { .. } => return Err(internal("logs")),
+    })
+}
+
+/// A notification, if subscribers of the protocol see it.
+pub(super) fn notification(n: Notification) -> Option<api::Notification> {
+    Some(match n {
+        Notification::Started { id, pid } => api::Notification::Started { container: id, pid },
+        Notification::Failed { id, error } => api::Notification::Failed {
+            reason: strip(&id, &error).to_string(),
+            container: id,
+        },
+        Notification::Exited { id, status, oom } => api::Notification::Exited {
+            container: id,
+            status: exit(status),
+            oom,
+        },
+        Notification::Oom { id, kills } => api::Notification::Oom {
+            container: id,
+            kills,
+        },
+        Notification::Restarting { id, attempt, delay } => api::Notification::Restarting {
+            container: id,
+            attempt,
+            delay_ms: millis(delay),
+        },
+        Notification::GaveUp { id, attempts } => api::Notification::GaveUp {
+            container: id,
+            attempts,
+        },
+        Notification::Installed { id } => api::Notification::Installed { container: id },
+        Notification::Uninstalled { id } => api::Notification::Uninstalled { container: id },
+        Notification::Critical { id, reason } => api::Notification::Critical {
+            container: id,
+            reason,
+        },
+        Notification::Shutdown => api::Notification::Shutdown {},
+        Notification::Rejected { .. } => return None,
+    })
+}
+
+/// A runtime error; `container` is the request's.
+pub(super) fn error(container: Option<&ContainerId>, e: RequestError) -> ApiError {
+    match e {
+        RequestError::NotFound(container) => ApiError::NotFound { container },
+        RequestError::NoRepository(name) => match RepositoryName::new(&name) {
+            Ok(repository) => ApiError::RepositoryNotFound { repository },
+            Err(e) => ApiError::Internal {
+                message: e.to_string(),
+            },
+        },
+        RequestError::Running(container) => ApiError::AlreadyRunning { container },
+        RequestError::NotRunning(container) => ApiError::NotRunning { container },
+        RequestError::Resource(container) => ApiError::ResourceContainer { container },
+        RequestError::InUse(container) => ApiError::InUse { container },
+        RequestError::AlreadyInstalled(container) => ApiError::AlreadyInstalled { container },
+        RequestError::Full { repository, reason } => match RepositoryName::new(&repository) {
+            Ok(repository) => ApiError::RepositoryFull { repository, reason },
+            Err(e) => ApiError::Internal {
+                message: e.to_string(),
+            },
+        },
+        RequestError::Start(message) => match container {
+            Some(container) => start_failed(container, &message),
+            None => ApiError::Internal { message },
+        },
+        RequestError::Mount(reason) => match container {
+            Some(container) => ApiError::MountFailed {
+                container: container.clone(),
+                reason: strip(container, &reason).to_string(),
+            },
+            None => ApiError::Internal { message: reason },
+        },
+        RequestError::Install(reason) => ApiError::InstallFailed { reason },
+        RequestError::Failed(message) => ApiError::Internal { message },
+        RequestError::ShuttingDown | RequestError::Gone => ApiError::ShuttingDown {},
+    }
+}
+
+/// `<container>: ` at the start of a runtime message is said by the error already.
+fn strip<'a>(container: &ContainerId, message: &'a str) -> &'a str {
+    let prefix = format!("{container}: ");
+    message.strip_prefix(&prefix).unwrap_or(message)
+}
+
+/// A start failure `<container>: <step>: <message>` split into its step and message.
+fn start_failed(container: &ContainerId, message: &str) -> ApiError {
+    let rest = strip(container, message);
+    let (step, message) = rest.split_once(": ").unwrap_or((rest, ""));
+    ApiError::StartFailed {
+        container: container.clone(),
+        step: step.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// A container's permissions from its manifest's `console.permissions` (Northstar 0.9's
+/// names). Overriding a start's arguments is never granted to a container.
+pub(super) fn console_permissions(set: &npk::manifest::Permissions) -> Permissions {
+    use npk::manifest::Permission as M;
+    use Permission as P;
+    set.0
+        .iter()
+        .flat_map(|p| -> &[P] {
+            match p {
+                M::Ident | M::Token => &[],
+                M::Inspect => &[P::Inspect, P::Logs],
+                M::Install => &[P::Install],
+                M::Kill => &[P::Kill, P::Stop],
+                M::List => &[P::List],
+                M::Mount => &[P::Mount],
+                M::Notifications => &[P::Notifications],
+                M::Repositories => &[P::Repositories],
+                M::Shutdown => &[P::Shutdown, P::Reboot],
+                M::Start => &[P::Start, P::Restart],
+                M::Umount => &[P::Umount],
+                M::Uninstall => &[P::Uninstall],
+            }
+        })
+        .copied()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failure_names_the_step() {
+        let id: ContainerId = "a:1.0.0".parse().unwrap();
+        let e = error(
+            Some(&id),
+            RequestError::Start("a:1.0.0: execute the program: No such file".into()),
+        );
+        assert_eq!(
+            e,
+            ApiError::StartFailed {
+                container: id,
+                step: "execute the program".into(),
+                message: "No such file".into()
+            }
+        );
+    }
+
+    #[test]
+    fn logs_keep_the_last_lines_that_fit() {
+        let output = b"one\ntwo\nthree\n";
+        assert_eq!(
+            logs(output, Some(2), 1000),
+            api::Response::Logs {
+                lines: vec!["two".into(), "three".into()],
+                truncated: true
+            }
+        );
+        assert_eq!(
+            logs(output, None, 1000),
+            api::Response::Logs {
+                lines: vec!["one".into(), "two".into(), "three".into()],
+                truncated: false
+            }
+        );
+        let api::Response::Logs { lines, truncated } = logs(output, None, 8) else {
+            panic!()
+        };
+        assert_eq!(lines, ["three"]);
+        assert!(truncated);
+    }
+}

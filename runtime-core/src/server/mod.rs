@@ -1,0 +1,237 @@
+//! The management API server: the protocol of `northstar-api` (`doc/api.md`) on a unix
+//! socket, mapped to the runtime's requests.
+//!
+//! One thread runs an epoll loop of its own over the listening socket, every connection
+//! and an eventfd. Answers of the runtime, notifications and the console connections of
+//! containers come in through the [`Inbox`] (a channel and that eventfd), so the thread
+//! never blocks on anything but epoll. Each connection gets its permissions from its peer
+//! (`SO_PEERCRED` and the configuration's grants, or a container's `console`), and its
+//! memory is bounded: the decoder holds at most one frame, answers and notifications
+//! queue up to `write_buffer`, an install is spooled to a file.
+//!
+//! Owns: sockets, connections, the handshake, permissions, limits and timeouts, the
+//! conversion between the runtime's types and the protocol's ([`convert`]). Does not
+//! own: what a request does (the runtime), shutting the system down and the boot report
+//! (the owner of the runtime, through [`Host`]).
+
+mod conn;
+mod convert;
+mod dispatch;
+mod event;
+mod install;
+mod listener;
+mod rate;
+mod run;
+
+pub use event::Event;
+/// The protocol crate, for owners of the runtime that build its types (a boot report).
+pub use northstar_api as api;
+
+use crate::{config::ApiConfig, config::Config, runtime::Requester};
+use nix::sys::eventfd::{EfdFlags, EventFd};
+use northstar_api::BootReport;
+use std::{
+    collections::BTreeMap,
+    path::PathBuf,
+    sync::{
+        mpsc::{self, Receiver, Sender},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+};
+
+/// The server could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("api socket {}: {what}", path.display())]
+    Socket {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("api server: {what}")]
+    Os {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What the owner of the runtime is asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Power {
+    /// Stop every container and power off (PID 1) or end the runtime (host daemon).
+    Shutdown,
+    /// Stop every container and reboot.
+    Reboot,
+}
+
+/// The owner of the runtime (PID 1 or the host daemon): what the server cannot do itself.
+pub trait Host: Send + Sync + 'static {
+    /// The boot report; `None`: not supported.
+    fn boot_report(&self) -> Option<BootReport>;
+    /// Begin a shutdown or reboot; `false`: not supported. Must not block.
+    fn power(&self, power: Power) -> bool;
+}
+
+/// Where events for the server go: answers, notifications, console connections. Created
+/// before the runtime, so containers started before the server runs can be handed over.
+#[derive(Clone)]
+pub struct Inbox {
+    tx: Sender<Event>,
+    wake: Arc<EventFd>,
+}
+
+impl Inbox {
+    /// Queue an event and wake the server (dropped when the server has ended).
+    pub fn send(&self, event: Event) {
+        if self.tx.send(event).is_ok() {
+            let _ = self.wake.write(1);
+        }
+    }
+}
+
+/// The receiving side of an [`Inbox`], for [`Server::start`].
+pub struct Mailbox {
+    rx: Receiver<Event>,
+    wake: Arc<EventFd>,
+}
+
+/// A new inbox and its mailbox.
+pub fn inbox() -> Result<(Inbox, Mailbox), Error> {
+    let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+        .map_err(|e| Error::Os {
+            what: "create an eventfd",
+            source: e.into(),
+        })?;
+    let wake = Arc::new(wake);
+    let (tx, rx) = mpsc::channel();
+    Ok((
+        Inbox {
+            tx,
+            wake: wake.clone(),
+        },
+        Mailbox { rx, wake },
+    ))
+}
+
+/// A running server. Dropping it stops it and removes the socket file.
+pub struct Server {
+    inbox: Inbox,
+    thread: Option<JoinHandle<()>>,
+    /// Disconnected when the notification thread has forwarded the runtime's last one.
+    forwarded: mpsc::Receiver<()>,
+}
+
+/// How long [`Server::stop`] waits for the runtime's last notifications.
+const LAST_NOTIFICATIONS: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Server {
+    /// Bind the socket of `api` and serve it on a thread of its own. `config` gives the
+    /// repositories' directories (installs are spooled there).
+    pub fn start(
+        api: &ApiConfig,
+        config: &Config,
+        requester: Requester,
+        host: Arc<dyn Host>,
+        inbox: Inbox,
+        mailbox: Mailbox,
+    ) -> Result<Server, Error> {
+        let listener = listener::bind(api)?;
+        let notifications = requester.subscribe().map_err(|e| Error::Os {
+            what: "subscribe to notifications",
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let forward = inbox.clone();
+        let (alive, forwarded) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("api-notify".into())
+            .spawn(move || {
+                let _alive = alive;
+                for n in notifications {
+                    forward.send(Event::Notification(n));
+                }
+            })
+            .map_err(|source| Error::Os {
+                what: "spawn the notification thread",
+                source,
+            })?;
+        let repositories: BTreeMap<String, PathBuf> = config
+            .repositories
+            .iter()
+            .map(|(name, r)| (name.clone(), r.dir.clone()))
+            .collect();
+        let state = run::Server::new(
+            api.clone(),
+            repositories,
+            listener,
+            requester,
+            host,
+            inbox.clone(),
+            mailbox,
+        )?;
+        let thread = std::thread::Builder::new()
+            .name("api".into())
+            .spawn(move || state.run())
+            .map_err(|source| Error::Os {
+                what: "spawn the server thread",
+                source,
+            })?;
+        Ok(Server {
+            inbox,
+            thread: Some(thread),
+            forwarded,
+        })
+    }
+
+    /// The inbox, for console connections.
+    pub fn inbox(&self) -> Inbox {
+        self.inbox.clone()
+    }
+
+    /// Stop serving: close every connection and remove the socket file. Called after the
+    /// runtime has shut down, subscribers first hear its last notifications (the exits
+    /// and `shutdown`); the wait for them is bounded.
+    pub fn stop(mut self) {
+        let _ = self.forwarded.recv_timeout(LAST_NOTIFICATIONS);
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.inbox.send(Event::Stop);
+            if thread.join().is_err() {
+                log::error!("the api server thread ended abnormally");
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// A [`Host`] that supports nothing but a shutdown, which it reports through `then`
+/// (the host daemon's).
+pub struct ShutdownOnly<F: Fn() + Send + Sync + 'static>(pub F);
+
+impl<F: Fn() + Send + Sync + 'static> Host for ShutdownOnly<F> {
+    fn boot_report(&self) -> Option<BootReport> {
+        None
+    }
+    fn power(&self, power: Power) -> bool {
+        match power {
+            Power::Shutdown => {
+                (self.0)();
+                true
+            }
+            Power::Reboot => false,
+        }
+    }
+}
+
+/// A boot report shared between the init, which completes it, and the server.
+pub type SharedReport = Arc<Mutex<BootReport>>;

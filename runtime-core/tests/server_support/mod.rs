@@ -1,0 +1,262 @@
+//! A management API test client over `UnixStream` with the protocol crate's codec, and a
+//! runtime with its server started in-process.
+#![allow(dead_code)]
+
+use crate::support::{Running, World, PATIENCE};
+use northstar_api::{
+    codec::{Decoder, Encoder, Frame, MAX_CLIENT_FRAME, MAX_SERVER_FRAME},
+    ApiError, BootReport, ClientMessage, ClientName, Hello, Notification, ProtocolVersion, Request,
+    RequestId, Response, ServerMessage, Welcome, PROTOCOL_VERSION,
+};
+pub use runtime_core::server::Power;
+use runtime_core::server::{self, Host, Server};
+use std::{
+    io::{ErrorKind, Read, Write},
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+/// What the host was asked, and a boot report to give.
+#[derive(Default)]
+pub struct TestHost {
+    pub asked: Mutex<Vec<Power>>,
+    pub report: Option<BootReport>,
+}
+
+impl Host for TestHost {
+    fn boot_report(&self) -> Option<BootReport> {
+        self.report.clone()
+    }
+    fn power(&self, power: Power) -> bool {
+        self.asked.lock().unwrap().push(power);
+        power == Power::Shutdown
+    }
+}
+
+/// A runtime with its API server.
+pub struct Served {
+    pub rt: Running,
+    pub server: Option<Server>,
+    pub socket: PathBuf,
+    pub host: Arc<TestHost>,
+}
+
+impl Served {
+    /// `api` is the body of the `[api]` table (without `socket`), `after` more tables.
+    pub fn start(world: &mut World, api: &str, after: &str, host: TestHost) -> Served {
+        let socket = world.dir.path().join("api.sock");
+        world.config_append(&format!(
+            "[api]\nsocket = \"{}\"\n{api}\n{after}",
+            socket.display()
+        ));
+        let config = world.config();
+        let (inbox, mailbox) = server::inbox().unwrap();
+        let (handle, events) =
+            runtime_core::runtime::Runtime::start_with(config.clone(), Some(inbox.clone()))
+                .unwrap();
+        let host = Arc::new(host);
+        let server = Server::start(
+            config.api.as_ref().unwrap(),
+            &config,
+            handle.requester(),
+            host.clone(),
+            inbox,
+            mailbox,
+        )
+        .unwrap();
+        Served {
+            rt: Running { handle, events },
+            server: Some(server),
+            socket,
+            host,
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(&self.socket)
+    }
+
+    /// A connected client after the handshake.
+    pub fn client(&self) -> Client {
+        let mut c = self.connect();
+        c.hello();
+        c
+    }
+
+    /// The runtime first, as the daemon does: subscribers hear its last notifications.
+    pub fn shutdown(mut self) {
+        let server = self.server.take();
+        self.rt.shutdown();
+        if let Some(server) = server {
+            server.stop();
+        }
+    }
+}
+
+/// A protocol client.
+pub struct Client {
+    pub stream: UnixStream,
+    decoder: Decoder<ServerMessage>,
+    next: u64,
+    /// Notifications and log frames seen while waiting for answers.
+    pub seen: Vec<ServerMessage>,
+    pub welcome: Option<Welcome>,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Client {
+        Client::from_stream(UnixStream::connect(path).unwrap())
+    }
+
+    pub fn from_stream(stream: UnixStream) -> Client {
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        Client {
+            stream,
+            decoder: Decoder::new(MAX_SERVER_FRAME),
+            next: 1,
+            seen: Vec::new(),
+            welcome: None,
+        }
+    }
+
+    pub fn send(&mut self, message: &ClientMessage) {
+        let bytes = Encoder::new(MAX_CLIENT_FRAME).to_vec(message).unwrap();
+        self.stream.write_all(&bytes).unwrap();
+    }
+
+    pub fn hello_version(&mut self, version: ProtocolVersion) -> ServerMessage {
+        self.send(&ClientMessage::Hello(Hello {
+            version,
+            client: ClientName::new("server-test").unwrap(),
+        }));
+        self.next_message().expect("an answer to hello")
+    }
+
+    pub fn hello(&mut self) -> Welcome {
+        match self.hello_version(PROTOCOL_VERSION) {
+            ServerMessage::Welcome(w) => {
+                self.welcome = Some(w.clone());
+                w
+            }
+            other => panic!("no welcome: {other:?}"),
+        }
+    }
+
+    /// The next frame; `None` at the end of the stream.
+    pub fn next_message(&mut self) -> Option<ServerMessage> {
+        let mut buf = [0u8; 65536];
+        loop {
+            match self.decoder.next_frame().unwrap() {
+                Some(Frame::Message(m)) => return Some(m),
+                Some(Frame::Raw { .. }) => panic!("raw bytes from the server"),
+                None => {}
+            }
+            let n = match self.stream.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => 0,
+                Err(e) => panic!("read: {e}"),
+            };
+            if n == 0 {
+                return None;
+            }
+            let mut data = &buf[..n];
+            while !data.is_empty() {
+                let taken = self.decoder.push(data);
+                data = &data[taken..];
+                if !data.is_empty() {
+                    if let Some(Frame::Message(m)) = self.decoder.next_frame().unwrap() {
+                        self.seen.push(m);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send a request; its id.
+    pub fn send_request(&mut self, request: Request) -> RequestId {
+        let id = RequestId(self.next);
+        self.next += 1;
+        self.send(&ClientMessage::Request { id, request });
+        id
+    }
+
+    /// Wait for the answer to `id`; other frames go to `seen`.
+    pub fn answer(&mut self, id: RequestId) -> Result<Response, ApiError> {
+        loop {
+            match self
+                .next_message()
+                .expect("connection closed before the answer")
+            {
+                ServerMessage::Response { id: i, response } if i == id => return Ok(response),
+                ServerMessage::Error {
+                    id: Some(i), error, ..
+                } if i == id => return Err(error),
+                other => self.seen.push(other),
+            }
+        }
+    }
+
+    pub fn request(&mut self, request: Request) -> Result<Response, ApiError> {
+        let id = self.send_request(request);
+        self.answer(id)
+    }
+
+    /// The next notification matching `f` (from `seen` first).
+    pub fn notification<T>(&mut self, mut f: impl FnMut(&Notification) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        let mut at = 0;
+        loop {
+            while at < self.seen.len() {
+                if let ServerMessage::Notification { notification } = &self.seen[at] {
+                    if let Some(t) = f(notification) {
+                        self.seen.remove(at);
+                        return t;
+                    }
+                }
+                at += 1;
+            }
+            assert!(Instant::now() < deadline, "no matching notification");
+            let m = self.next_message().expect("closed while waiting");
+            self.seen.push(m);
+        }
+    }
+
+    /// Whether the server closed the connection (reads until end of file).
+    pub fn closed(&mut self) -> bool {
+        self.stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Resident memory of this process in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// The files in `dir`, sorted.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
