@@ -1,13 +1,17 @@
 //! The command line: every subcommand, its arguments and its `--help` examples.
 //!
-//! Only parsing lives here; each subcommand is carried out by the module of the same name.
+//! Only parsing lives here; each packaging subcommand is carried out by the module of the
+//! same name, the management subcommands (whose arguments are in `manage::args`) by
+//! `manage`.
 
+use crate::manage::args::{Global, ManageCommand};
 use clap::{Args, Parser, Subcommand};
 use clap_complete::Shell;
 use npk::squashfs::Compression;
 use std::path::PathBuf;
 
-/// Build, sign, inspect and verify Northstar packages (NPKs).
+/// Build, sign, inspect and verify Northstar packages (NPKs), and manage a running
+/// runtime through its management API.
 #[derive(Debug, Parser)]
 #[command(name = "nstar", version, about, max_term_width = 100)]
 #[command(after_help = "EXAMPLES:
@@ -15,10 +19,16 @@ use std::path::PathBuf;
   nstar pack hello/manifest.yaml hello/root --key keys/vendor.key --out repo/
   nstar verify repo/hello-0.0.1.npk --key keys/vendor.pub
   nstar inspect repo/hello-0.0.1.npk --key keys/vendor.pub
+  nstar install repo/hello-0.0.1.npk default
+  nstar start hello:0.0.1
+  nstar -u unix:///run/northstar/api.sock list --json
 
-Exit status: 0 on success, 1 when the operation failed (bad package, failed verification),
-2 on a usage error.")]
+Exit status: 0 on success, 1 when the operation failed (bad package, failed verification,
+a request the runtime refused), 2 on a usage error, 3 when the runtime cannot be reached or
+breaks the protocol, 4 when it does not answer in time.")]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -34,6 +44,8 @@ pub enum Command {
     #[command(subcommand)]
     Manifest(ManifestCommand),
     Completions(CompletionsArgs),
+    #[command(flatten)]
+    Manage(ManageCommand),
 }
 
 /// Pack a root directory and a manifest into `<name>-<version>.npk`.
@@ -71,9 +83,13 @@ pub struct PackArgs {
     pub salt: Option<String>,
 }
 
-/// Show what a package contains: format, manifest, sizes, hashes, verity data, files.
+/// Show what a package contains (format, manifest, sizes, hashes, verity data, files), or
+/// the state of a container of the runtime.
 ///
-/// Without `--key` nothing is verified and the verity values shown are those the package
+/// The argument is a container when it is not an existing file and reads as name:version
+/// (the runtime is asked, see --url); otherwise it is a package file.
+///
+/// For a package: without `--key` nothing is verified and the verity values shown are those the package
 /// claims. With `--key` the signature, hashes and verity metadata are checked (not the
 /// data blocks: use `nstar verify` for that) and the state reads `verified` or
 /// `invalid: <reason>`. The exit status is 0 whenever the package could be read and
@@ -83,16 +99,15 @@ pub struct PackArgs {
   nstar inspect hello-0.0.1.npk
   nstar inspect hello-0.0.1.npk --key vendor.pub
   nstar inspect hello-0.0.1.npk --json | jq -r '.files[].path'
+  nstar inspect hello-world:0.0.1      # a container of the runtime
   (the JSON fields are described in doc/nstar.md)")]
 pub struct InspectArgs {
-    /// The package file.
+    /// The package file, or a container of the runtime (name:version).
+    #[arg(value_name = "NPK|CONTAINER")]
     pub npk: PathBuf,
-    /// Public key file to verify the signature with.
+    /// Public key file to verify the signature with (packages only).
     #[arg(long, value_name = "PUB")]
     pub key: Option<PathBuf>,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Unpack a package: manifest.yaml, signature.yaml (if any) and fs.img, and the content of

@@ -69,9 +69,9 @@ struct Verity {
 }
 
 /// Run `nstar inspect`.
-pub fn run(args: &InspectArgs) -> anyhow::Result<()> {
+pub fn run(args: &InspectArgs, json: bool) -> anyhow::Result<()> {
     let report = collect(&args.npk, args.key.as_deref())?;
-    if args.json {
+    if json {
         out!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         print_text(&report)?;

@@ -1,10 +1,13 @@
 //! `nstar`: the Northstar command-line tool.
 //!
 //! Packaging commands: `pack`, `inspect`, `unpack`, `verify`, `keygen`, `manifest check`,
-//! `manifest schema` and `completions`. Each subcommand lives in its own module; this file
-//! parses the command line, dispatches, and turns the outcome into an exit status:
-//! 0 success, 1 the operation failed, 2 usage error (clap's default). Errors are printed
-//! once, here, as `nstar: error: ...` with their whole source chain.
+//! `manifest schema` and `completions`, each in its own module. Management commands
+//! (`list`, `start`, `install`, `logs`, ...: a request to a running runtime) in `manage`;
+//! `inspect` of a `name:version` that is not a file asks the runtime too. This file parses
+//! the command line, dispatches, and turns the outcome into an exit status: 0 success,
+//! 1 the operation failed or the runtime refused the request, 2 usage error (clap's
+//! default), 3 connection or protocol error, 4 timeout. Errors are printed once, here, as
+//! `nstar: error: ...` with their whole source chain.
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -32,6 +35,7 @@ mod error;
 mod fs_list;
 mod inspect;
 mod keygen;
+mod manage;
 mod manifest;
 mod pack;
 mod probe;
@@ -44,15 +48,21 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Pack(args) => pack::run(&args),
-        Command::Inspect(args) => inspect::run(&args),
-        Command::Unpack(args) => unpack::run(&args),
-        Command::Verify(args) => verify::run(&args),
-        Command::Keygen(args) => keygen::run(&args),
-        Command::Manifest(ManifestCommand::Check(args)) => manifest::check(&args),
+    let global = &cli.global;
+    check_global_options(&cli);
+    let result = match &cli.command {
+        Command::Pack(args) => pack::run(args),
+        Command::Inspect(args) => match container_of(args) {
+            Some(container) => manage::inspect(&container, global),
+            None => inspect::run(args, global.json),
+        },
+        Command::Unpack(args) => unpack::run(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Manifest(ManifestCommand::Check(args)) => manifest::check(args),
         Command::Manifest(ManifestCommand::Schema(_)) => manifest::schema(),
         Command::Completions(args) => completions(args.shell),
+        Command::Manage(command) => manage::run(command, global),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,11 +73,57 @@ fn main() -> ExitCode {
         {
             ExitCode::FAILURE
         }
-        Err(e) => {
+        Err(e) => manage::report(&e, global.json).unwrap_or_else(|| {
             err!("nstar: error: {}", error::chain(e.as_ref()));
             ExitCode::FAILURE
-        }
+        }),
     }
+}
+
+/// The container `nstar inspect` names: an argument that is not an existing file and
+/// reads as `name:version`.
+fn container_of(args: &cli::InspectArgs) -> Option<northstar_client::api::ContainerId> {
+    if args.npk.exists() {
+        return None;
+    }
+    args.npk.to_str()?.parse().ok()
+}
+
+/// The global options apply to the management subcommands (and `--json` to `inspect`):
+/// anywhere else they are a usage error rather than silently ignored.
+fn check_global_options(cli: &Cli) {
+    let g = &cli.global;
+    let (name, json_ok, connects) = match &cli.command {
+        Command::Manage(_) => return,
+        Command::Inspect(args) => {
+            let container = container_of(args).is_some();
+            if container && args.key.is_some() {
+                usage("--key applies to packages, not to containers of the runtime");
+            }
+            ("inspect", true, container)
+        }
+        Command::Pack(_) => ("pack", false, false),
+        Command::Unpack(_) => ("unpack", false, false),
+        Command::Verify(_) => ("verify", false, false),
+        Command::Keygen(_) => ("keygen", false, false),
+        Command::Manifest(_) => ("manifest", false, false),
+        Command::Completions(_) => ("completions", false, false),
+    };
+    if g.json && !json_ok {
+        usage(&format!("--json is not supported by `{name}`"));
+    }
+    if !connects && (g.url.is_some() || g.timeout.is_some() || g.unauthenticated_tcp) {
+        usage(&format!(
+            "--url, --timeout and --unauthenticated-tcp do not apply to `{name}`"
+        ));
+    }
+}
+
+/// Report a usage error as clap does (exit status 2).
+fn usage(message: &str) -> ! {
+    Cli::command()
+        .error(clap::error::ErrorKind::ArgumentConflict, message)
+        .exit()
 }
 
 /// `nstar completions`: generated into memory first, since clap_complete panics when its

@@ -1,0 +1,194 @@
+//! `install`: the request frame, then the package's bytes on the stream, then the answer.
+//!
+//! While the bytes go out, the client looks for an early answer between chunks (the server
+//! may refuse at once: `permission_denied`, `repository_not_found`, `busy`, or
+//! `package_too_large` and close). On a refusal it stops sending; the connection is then
+//! out of step (the server still expects the rest of the bytes) and is not used again.
+
+use crate::{
+    client::Client,
+    connection::{write_error, Deadline},
+    error::Error,
+    requests::unexpected,
+};
+use northstar_api::{ContainerId, RepositoryName, Request, Response, Sha256};
+use std::{
+    fs::File,
+    io::{self, Read},
+    path::Path,
+    time::Duration,
+};
+
+/// Bytes sent at once, and between two looks for an early answer.
+const CHUNK: usize = 64 * 1024;
+
+/// How long to look for the server's explanation after it closed the connection while
+/// the package was being sent.
+const LAST_WORDS: Duration = Duration::from_secs(1);
+
+/// Where the package's bytes come from, for errors.
+struct Source<'a> {
+    reader: &'a mut dyn Read,
+    path: Option<&'a Path>,
+}
+
+impl Client {
+    /// Install the package file at `path` into `repository`. `sha256`, when given, is the
+    /// digest the server checks the received bytes against. `progress` is called with
+    /// the bytes sent so far and the total after every chunk. Returns the installed
+    /// container.
+    pub fn install(
+        &mut self,
+        path: &Path,
+        repository: &RepositoryName,
+        sha256: Option<Sha256>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ContainerId, Error> {
+        let package = |source| Error::Package {
+            path: Some(path.to_path_buf()),
+            source,
+        };
+        let mut file = File::open(path).map_err(package)?;
+        let size = file.metadata().map_err(package)?.len();
+        let source = Source {
+            reader: &mut file,
+            path: Some(path),
+        };
+        self.install_source(source, size, repository, sha256, progress)
+    }
+
+    /// Install a package of `size` bytes read from `reader`; see [`Client::install`].
+    pub fn install_from(
+        &mut self,
+        reader: &mut dyn Read,
+        size: u64,
+        repository: &RepositoryName,
+        sha256: Option<Sha256>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ContainerId, Error> {
+        let source = Source { reader, path: None };
+        self.install_source(source, size, repository, sha256, progress)
+    }
+
+    fn install_source(
+        &mut self,
+        source: Source<'_>,
+        size: u64,
+        repository: &RepositoryName,
+        sha256: Option<Sha256>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ContainerId, Error> {
+        let request = Request::Install {
+            repository: repository.clone(),
+            size,
+            sha256,
+        };
+        let id = self.send(&request)?;
+        progress(0, size);
+        if let Some(early) = self.send_package(id, source, size, progress)? {
+            return early;
+        }
+        let timeout = self.options.request_timeout;
+        match self.answer(id, "install", timeout)? {
+            Response::Installed { container } => Ok(container),
+            other => Err(unexpected("install", &other)),
+        }
+    }
+
+    /// Send the bytes. `Ok(Some(answer))`: the server answered before the last byte.
+    fn send_package(
+        &mut self,
+        id: northstar_api::RequestId,
+        source: Source<'_>,
+        size: u64,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<Result<ContainerId, Error>>, Error> {
+        let Source { reader, path } = source;
+        let timeout = self.options.request_timeout;
+        let mut chunk = vec![0u8; CHUNK];
+        let mut sent = 0u64;
+        while sent < size {
+            let want = (size - sent).min(CHUNK as u64) as usize;
+            let n = match read_some(reader, &mut chunk[..want]) {
+                Ok(0) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the package ended after {sent} of {size} bytes"),
+                )),
+                other => other,
+            }
+            .map_err(|source| {
+                self.broken = Some("an install was abandoned part way".into());
+                Error::Package {
+                    path: path.map(Path::to_path_buf),
+                    source,
+                }
+            })?;
+            if let Err(e) = self.connection.write_all(&chunk[..n], timeout) {
+                let e = write_error(e, "sending the package", timeout);
+                self.broken = Some(e.to_string());
+                if matches!(e, Error::Closed { .. }) {
+                    return Err(self.last_words(id).unwrap_or(e));
+                }
+                return Err(e);
+            }
+            sent += n as u64;
+            progress(sent, size);
+            if sent < size {
+                if let Some(answer) = self.early_answer(id)? {
+                    return Ok(Some(answer));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// An answer that came while the bytes were going out.
+    fn early_answer(
+        &mut self,
+        id: northstar_api::RequestId,
+    ) -> Result<Option<Result<ContainerId, Error>>, Error> {
+        let waiting = || "the answer to `install`".to_string();
+        while let Some(message) = self.connection.poll(&waiting)? {
+            if let Some(answer) = self.dispatch(message, id, "install")? {
+                self.broken = Some("an install was abandoned after the server answered".into());
+                return Ok(Some(match answer {
+                    Ok(other) => Err(unexpected("install", &other)),
+                    Err(e) => Err(e),
+                }));
+            }
+        }
+        if self.connection.closed_by_server() {
+            let e = Error::Closed {
+                during: "sending the package".into(),
+                detail: None,
+            };
+            self.broken = Some(e.to_string());
+            return Err(e);
+        }
+        Ok(None)
+    }
+
+    /// After the server closed the connection during the bytes: its error for this
+    /// install, if it sent one before closing.
+    fn last_words(&mut self, id: northstar_api::RequestId) -> Option<Error> {
+        self.connection.shutdown_write();
+        let deadline = Deadline::after(Some(LAST_WORDS));
+        let waiting = || "the answer to `install`".to_string();
+        while let Ok(message) = self.connection.receive(deadline, &waiting) {
+            if let Ok(Some(Err(e))) = self.dispatch(message, id, "install") {
+                return Some(e);
+            }
+        }
+        None
+    }
+}
+
+/// Read at least one byte unless at the end, retrying interrupted reads.
+fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}

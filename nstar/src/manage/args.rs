@@ -1,0 +1,199 @@
+//! The command line of the management subcommands: the global connection options and one
+//! struct per request. Parsing only; `manage` carries them out.
+
+use super::values;
+use clap::{Args, Subcommand};
+use northstar_client::{
+    api::{ContainerId, RepositoryName, Signal},
+    Url,
+};
+use std::{path::PathBuf, time::Duration};
+
+/// Options of every management subcommand, accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where the runtime's management API listens: unix:///path or tcp://host:port
+    /// [default: $NSTAR_URL, else unix:///run/northstar/api.sock].
+    #[arg(short, long, global = true, value_name = "URL", value_parser = values::url)]
+    pub url: Option<Url>,
+    /// Longest wait for the connection and for each answer: 500ms, 10s, 2m; 0 waits
+    /// forever [default: 30s].
+    #[arg(long, global = true, value_name = "DURATION", value_parser = values::duration)]
+    pub timeout: Option<Duration>,
+    /// Print JSON instead of text (management subcommands and `inspect`).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Accept a tcp:// URL without authentication (protocol 1.0 defines none yet): whoever
+    /// can reach the port gets what the runtime grants such connections.
+    #[arg(long, global = true)]
+    pub unauthenticated_tcp: bool,
+}
+
+/// The management subcommands: each sends one request to a running runtime.
+#[derive(Debug, Subcommand)]
+pub enum ManageCommand {
+    /// List every container of the runtime: state, pid, uptime, last exit.
+    #[command(after_help = "EXAMPLES:
+  nstar list
+  nstar list --json | jq -r '.containers[] | select(.state == \"running\") | .container'")]
+    List,
+    Start(StartArgs),
+    Kill(KillArgs),
+    Stop(StopArgs),
+    /// Stop a running container as `stop` does, then start it again with the arguments and
+    /// environment of the run that ended; prints how the old run ended and the new pid.
+    ///
+    /// The wait for the answer is `--timeout` plus `--grace`.
+    #[command(after_help = "EXAMPLES:
+  nstar restart hello-world:0.0.1
+  nstar restart hello-world:0.0.1 --grace 500ms")]
+    Restart(StopArgs),
+    Install(InstallArgs),
+    Uninstall(UninstallArgs),
+    /// Mount a package's image.
+    #[command(after_help = "EXAMPLES:
+  nstar mount message:0.1.2")]
+    Mount(ContainerArgs),
+    /// Unmount a package's image (refused while a running container uses it).
+    #[command(after_help = "EXAMPLES:
+  nstar umount message:0.1.2")]
+    Umount(ContainerArgs),
+    /// List the repositories of the runtime's configuration and what they hold.
+    #[command(after_help = "EXAMPLES:
+  nstar repositories
+  nstar repositories --json")]
+    Repositories,
+    Logs(LogsArgs),
+    /// Show PID 1's boot report: the kernel's time, each boot step, and how each autostart
+    /// container's start ended (the host daemon answers `unsupported`).
+    #[command(after_help = "EXAMPLES:
+  nstar boot-report
+  nstar boot-report --json | jq '.report.finished_ms'")]
+    BootReport,
+    /// Stop every container and power off (PID 1) or end the runtime (host daemon).
+    #[command(after_help = "EXAMPLES:
+  nstar shutdown")]
+    Shutdown,
+    /// Stop every container and reboot (PID 1 only).
+    #[command(after_help = "EXAMPLES:
+  nstar reboot")]
+    Reboot,
+    Notifications(NotificationsArgs),
+}
+
+/// One container of the runtime.
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
+    /// The container (name:version).
+    pub container: ContainerId,
+}
+
+/// Start a container; prints its pid once its program runs.
+///
+/// `--arg` replaces the manifest's arguments (all of them, in order); `--env` adds to the
+/// manifest's environment. Either one needs the `start_with_args` permission.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar start hello-world:0.0.1
+  nstar start hello-world:0.0.1 --arg --from --arg nstar --env GREETING=hi")]
+pub struct StartArgs {
+    /// The container (name:version).
+    pub container: ContainerId,
+    /// An argument instead of the manifest's (repeat for several).
+    #[arg(long = "arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+    /// An environment variable added to the manifest's (repeat for several).
+    #[arg(long = "env", value_name = "NAME=VALUE", value_parser = values::env_var)]
+    pub env: Vec<(String, String)>,
+}
+
+/// Send a signal to every process of a running container.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar kill hello-world:0.0.1                 # SIGTERM
+  nstar kill hello-world:0.0.1 --signal USR1
+  nstar kill hello-world:0.0.1 -s 9")]
+pub struct KillArgs {
+    /// The container (name:version).
+    pub container: ContainerId,
+    /// The signal: a number (1 to 64) or a name (TERM, SIGKILL, usr1, ...).
+    #[arg(short, long, default_value = "TERM", value_parser = values::signal)]
+    pub signal: Signal,
+}
+
+/// Stop a container (SIGTERM, then SIGKILL after the grace period) and print how it
+/// ended.
+///
+/// The wait for the answer is `--timeout` plus `--grace`.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar stop hello-world:0.0.1
+  nstar stop hello-world:0.0.1 --grace 2s")]
+pub struct StopArgs {
+    /// The container (name:version).
+    pub container: ContainerId,
+    /// Time between SIGTERM and SIGKILL, at most 1h [default: the runtime's stop_timeout].
+    #[arg(long, value_name = "DURATION", value_parser = values::grace)]
+    pub grace: Option<Duration>,
+}
+
+/// Install a package into a repository of the runtime; prints the installed container.
+///
+/// The file is sent as it is, with its SHA-256 digest, which the runtime checks. A progress
+/// bar is shown on stderr when it is a terminal (not with --json).
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar install repo/hello-world-0.0.2.npk default
+  nstar install hello.npk dev --json")]
+pub struct InstallArgs {
+    /// The package file.
+    pub npk: PathBuf,
+    /// The repository of the runtime's configuration.
+    #[arg(value_parser = values::repository)]
+    pub repository: RepositoryName,
+}
+
+/// Remove a stopped container's package (its image is unmounted first).
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar uninstall hello-world:0.0.1
+  nstar uninstall hello-world:0.0.1 --wipe    # and its persistent data")]
+pub struct UninstallArgs {
+    /// The container (name:version).
+    pub container: ContainerId,
+    /// Also remove the container's persistent data.
+    #[arg(long)]
+    pub wipe: bool,
+}
+
+/// Print a container's captured output (io: pipe), oldest line first.
+///
+/// With -f, keep printing new lines until the container is uninstalled, the runtime shuts
+/// down or the command is interrupted.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar logs hello-world:0.0.1
+  nstar logs hello-world:0.0.1 -n 20 -f")]
+pub struct LogsArgs {
+    /// The container (name:version).
+    pub container: ContainerId,
+    /// Keep printing lines as they come.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// At most this many of the kept lines [default: all].
+    #[arg(short = 'n', long = "lines", value_name = "N")]
+    pub tail: Option<u32>,
+}
+
+/// Print the runtime's notifications (container started, exited, installed, ...) as they
+/// come, one per line, until the runtime ends or the command is interrupted.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar notifications
+  nstar notifications --json | jq -c 'select(.type == \"exited\")'
+  nstar notifications -n 1      # wait for the next one")]
+pub struct NotificationsArgs {
+    /// Exit after this many notifications.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub count: Option<u64>,
+}
