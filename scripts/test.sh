@@ -39,6 +39,12 @@ echo "boot probes: $((SECONDS - started)) s"
 started=$SECONDS
 qemu_tests boot --board x86_64 --timeout 90
 echo "x86_64 boot: $((SECONDS - started)) s"
+# The x86_64 scenarios (doc/qemu-tests.md), binaries built once for all of them: ten
+# signed containers, a tampered root and a tampered package refused, an OOM kill, no
+# zombies after orphans, the watchdog fed and, with a hung test build of the init, firing.
+started=$SECONDS
+qemu_tests scenario --board x86_64 all
+echo "x86_64 scenarios: $((SECONDS - started)) s"
 
 step "cross builds (static binaries for the boards, run under qemu-user)"
 vectors=npk/tests/data/northstar-0.9
@@ -65,6 +71,12 @@ for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown
     rm -rf "$work"
     echo "$target: nstar verifies a Northstar 0.9 package and packs and verifies its own"
 done
+
+step "build-system integrations (Buildroot external tree, Yocto layer)"
+# Structure and its self-test, shellcheck, oelint-adv, Buildroot's post-build and
+# post-image scripts on the boards' static binaries above, and a QEMU boot of the x86_64
+# images they make.
+bash scripts/check-integrations.sh --boot
 
 step "fuzz smoke runs"
 bash scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

@@ -22,7 +22,7 @@
 
 mod images;
 mod outcome;
-mod report;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -237,7 +237,7 @@ fn check_devices(files: &BoardFiles) -> Result<(), Error> {
 }
 
 /// The boot steps of `doc/boot.md` that this board configuration runs.
-fn expected_steps(files: &BoardFiles) -> Vec<&'static str> {
+pub(crate) fn expected_steps(files: &BoardFiles) -> Vec<&'static str> {
     let mut steps = vec!["early", "board", "modules"];
     if files.watchdog {
         steps.push("watchdog");

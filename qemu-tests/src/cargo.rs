@@ -69,9 +69,22 @@ pub fn build_workspace_binaries(
     binaries: &[(&str, &str)],
     board: Board,
 ) -> Result<Vec<PathBuf>, Error> {
+    build_workspace_binaries_with(binaries, &[], board)
+}
+
+/// [`build_workspace_binaries`] with cargo features (`package/feature`) enabled.
+pub fn build_workspace_binaries_with(
+    binaries: &[(&str, &str)],
+    features: &[&str],
+    board: Board,
+) -> Result<Vec<PathBuf>, Error> {
     let mut args = Vec::new();
     for (package, _) in binaries {
         args.extend(["-p", package]);
+    }
+    let features = features.join(",");
+    if !features.is_empty() {
+        args.extend(["--features", &features]);
     }
     let bins: Vec<&str> = binaries.iter().map(|(_, bin)| *bin).collect();
     build(board, &args, &bins)

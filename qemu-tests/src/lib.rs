@@ -5,7 +5,8 @@
 //! ([`initramfs`]), resolving kernel modules and their dependencies ([`modules`]), running
 //! QEMU with a captured console, a QMP socket and hard timeouts ([`qemu`]), building the
 //! images of a real boot (root, data, initramfs: `image`) and the scenarios: the probe
-//! ([`probe`]) and the boot of Northstar's init (`boot`). It does not own the guest's
+//! ([`probe`]), the boot of Northstar's init (`boot`) and the boot scenarios that prove
+//! its promises one by one (`scenario`). It does not own the guest's
 //! software: a scenario brings its init (the probe's is the `probe-init` binary of this
 //! crate, `src/bin/probe-init.rs`; the boot's is the workspace's `northstar`).
 //!
@@ -25,5 +26,7 @@ pub mod kernels;
 pub mod modules;
 pub mod probe;
 pub mod qemu;
+#[cfg(feature = "images")]
+pub mod scenario;
 
 pub use board::Board;

@@ -6,6 +6,7 @@
 //! qemu-tests boot-probe --board B [--timeout S] [--probe-init PATH] [--append KERNEL-ARG]...
 //!                       [--module NAME]... [NAME]...
 //! qemu-tests boot --board B [--timeout S] [--init PATH] [--append KERNEL-ARG]...
+//! qemu-tests scenario --board B [--timeout S] [--append KERNEL-ARG]... NAME...|all
 //! ```
 //! Boards: x86_64, aarch64, rpi2. The kernel cache is `NORTHSTAR_QEMU_CACHE` or
 //! `target/qemu-cache`; `QEMU_TESTS_LOG=debug` shows the QEMU command lines.
@@ -20,6 +21,7 @@ use qemu_tests::boot::{self, BootOptions};
 use qemu_tests::kernels::KernelCache;
 use qemu_tests::modules::ModuleIndex;
 use qemu_tests::probe::{self, ProbeOptions};
+use qemu_tests::scenario::{self, Scenario};
 use qemu_tests::Board;
 
 const USAGE: &str = "usage:
@@ -28,9 +30,12 @@ const USAGE: &str = "usage:
   qemu-tests boot-probe --board B [--timeout SECS] [--probe-init PATH]
                         [--append KERNEL-ARG]... [--module NAME]... [NAME]...
   qemu-tests boot --board x86_64 [--timeout SECS] [--init PATH] [--append KERNEL-ARG]...
+  qemu-tests scenario --board x86_64 [--timeout SECS] [--append KERNEL-ARG]... NAME...|all
 Module names (positional or --module) replace boot-probe's default: loop dm-verity.
 boot boots Northstar's init with a verified root, a data partition and the example
-containers, then presses Ctrl-Alt-Del and checks the data partition.";
+containers, then presses Ctrl-Alt-Del and checks the data partition.
+scenario runs the named boot scenarios (ten, tampered-root, tampered-package, oom,
+orphans, watchdog-fed, watchdog-hang; all: every one) with binaries built once.";
 
 fn main() -> ExitCode {
     init_logging();
@@ -95,6 +100,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         }
         "boot-probe" => boot_probe(&cache, &args),
         "boot" => boot(&cache, &args),
+        "scenario" => scenarios(&cache, &args),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -190,6 +196,76 @@ fn boot(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn scenarios(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
+    let board = args.one_board()?;
+    if args.init.is_some() || args.probe_init.is_some() {
+        bail!("scenario takes no --init and no --probe-init\n{USAGE}");
+    }
+    let chosen: Vec<Scenario> = match args.names.as_slice() {
+        [] => bail!("name the scenarios (or all)\n{USAGE}"),
+        [all] if all == "all" => Scenario::ALL.to_vec(),
+        names => names
+            .iter()
+            .map(|n| n.parse().map_err(anyhow::Error::msg))
+            .collect::<Result<_>>()?,
+    };
+    let mut options = scenario::Options::default();
+    if let Some(secs) = args.timeout {
+        options.boot_timeout = Duration::from_secs(secs);
+    }
+    options.cmdline = args.append.clone();
+    let started = Instant::now();
+    let shared = scenario::Shared::prepare(board, cache)?;
+    println!(
+        "{board}: binaries ready after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut failed = Vec::new();
+    for s in chosen {
+        let began = Instant::now();
+        let outcome = scenario::run(&shared, s, &options);
+        let wall = began.elapsed().as_secs_f64();
+        match outcome {
+            Ok(outcome) => {
+                let verdict = if outcome.problems.is_empty() {
+                    "passed"
+                } else {
+                    "FAILED"
+                };
+                println!(
+                    "{board} {s}: {verdict} in {wall:.1} s (machine {:.1} s); log {}",
+                    outcome.machine.as_secs_f64(),
+                    outcome.log.display()
+                );
+                for note in &outcome.notes {
+                    println!("  {}", note.trim());
+                }
+                for problem in &outcome.problems {
+                    eprintln!("{board} {s}: FAILED: {problem}");
+                }
+                if !outcome.problems.is_empty() {
+                    failed.push(s);
+                }
+            }
+            Err(err) => {
+                eprintln!("{board} {s}: FAILED after {wall:.1} s: {err:#}");
+                failed.push(s);
+            }
+        }
+    }
+    println!(
+        "{board}: scenarios done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
+        eprintln!("{board}: failed scenarios: {}", names.join(" "));
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 #[derive(Default)]

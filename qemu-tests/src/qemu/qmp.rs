@@ -1,7 +1,8 @@
 //! A minimal QMP client (QEMU Machine Protocol, JSON lines on a unix socket): the
 //! capabilities handshake and commands whose replies are checked as JSON, with a timeout
 //! on every read and write. Used to act on a running machine from the host, e.g. to press
-//! Ctrl-Alt-Del on its keyboard. Asynchronous events between replies are skipped.
+//! Ctrl-Alt-Del on its keyboard. Asynchronous events between replies are kept for
+//! [`Qmp::take_events`]; [`Qmp::read_events`] waits for more.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -39,6 +40,10 @@ pub struct Qmp {
     path: PathBuf,
     reader: BufReader<UnixStream>,
     writer: UnixStream,
+    /// Events read so far and not yet taken.
+    events: Vec<Value>,
+    /// The timeout of every read and write.
+    timeout: Duration,
 }
 
 impl Qmp {
@@ -75,6 +80,8 @@ impl Qmp {
             path: path.to_path_buf(),
             reader: BufReader::new(stream),
             writer,
+            events: Vec::new(),
+            timeout,
         };
         let greeting = qmp.read_value("the greeting")?;
         if greeting.get("QMP").is_none() {
@@ -115,6 +122,7 @@ impl Qmp {
             }
             // An event (`{"event": …}`): not the reply.
             log::debug!("QMP event: {reply}");
+            self.events.push(reply);
         }
     }
 
@@ -127,6 +135,53 @@ impl Qmp {
             .collect();
         self.execute("send-key", Some(json!({ "keys": keys })))?;
         Ok(())
+    }
+
+    /// Reads events until `deadline` or until QEMU closes the connection (it exits),
+    /// whichever comes first; returns every event not taken before, in order.
+    pub fn read_events(&mut self, deadline: Instant) -> Result<Vec<Value>, Error> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(left))
+                .map_err(|source| Error::Io {
+                    path: self.path.clone(),
+                    step: "set a read timeout",
+                    source,
+                })?;
+            match self.read_value("an event") {
+                Ok(value) => {
+                    log::debug!("QMP event: {value}");
+                    self.events.push(value);
+                }
+                Err(Error::Closed { .. }) => break,
+                Err(Error::Io { source, .. })
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break
+                }
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::ConnectionReset =>
+                {
+                    break
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let _ = self.reader.get_ref().set_read_timeout(Some(self.timeout));
+        Ok(self.take_events())
+    }
+
+    /// The events read so far (between replies, or by [`Qmp::read_events`]).
+    pub fn take_events(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.events)
     }
 
     fn read_value(&mut self, what: &str) -> Result<Value, Error> {
@@ -200,6 +255,29 @@ mod tests {
         assert_eq!(sent["execute"], "send-key");
         assert_eq!(sent["arguments"]["keys"][2]["data"], "delete");
         assert_eq!(sent["arguments"]["keys"][0]["type"], "qcode");
+    }
+
+    #[test]
+    fn events_are_kept_until_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("qmp.sock");
+        let server = serve(
+            UnixListener::bind(&path).unwrap(),
+            vec![
+                "{\"return\": {}}\r\n",
+                "{\"event\": \"X\"}\r\n{\"return\": {}}\r\n{\"event\": \"WATCHDOG\", \"data\": {\"action\": \"reset\"}}\r\n",
+            ],
+        );
+        let mut qmp = Qmp::connect(&path, Duration::from_secs(10)).unwrap();
+        qmp.send_keys(&["ctrl"]).unwrap();
+        server.join().unwrap();
+        // The server is gone: read_events ends at the closed connection.
+        let events = qmp
+            .read_events(Instant::now() + Duration::from_secs(10))
+            .unwrap();
+        let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+        assert_eq!(names, ["X", "WATCHDOG"]);
+        assert!(qmp.take_events().is_empty());
     }
 
     #[test]

@@ -1,0 +1,270 @@
+//! The scenarios of the x86_64 boot: Northstar's init booting test containers (the
+//! workspace's `test-container`, packed and signed for each scenario) and what it does
+//! when something is wrong. Each proves one promise of `doc/boot.md` and
+//! `doc/runtime.md`:
+//!
+//! | scenario | promise |
+//! |---|---|
+//! | `ten` | ten autostart containers from signed packages, mounted through dm-verity, all start |
+//! | `tampered-root` | a root changed after signing is refused; nothing from it runs |
+//! | `tampered-package` | a package changed after signing is refused, naming it; the others run |
+//! | `oom` | a container past its memory limit is OOM-killed and reported; the rest runs |
+//! | `orphans` | processes orphaned by a container leave no zombie behind |
+//! | `watchdog-fed` | the init feeds the watchdog: no reset long past its timeout |
+//! | `watchdog-hang` | a hung init (test build only) gets the machine reset by the watchdog |
+//!
+//! The kernel, the board's configuration and the binaries (`northstar` with the feature
+//! `fault-injection`, `test-container`) are prepared once ([`Shared`]) for every scenario
+//! of a run; each scenario builds its images (under a second) and boots in
+//! `<work_dir>/<board>/scenario/<name>/`. How each one checks its result:
+//! `doc/qemu-tests.md`.
+
+mod checks;
+mod console;
+mod drive;
+mod images;
+mod spec;
+mod tamper;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::image::{self, config::BoardFiles, data, initrd, root};
+use crate::kernels::{Kernel, KernelCache};
+use crate::qemu::{self, qmp};
+use crate::{boot, cargo, kernels, modules, Board};
+
+/// A scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Ten,
+    TamperedRoot,
+    TamperedPackage,
+    Oom,
+    Orphans,
+    WatchdogFed,
+    WatchdogHang,
+}
+
+impl Scenario {
+    /// Every scenario, in the order `all` runs them.
+    pub const ALL: [Scenario; 7] = [
+        Scenario::Ten,
+        Scenario::TamperedRoot,
+        Scenario::TamperedPackage,
+        Scenario::Oom,
+        Scenario::Orphans,
+        Scenario::WatchdogFed,
+        Scenario::WatchdogHang,
+    ];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Ten => "ten",
+            Scenario::TamperedRoot => "tampered-root",
+            Scenario::TamperedPackage => "tampered-package",
+            Scenario::Oom => "oom",
+            Scenario::Orphans => "orphans",
+            Scenario::WatchdogFed => "watchdog-fed",
+            Scenario::WatchdogHang => "watchdog-hang",
+        }
+    }
+}
+
+impl std::fmt::Display for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Scenario, String> {
+        Scenario::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
+                format!("unknown scenario {name:?} (known: {})", names.join(", "))
+            })
+    }
+}
+
+/// Errors preparing or running a scenario (what the guest did wrong is in
+/// [`Outcome::problems`], or, when a line never came, in the [`qemu::Error`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{board}: the scenarios support x86_64 only so far")]
+    Unsupported { board: Board },
+    #[error("cannot {step} {path}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot generate a key")]
+    Key(#[source] npk::key::Error),
+    #[error("packing {name}")]
+    Pack {
+        name: String,
+        #[source]
+        source: npk::pack::Error,
+    },
+    #[error("the QMP socket path {path} is too long")]
+    SocketPath { path: PathBuf },
+    #[error(transparent)]
+    Tamper(#[from] tamper::Error),
+    #[error(transparent)]
+    Kernel(#[from] kernels::Error),
+    #[error(transparent)]
+    Build(#[from] cargo::Error),
+    #[error(transparent)]
+    Config(#[from] image::config::Error),
+    #[error(transparent)]
+    Modules(#[from] modules::Error),
+    #[error(transparent)]
+    Root(#[from] root::Error),
+    #[error(transparent)]
+    Data(#[from] data::Error),
+    #[error(transparent)]
+    Initrd(#[from] initrd::Error),
+    #[error(transparent)]
+    Qemu(#[from] qemu::Error),
+    #[error(transparent)]
+    Qmp(#[from] qmp::Error),
+}
+
+/// How to run the scenarios.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// From QEMU's start to the scenario's last awaited line before the shutdown.
+    pub boot_timeout: Duration,
+    /// From Ctrl-Alt-Del (or the fault) to QEMU's exit.
+    pub exit_timeout: Duration,
+    /// Extra kernel arguments for every scenario.
+    pub cmdline: Vec<String>,
+    /// Everything goes to `<work_dir>/<board>/scenario/<name>/`.
+    pub work_dir: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            boot_timeout: Duration::from_secs(90),
+            exit_timeout: Duration::from_secs(60),
+            cmdline: Vec::new(),
+            work_dir: cargo::target_dir().join("qemu-tests"),
+        }
+    }
+}
+
+/// What every scenario of a run shares: the kernel, the board's files and the binaries.
+pub struct Shared {
+    pub board: Board,
+    pub kernel: Kernel,
+    pub files: BoardFiles,
+    /// `northstar`, built with the feature `fault-injection`.
+    pub init: PathBuf,
+    pub test_container: PathBuf,
+}
+
+impl Shared {
+    /// Fetches the kernel, reads the board's files and builds the binaries.
+    pub fn prepare(board: Board, cache: &KernelCache) -> Result<Shared, Error> {
+        if board != Board::X86_64 {
+            return Err(Error::Unsupported { board });
+        }
+        let kernel = cache.fetch(board)?;
+        let files = BoardFiles::load(board)?;
+        let built = cargo::build_workspace_binaries_with(
+            &[
+                ("northstar", "northstar"),
+                ("test-container", "test-container"),
+            ],
+            &["northstar/fault-injection"],
+            board,
+        )?;
+        Ok(Shared {
+            board,
+            kernel,
+            files,
+            init: built[0].clone(),
+            test_container: built[1].clone(),
+        })
+    }
+}
+
+/// How a scenario went.
+#[derive(Debug)]
+pub struct Outcome {
+    pub scenario: Scenario,
+    /// What the scenario saw, for the report.
+    pub notes: Vec<String>,
+    /// Every way it differs from the promise; empty when it passed.
+    pub problems: Vec<String>,
+    /// From QEMU's start until it was gone.
+    pub machine: Duration,
+    pub log: PathBuf,
+}
+
+/// Runs `scenario` and checks its result.
+pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Outcome, Error> {
+    let dir = options
+        .work_dir
+        .join(shared.board.name())
+        .join("scenario")
+        .join(scenario.name());
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        step: "create",
+        path: dir.clone(),
+        source,
+    })?;
+    let images = images::build(shared, scenario, &dir)?;
+    let observed = drive::boot(shared, scenario, &images, &dir, options)?;
+    let expected_steps = boot::expected_steps(&shared.files);
+    let mut outcome = checks::check(scenario, &images.containers, &observed, &expected_steps);
+    if let Some((path, t)) = &images.tampered {
+        outcome.notes.insert(
+            0,
+            format!(
+                "tampered {} at byte {}: {:#04x} -> {:#04x}",
+                path.display(),
+                t.offset,
+                t.was,
+                t.now
+            ),
+        );
+    }
+    if observed.orderly {
+        let fsck = data::fsck(&images.data)?;
+        if !fsck.clean() {
+            outcome.problems.push(format!(
+                "e2fsck -fn on the data image: status {}\n{}",
+                fsck.status, fsck.output
+            ));
+        }
+    }
+    Ok(Outcome {
+        scenario,
+        notes: outcome.notes,
+        problems: outcome.problems,
+        machine: observed.machine,
+        log: observed.log,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in Scenario::ALL {
+            assert_eq!(s.name().parse::<Scenario>(), Ok(s));
+        }
+        assert!("nonesuch".parse::<Scenario>().is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! What each scenario installs and how it boots: the test containers (the workspace's
+//! `test-container` with the steps each one runs), their manifests, the runtime
+//! configuration of the root and the extra kernel arguments.
+
+use super::Scenario;
+
+/// The version of every test package.
+pub const VERSION: &str = "0.0.1";
+/// Where the test program lives in each package.
+pub const PROGRAM: &str = "/bin/test-container";
+/// What a test container prints once it runs.
+pub const READY: &str = "ready";
+/// The line the OOM container prints if it survives its allocation.
+pub const SURVIVED: &str = "survived";
+/// The memory limit of the OOM container (bytes) and what it allocates (MiB).
+pub const OOM_LIMIT: u64 = 32 << 20;
+pub const OOM_ALLOC_MIB: u64 = 96;
+/// Where the zombie probe sees the host's `/proc`.
+pub const HOST_PROC: &str = "/host/proc";
+/// How many orphans and zombies the orphan container makes.
+pub const ORPHANS: u32 = 3;
+/// The watchdog timeout of the watchdog scenarios (seconds).
+pub const WATCHDOG_TIMEOUT: u64 = 10;
+/// When the hung init stops its main loop (seconds after the init started).
+pub const HANG_AFTER: u64 = 6;
+/// The package whose image is tampered with in `tampered-package`.
+pub const TAMPERED: &str = "pkg-b";
+
+/// One test container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    pub name: String,
+    /// The test program's steps.
+    pub args: Vec<String>,
+    /// `cgroups.memory.memory_hard_limit` in bytes.
+    pub memory_limit: Option<u64>,
+    /// Bind-mount the host's `/proc` at [`HOST_PROC`].
+    pub host_proc: bool,
+}
+
+impl Container {
+    fn new(name: &str, args: &[&str]) -> Container {
+        Container {
+            name: name.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            memory_limit: None,
+            host_proc: false,
+        }
+    }
+
+    /// `name:version`, the container's id.
+    pub fn id(&self) -> String {
+        format!("{}:{VERSION}", self.name)
+    }
+
+    /// The manifest: autostart, output piped into the runtime's log, `/proc` mounted.
+    pub fn manifest(&self) -> String {
+        let args: Vec<String> = self.args.iter().map(|a| format!("{a:?}")).collect();
+        let mut yaml = format!(
+            "name: {}\nversion: {VERSION}\ninit: {PROGRAM}\nargs: [{}]\nuid: 1000\ngid: 1000\n\
+             autostart: relaxed\nio:\n  stdout: pipe\n  stderr: pipe\nmounts:\n  /proc:\n    \
+             type: proc\n",
+            self.name,
+            args.join(", ")
+        );
+        if self.host_proc {
+            yaml.push_str(&format!(
+                "  {HOST_PROC}:\n    type: bind\n    host: /proc\n"
+            ));
+        }
+        if let Some(limit) = self.memory_limit {
+            yaml.push_str(&format!(
+                "cgroups:\n  memory:\n    memory_hard_limit: {limit}\n"
+            ));
+        }
+        yaml
+    }
+}
+
+/// The containers of `scenario`.
+pub fn containers(scenario: Scenario) -> Vec<Container> {
+    let idle = |name: &str| Container::new(name, &["print:1,ready", "sleep-forever"]);
+    match scenario {
+        // Each shows its root mount (the package's squashfs through dm-verity), then runs.
+        Scenario::Ten => (0..10)
+            .map(|i| {
+                Container::new(
+                    &format!("ten-{i}"),
+                    &[
+                        "read:/proc/self/mountinfo",
+                        "print:1,ready",
+                        "sleep-forever",
+                    ],
+                )
+            })
+            .collect(),
+        Scenario::TamperedRoot => vec![idle("idle")],
+        Scenario::TamperedPackage => vec![idle("pkg-a"), idle(TAMPERED), idle("pkg-c")],
+        Scenario::Oom => {
+            let alloc = format!("alloc:{OOM_ALLOC_MIB}");
+            let survived = format!("print:1,{SURVIVED}");
+            let mut oom = Container::new(
+                "oom",
+                &["print:1,ready", &alloc, &survived, "sleep-forever"],
+            );
+            oom.memory_limit = Some(OOM_LIMIT);
+            vec![oom, idle("bystander")]
+        }
+        Scenario::Orphans => {
+            let orphans = format!("orphans:{ORPHANS}");
+            let zombies = format!("zombies:{ORPHANS}");
+            let maker = Container::new(
+                "orphans",
+                &[&orphans, &zombies, "print:1,ready", "sleep:8", "exit:0"],
+            );
+            let scan = format!("scan-zombies:{HOST_PROC}");
+            let mut args = vec!["print:1,ready".to_owned()];
+            for _ in 0..24 {
+                args.extend([scan.clone(), "sleep:1".to_owned()]);
+            }
+            args.push("sleep-forever".to_owned());
+            let probe = Container {
+                name: "zombie-probe".into(),
+                args,
+                memory_limit: None,
+                host_proc: true,
+            };
+            vec![maker, probe]
+        }
+        Scenario::WatchdogFed | Scenario::WatchdogHang => vec![idle("idle")],
+    }
+}
+
+/// The runtime configuration of the root: the board's, and for `orphans` the host's
+/// `/proc` allowed as a bind mount (for the probe only; top-level keys come first).
+pub fn runtime_config(scenario: Scenario, board_config: &str) -> String {
+    match scenario {
+        Scenario::Orphans => format!(
+            "# Test build: the zombie probe reads the host's /proc.\nbind_allow = [\"/proc\"]\n\n\
+             {board_config}"
+        ),
+        _ => board_config.to_owned(),
+    }
+}
+
+/// Extra kernel arguments of `scenario`.
+pub fn cmdline(scenario: Scenario) -> Vec<String> {
+    let timeout = format!("northstar.watchdog.timeout={WATCHDOG_TIMEOUT}s");
+    match scenario {
+        Scenario::WatchdogFed => vec![timeout],
+        Scenario::WatchdogHang => vec![timeout, format!("northstar.test.hang={HANG_AFTER}")],
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifests_parse_as_the_packer_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        for scenario in Scenario::ALL {
+            for c in containers(scenario) {
+                let path = dir.path().join(format!("{}.yaml", c.name));
+                std::fs::write(&path, c.manifest()).unwrap();
+                let m = npk::pack::read_manifest(&path).unwrap_or_else(|e| panic!("{e:?}"));
+                assert_eq!(format!("{}:{}", m.name, m.version), c.id());
+                assert!(m.autostart.is_some(), "{}", c.name);
+                let args: Vec<String> = m.args.iter().map(ToString::to_string).collect();
+                assert_eq!(args, c.args, "{}", c.name);
+                assert_eq!(m.mount_points().count(), 1 + usize::from(c.host_proc));
+            }
+        }
+    }
+
+    #[test]
+    fn the_scenarios_differ_where_they_must() {
+        assert_eq!(containers(Scenario::Ten).len(), 10);
+        let oom = containers(Scenario::Oom);
+        assert_eq!(oom[0].memory_limit, Some(OOM_LIMIT));
+        assert!(oom[0].manifest().contains("memory_hard_limit: 33554432"));
+        assert!(containers(Scenario::Orphans)[1].host_proc);
+        let config = runtime_config(Scenario::Orphans, "run_dir = \"/run\"\n[a]\n");
+        let parsed: toml::Table = config.parse().unwrap();
+        assert_eq!(parsed["bind_allow"][0].as_str(), Some("/proc"));
+        assert_eq!(runtime_config(Scenario::Ten, "x"), "x");
+        assert_eq!(cmdline(Scenario::WatchdogHang).len(), 2);
+        assert!(cmdline(Scenario::Oom).is_empty());
+    }
+}
