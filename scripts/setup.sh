@@ -21,6 +21,9 @@ packages=(
     cpio                # initramfs oracle of the qemu-tests unit tests (cpio -t, cpio -i)
     kmod                # depmod: module index of the unpacked guest kernels
     e2fsprogs           # mke2fs -d, e2fsck, dumpe2fs, debugfs: the data partition image of the boot test
+    genimage dosfstools mtools   # the Buildroot post-image script's disk images (scripts/check-integrations.sh)
+    shellcheck          # the Buildroot scripts
+    python3-venv        # the venv of oelint-adv
 )
 # The boot tests fetch Debian's kernels of the three boards (downloaded and unpacked, not
 # installed): apt needs the arm64 and armhf architectures and package lists naming them.
@@ -56,6 +59,18 @@ for t in "${targets[@]}"; do
 done
 rustup component list --installed --toolchain "$toolchain" | grep -q '^clippy' \
     || rustup component add --toolchain "$toolchain" clippy rustfmt
+
+# The checks of the Buildroot tree and the Yocto layer (scripts/check-integrations.sh), in
+# a venv of Debian's python3, pinned: oelint-adv (the layer's linter) and kconfiglib
+# (Buildroot's Kconfig files). The marker names the set installed.
+venv=target/integrations-venv
+lint=(oelint-adv==9.11.2 oelint-parser==8.13.2 oelint-data==1.5.26 kconfiglib==14.1.0)
+if [ "$(cat "$venv/installed" 2>/dev/null)" != "${lint[*]}" ]; then
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${lint[@]}"
+    echo "${lint[*]}" >"$venv/installed"
+fi
 
 # cargo-fuzz for the fuzz targets (built with the pinned toolchain, see scripts/fuzz.sh).
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
