@@ -171,23 +171,28 @@ pub struct MemoryStats {
     pub events: MemoryEvents,
 }
 
-/// The counters of `memory.events`.
+/// The counters of `memory.events` (v2); on cgroup v1 only the OOM counters, from
+/// `memory.oom_control`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemoryEvents {
-    /// Reclaimed while below `memory.low`.
-    pub low: u64,
-    /// Throttled above `memory.high`.
-    pub high: u64,
-    /// About to exceed `memory.max`.
-    pub max: u64,
+    /// Reclaimed while below `memory.low` (absent on cgroup v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<u64>,
+    /// Throttled above `memory.high` (absent on cgroup v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<u64>,
+    /// About to exceed `memory.max` (absent on cgroup v1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<u64>,
     /// Allocations failed at the limit.
     pub oom: u64,
     /// Processes killed by the OOM killer.
     pub oom_kill: u64,
 }
 
-/// CPU time of a cgroup (`cpu.stat`), in microseconds.
+/// CPU time of a cgroup, in microseconds: `cpu.stat` on cgroup v2; `cpuacct.usage` and
+/// `cpuacct.stat` (and the cpu controller's `cpu.stat` for throttling) on v1.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CpuStats {

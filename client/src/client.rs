@@ -16,7 +16,7 @@ use northstar_api::{
     ApiError, ClientMessage, ClientName, Hello, Notification, Permissions, ProtocolVersion,
     Request, RequestId, Response, ServerMessage, Welcome, PROTOCOL_VERSION,
 };
-use std::{collections::VecDeque, time::Duration};
+use std::{collections::VecDeque, os::unix::net::UnixStream, time::Duration};
 
 /// Notifications kept while the caller waits for answers; more are counted and reported
 /// as one [`Notification::Lagged`].
@@ -81,8 +81,19 @@ impl Client {
 
     /// Connect to a parsed URL and do the handshake.
     pub fn connect_url(url: &Url, options: Options) -> Result<Client, Error> {
-        let client = ClientName::new(&options.client_name).map_err(Error::ClientName)?;
+        ClientName::new(&options.client_name).map_err(Error::ClientName)?;
         let stream = Stream::connect(url, options.connect_timeout, options.tcp)?;
+        Client::handshake(stream, options)
+    }
+
+    /// Do the handshake on a socket that is already connected, such as the console
+    /// connection a container inherits (the descriptor named by `NORTHSTAR_CONSOLE`).
+    pub fn from_unix_stream(stream: UnixStream, options: Options) -> Result<Client, Error> {
+        Client::handshake(Stream::Unix(stream), options)
+    }
+
+    fn handshake(stream: Stream, options: Options) -> Result<Client, Error> {
+        let client = ClientName::new(&options.client_name).map_err(Error::ClientName)?;
         let mut connection = Connection::new(stream);
         let hello = ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,

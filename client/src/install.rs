@@ -12,6 +12,7 @@ use crate::{
     requests::unexpected,
 };
 use northstar_api::{ContainerId, RepositoryName, Request, Response, Sha256};
+use sha2::Digest;
 use std::{
     fs::File,
     io::{self, Read},
@@ -20,7 +21,10 @@ use std::{
 };
 
 /// Bytes sent at once, and between two looks for an early answer.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
+
+/// Bytes read at once while computing a package's digest.
+const DIGEST_CHUNK: usize = 1024 * 1024;
 
 /// How long to look for the server's explanation after it closed the connection while
 /// the package was being sent.
@@ -183,6 +187,23 @@ impl Client {
     }
 }
 
+/// The SHA-256 digest of the package file at `path`, for [`Client::install`]'s `sha256`.
+pub fn package_sha256(path: &Path) -> Result<Sha256, Error> {
+    let package = |source| Error::Package {
+        path: Some(path.to_path_buf()),
+        source,
+    };
+    let mut file = File::open(path).map_err(package)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; DIGEST_CHUNK];
+    loop {
+        match read_some(&mut file, &mut buf).map_err(package)? {
+            0 => return Ok(Sha256(hasher.finalize().into())),
+            n => hasher.update(&buf[..n]),
+        }
+    }
+}
+
 /// Read at least one byte unless at the end, retrying interrupted reads.
 fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
@@ -190,5 +211,23 @@ fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             other => return other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_of_a_package_spans_several_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.npk");
+        let data: Vec<u8> = (0..DIGEST_CHUNK * 2 + 7).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let expected: [u8; 32] = sha2::Sha256::digest(&data).into();
+        assert_eq!(package_sha256(&path).unwrap(), Sha256(expected));
+        let missing = package_sha256(&dir.path().join("nope.npk")).unwrap_err();
+        assert_eq!(missing.kind(), crate::ErrorKind::Local);
+        assert!(missing.to_string().contains("nope.npk"), "{missing}");
     }
 }

@@ -6,7 +6,8 @@
 //!   unless explicitly accepted unauthenticated) ([`Url`], [`Client::connect`]);
 //! - the handshake, with a clear error on a version mismatch naming the server's version;
 //! - one typed method per request ([`Client::list`], [`Client::start_with`],
-//!   [`Client::install`] streaming a file with progress, [`Client::follow_logs`],
+//!   [`Client::install`] streaming a file with progress (its digest from
+//!   [`package_sha256`]), [`Client::follow_logs`],
 //!   [`Client::notifications`], ...), requests matched to answers by id, and the
 //!   notifications and log lines that arrive in between kept for later;
 //! - timeouts (connect, request) and bounded reads (the codec's frame limit);
@@ -46,6 +47,7 @@ mod url;
 
 pub use client::{Client, Options, MAX_QUEUED_NOTIFICATIONS};
 pub use error::{Error, ErrorKind};
+pub use install::package_sha256;
 pub use northstar_api as api;
 pub use requests::{Logs, Restarted};
 pub use stream::{LogFollow, Notifications};

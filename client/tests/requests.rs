@@ -23,6 +23,17 @@ fn message() -> ContainerId {
 }
 
 #[test]
+fn an_inherited_socket_does_the_handshake() {
+    // A container's console is a socket connected before the program runs.
+    let server = FakeServer::runtime().unwrap();
+    let stream = std::os::unix::net::UnixStream::connect(server.path()).unwrap();
+    let mut client = Client::from_unix_stream(stream, Options::default()).unwrap();
+    assert_eq!(client.list().unwrap().len(), 2);
+    client.shutdown().unwrap();
+    assert_eq!(server.requests().last(), Some(&Request::Shutdown {}));
+}
+
+#[test]
 fn handshake_reports_permissions_and_version() {
     let granted: Permissions = [Permission::List, Permission::Logs].into_iter().collect();
     let server = FakeServer::runtime_with(granted).unwrap();

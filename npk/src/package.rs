@@ -54,14 +54,15 @@ pub struct Verity {
     pub superblock: verity::Superblock,
 }
 
-/// Why a package could not be opened or verified. Every message starts with the file.
+/// Why a package could not be opened or verified. Every message starts with the file and
+/// includes the whole reason, so `source()` returns nothing (a chain of sources would repeat
+/// it); the reason is in [`Error::kind`].
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {kind}", path.display())]
 pub struct Error {
     /// The package file.
     pub path: PathBuf,
-    /// What is wrong with it.
-    #[source]
+    /// What is wrong with it (shown in the message, not returned as a source).
     pub kind: ErrorKind,
 }
 

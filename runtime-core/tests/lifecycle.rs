@@ -6,7 +6,7 @@ mod support;
 
 use runtime_core::{
     container::ExitStatus,
-    runtime::{Notification, Request, RequestError, Response},
+    runtime::{ContainerState, Notification, Request, RequestError, Response},
 };
 use std::time::Instant;
 use support::{World, PATIENCE};
@@ -330,6 +330,79 @@ fn an_install_in_progress_does_not_block_supervision() {
         std::fs::write(&fifo, std::fs::read(&package).unwrap()).unwrap();
         let installed = answer.recv_timeout(PATIENCE).unwrap();
         assert_eq!(installed, Ok(Response::Installed { id: id.clone() }));
+    });
+    rt.shutdown();
+}
+
+/// The state of `id` in `list`.
+fn state_of(rt: &support::Running, id: &runtime_core::id::ContainerId) -> ContainerState {
+    match rt.request(Request::List).unwrap() {
+        Response::Containers(all) => all.into_iter().find(|c| c.id == *id).unwrap().state,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_second_stop_with_a_shorter_grace_brings_the_deadline_forward() {
+    let world = World::new();
+    let stubborn = world.container(
+        "stubborn",
+        &["ignore:TERM", "print:1,ignoring", "sleep-forever"],
+        "",
+    );
+    let rt = world.start();
+    // Started and ignoring SIGTERM (a SIGTERM before that would end it at once); the
+    // output of earlier runs may still be in the log.
+    let start_ignoring = |run: usize| {
+        rt.start(&stubborn).unwrap();
+        eventually("ignoring SIGTERM", || {
+            rt.logs(&stubborn).matches("ignoring").count() >= run
+        });
+    };
+    start_ignoring(1);
+    // The first stop's grace outlasts the test's patience: only the second stop's
+    // deadline can end the container before the guard gives up.
+    let long = Some(PATIENCE * 10);
+    let short = Some(std::time::Duration::from_millis(100));
+    let (tx, answers) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for timeout in [long, short] {
+            let (handle, id, tx) = (&rt.handle, stubborn.clone(), tx.clone());
+            scope.spawn(move || tx.send(handle.request(Request::Stop { id, timeout })));
+            eventually("stopping", || {
+                state_of(&rt, &stubborn) == ContainerState::Stopping
+            });
+        }
+        for _ in 0..2 {
+            let answer = answers.recv_timeout(PATIENCE).expect("a stop answered");
+            assert_eq!(
+                answer,
+                Ok(Response::Stopped {
+                    status: ExitStatus::Signal(libc::SIGKILL)
+                })
+            );
+        }
+    });
+    // A kill still ends a container that is stopping with a long grace.
+    start_ignoring(2);
+    std::thread::scope(|scope| {
+        let (handle, id, tx) = (&rt.handle, stubborn.clone(), tx.clone());
+        scope.spawn(move || tx.send(handle.request(Request::Stop { id, timeout: long })));
+        eventually("stopping", || {
+            state_of(&rt, &stubborn) == ContainerState::Stopping
+        });
+        let killed = rt.request(Request::Kill {
+            id: stubborn.clone(),
+            signal: libc::SIGKILL,
+        });
+        assert_eq!(killed, Ok(Response::Ok));
+        let answer = answers.recv_timeout(PATIENCE).expect("the stop answered");
+        assert_eq!(
+            answer,
+            Ok(Response::Stopped {
+                status: ExitStatus::Signal(libc::SIGKILL)
+            })
+        );
     });
     rt.shutdown();
 }

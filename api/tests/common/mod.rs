@@ -191,18 +191,19 @@ fn cgroup_stats() -> impl Strategy<Value = CgroupStats> {
         any::<u64>(),
         option::of(any::<u64>()),
         option::of(any::<u64>()),
-        any::<[u64; 5]>(),
+        proptest::array::uniform3(option::of(any::<u64>())),
+        any::<[u64; 2]>(),
     )
-        .prop_map(|(current, peak, limit, e)| MemoryStats {
+        .prop_map(|(current, peak, limit, v2, e)| MemoryStats {
             current,
             peak,
             limit,
             events: MemoryEvents {
-                low: e[0],
-                high: e[1],
-                max: e[2],
-                oom: e[3],
-                oom_kill: e[4],
+                low: v2[0],
+                high: v2[1],
+                max: v2[2],
+                oom: e[0],
+                oom_kill: e[1],
             },
         });
     let cpu = (

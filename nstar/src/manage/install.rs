@@ -2,17 +2,12 @@
 //! against it), then the upload with a progress bar on stderr when it is a terminal.
 
 use super::{args::InstallArgs, print};
-use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use northstar_client::{
-    api::{Response, Sha256},
-    Client,
-};
-use sha2::Digest;
-use std::{fs::File, io, io::IsTerminal, path::Path};
+use northstar_client::{api::Response, package_sha256, Client};
+use std::{io, io::IsTerminal};
 
 pub fn run(client: &mut Client, a: &InstallArgs, json: bool) -> anyhow::Result<()> {
-    let digest = sha256(&a.npk).with_context(|| format!("{}", a.npk.display()))?;
+    let digest = package_sha256(&a.npk)?;
     let bar = progress_bar(json);
     let result = client.install(&a.npk, &a.repository, Some(digest), &mut |sent, total| {
         bar.set_length(total);
@@ -26,13 +21,6 @@ pub fn run(client: &mut Client, a: &InstallArgs, json: bool) -> anyhow::Result<(
     print(json, &response, |_| {
         format!("installed {container} into {}\n", a.repository)
     })
-}
-
-/// The SHA-256 digest of the file at `path`.
-fn sha256(path: &Path) -> io::Result<Sha256> {
-    let mut hasher = sha2::Sha256::new();
-    io::copy(&mut File::open(path)?, &mut hasher)?;
-    Ok(Sha256(hasher.finalize().into()))
 }
 
 /// A bar over the bytes sent, hidden when stderr is not a terminal or the output is JSON.

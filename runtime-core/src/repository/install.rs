@@ -12,7 +12,7 @@ use npk::key::PublicKey;
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read},
-    os::unix::fs::OpenOptionsExt,
+    os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
 };
@@ -114,6 +114,78 @@ pub fn prepare_install(
     })
 }
 
+/// Like [`prepare_install`] for a package already written to `spool`, a file in `dir`
+/// whose name ends in [`TEMP_SUFFIX`] (the management server's spool): the file is taken
+/// over by a rename to a temporary name of its own instead of being copied, then sized,
+/// synced and [`check`]ed. From the rename on the file is this install's: any error
+/// removes it. A spool on another file system is copied as [`prepare_install`] does.
+pub fn adopt_install(
+    dir: &Path,
+    key: Option<&PublicKey>,
+    limits: Limits,
+    spool: &Path,
+) -> Result<Prepared, Error> {
+    let in_dir = spool.parent() == Some(dir)
+        && spool
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(TEMP_SUFFIX));
+    let temp = match in_dir.then(|| Temp::adopt(dir, spool)).transpose()? {
+        Some(temp) => temp,
+        None => {
+            let file = File::open(spool).map_err(|source| Error::Io {
+                path: spool.to_owned(),
+                what: "open",
+                source,
+            })?;
+            return prepare_install(dir, key, limits, file, u64::MAX);
+        }
+    };
+    let io = |what: &'static str| {
+        let path = temp.path.clone();
+        move |source| Error::Io { path, what, source }
+    };
+    // O_NOFOLLOW: the name was the server's a moment ago; only a regular file is taken.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temp.path)
+        .map_err(io("open"))?;
+    let meta = file.metadata().map_err(io("stat"))?;
+    if !meta.file_type().is_file() {
+        return Err(Error::NotRegular(temp.path.clone()));
+    }
+    let limit = limits.max_bytes.unwrap_or(u64::MAX);
+    if meta.len() > limit {
+        return Err(Error::TooLarge {
+            dir: dir.to_owned(),
+            limit,
+        });
+    }
+    // Readable like every package file (the spool was private while it was written).
+    file.set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io("set the mode of"))?;
+    // The sync (writing the spool back to the device) and the check (reading it from the
+    // page cache) overlap; the package is used only when both succeeded.
+    let (synced, checked) = std::thread::scope(|scope| {
+        let sync = scope.spawn(|| file.sync_all());
+        let checked = check(&temp.path, key);
+        let synced = sync
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")));
+        (synced, checked)
+    });
+    synced.map_err(io("sync"))?;
+    let package = checked?;
+    Ok(Prepared {
+        temp,
+        dir: dir.to_owned(),
+        key: key.copied(),
+        package,
+        size: meta.len(),
+    })
+}
+
 /// A temporary file, removed when dropped unless `kept`.
 #[derive(Debug)]
 pub(super) struct Temp {
@@ -121,15 +193,51 @@ pub(super) struct Temp {
     pub(super) kept: bool,
 }
 
+/// Names for temporary files.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
 impl Temp {
-    fn create(dir: &Path) -> Result<(Temp, File), Error> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let pid = std::process::id();
+    /// A fresh temporary name in `dir`.
+    fn name(dir: &Path) -> PathBuf {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        dir.join(format!(".install-{}-{n}{TEMP_SUFFIX}", std::process::id()))
+    }
+
+    /// Take `file` (in `dir`) over under a fresh temporary name: a hard link (which never
+    /// replaces an existing name, so a name left by an earlier process with the same pid
+    /// is never overwritten), then the old name removed. Portable to musl, which has no
+    /// `renameat2` wrapper.
+    fn adopt(dir: &Path, file: &Path) -> Result<Temp, Error> {
+        let io = |what: &'static str| {
+            move |source: std::io::Error| Error::Io {
+                path: file.to_owned(),
+                what,
+                source,
+            }
+        };
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-            let path = dir.join(format!(".install-{pid}-{n}{TEMP_SUFFIX}"));
+            let path = Temp::name(dir);
+            match std::fs::hard_link(file, &path) {
+                Ok(()) => {
+                    let temp = Temp { path, kept: false };
+                    std::fs::remove_file(file).map_err(io("take over"))?;
+                    return Ok(temp);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 1000 => {
+                    continue
+                }
+                Err(e) => return Err(io("take over")(e)),
+            }
+        }
+    }
+
+    fn create(dir: &Path) -> Result<(Temp, File), Error> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let path = Temp::name(dir);
             match OpenOptions::new()
                 .read(true)
                 .write(true)

@@ -7,7 +7,8 @@
 //! `unverified = true`. A keyed repository never yields a development package.
 //!
 //! Installing is split so that the heavy part runs off the event loop: [`prepare_install`]
-//! (stream to a temporary file, sync, check) on any thread, then [`Repository::commit`]
+//! (stream to a temporary file, sync, check; or [`adopt_install`]: take over a file
+//! already spooled in the repository directory by a rename) on any thread, then [`Repository::commit`]
 //! (capacity, duplicates, atomic rename, directory sync) where the registry lives. A
 //! power cut at any moment leaves the old or the new set of packages, never a half-written
 //! one that is loaded.
@@ -21,7 +22,7 @@ mod registry;
 mod repo;
 
 pub use error::Error;
-pub use install::{prepare_install, Limits, Prepared, TEMP_SUFFIX};
+pub use install::{adopt_install, prepare_install, Limits, Prepared, TEMP_SUFFIX};
 pub use package::{check, Package};
 pub use registry::Registry;
 pub use repo::Repository;

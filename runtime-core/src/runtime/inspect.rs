@@ -8,7 +8,7 @@ use super::{
     state::State,
 };
 use crate::{
-    cgroups::{ContainerGroup, Controller, Stats},
+    cgroups::{ContainerGroup, Controller, Stats, Version},
     id::ContainerId,
 };
 use northstar_api::{
@@ -47,7 +47,8 @@ pub(crate) fn inspect(state: &State, id: &ContainerId) -> Result<Response, Reque
     })))
 }
 
-/// The counters of a container's group; a part whose files cannot be read is left out.
+/// The counters of a container's group; a part whose files cannot be read is left out,
+/// and so is a counter the group's cgroup version does not have.
 fn cgroup_stats(id: &ContainerId, group: &ContainerGroup) -> CgroupStats {
     let stats = match group.stats() {
         Ok(stats) => stats,
@@ -56,31 +57,41 @@ fn cgroup_stats(id: &ContainerId, group: &ContainerGroup) -> CgroupStats {
             Stats::default()
         }
     };
-    let memory_dir = group.dir(Controller::Memory);
-    let memory = stats.memory_current.map(|current| {
-        let events = memory_dir.map(|d| d.join("memory.events"));
-        let key = |k: &str| events.as_deref().and_then(|p| read_key(p, k));
-        MemoryStats {
-            current,
-            peak: stats.memory_peak,
-            limit: stats.memory_limit,
-            events: MemoryEvents {
-                low: key("low").unwrap_or(0),
-                high: key("high").unwrap_or(0),
-                max: key("max").unwrap_or(0),
-                oom: stats.oom_events,
-                oom_kill: stats.oom_kills,
-            },
-        }
+    let v2 = group.version == Version::V2;
+    // memory.events (low, high, max) exists only on v2.
+    let events = group
+        .dir(Controller::Memory)
+        .filter(|_| v2)
+        .map(|d| d.join("memory.events"));
+    let event = |k: &str| events.as_deref().and_then(|p| read_key(p, k));
+    let memory = stats.memory_current.map(|current| MemoryStats {
+        current,
+        peak: stats.memory_peak,
+        limit: stats.memory_limit,
+        events: MemoryEvents {
+            low: event("low"),
+            high: event("high"),
+            max: event("max"),
+            oom: stats.oom_events,
+            oom_kill: stats.oom_kills,
+        },
     });
-    let cpu_stat = group.dir(Controller::Cpu).map(|d| d.join("cpu.stat"));
-    let key = |k: &str| cpu_stat.as_deref().and_then(|p| read_key(p, k));
-    let cpu = stats.cpu_usage_ns.map(|ns| CpuStats {
-        usage_usec: ns / 1000,
-        user_usec: key("user_usec").unwrap_or(0),
-        system_usec: key("system_usec").unwrap_or(0),
-        nr_throttled: key("nr_throttled"),
-        throttled_usec: key("throttled_usec"),
+    let cpu = stats.cpu_usage_ns.map(|ns| {
+        let (user_usec, system_usec) = if v2 {
+            let stat = group.dir(Controller::Cpu).map(|d| d.join("cpu.stat"));
+            let key = |k: &str| stat.as_deref().and_then(|p| read_key(p, k));
+            (key("user_usec"), key("system_usec"))
+        } else {
+            v1_user_system(group)
+        };
+        let (nr_throttled, throttled_usec) = throttling(group, v2);
+        CpuStats {
+            usage_usec: ns / 1000,
+            user_usec: user_usec.unwrap_or(0),
+            system_usec: system_usec.unwrap_or(0),
+            nr_throttled,
+            throttled_usec,
+        }
     });
     let pids = stats.pids_current.map(|current| PidsStats {
         current,
@@ -90,6 +101,39 @@ fn cgroup_stats(id: &ContainerId, group: &ContainerGroup) -> CgroupStats {
             .and_then(|text| text.trim().parse().ok()),
     });
     CgroupStats { memory, cpu, pids }
+}
+
+/// User and system time on v1: `cpuacct.stat`, in clock ticks (USER_HZ).
+fn v1_user_system(group: &ContainerGroup) -> (Option<u64>, Option<u64>) {
+    let stat = group
+        .dir(Controller::Cpuacct)
+        .map(|d| d.join("cpuacct.stat"));
+    let ticks_per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|t| *t > 0);
+    let usec = |k: &str| {
+        let ticks = stat.as_deref().and_then(|p| read_key(p, k))?;
+        Some(ticks.saturating_mul(1_000_000) / ticks_per_second?)
+    };
+    (usec("user"), usec("system"))
+}
+
+/// Throttling: `nr_throttled` and `throttled_usec` of `cpu.stat` on v2, `nr_throttled`
+/// and `throttled_time` (nanoseconds) of the cpu controller's `cpu.stat` on v1 (a v1
+/// group is in the cpu controller only with a CPU setting). Absent without the files.
+fn throttling(group: &ContainerGroup, v2: bool) -> (Option<u64>, Option<u64>) {
+    let stat = group.dir(Controller::Cpu).map(|d| d.join("cpu.stat"));
+    let key = |k: &str| stat.as_deref().and_then(|p| read_key(p, k));
+    if v2 {
+        (key("nr_throttled"), key("throttled_usec"))
+    } else {
+        (
+            key("nr_throttled"),
+            key("throttled_time").map(|ns| ns / 1000),
+        )
+    }
 }
 
 /// The value of `key` in a flat-keyed cgroup file (`key value` lines).

@@ -415,8 +415,16 @@ fn handle(state: &mut State, message: Message) {
 fn finish(mut state: State) -> Result<(), Error> {
     let mounts = std::mem::take(&mut state.mounts);
     for (id, mounted) in mounts {
-        if let Err(e) = mounted.umount() {
-            log::error!("{id}: unmount: {}", requests::error_chain(&e));
+        let target = mounted.target().display().to_string();
+        let verity = mounted
+            .dm_name()
+            .map_or("no dm-verity device".to_string(), |name| {
+                format!("dm-verity device {name} removed")
+            });
+        let loop_device = mounted.loop_device().display().to_string();
+        match mounted.umount() {
+            Ok(()) => log::info!("{id}: unmounted {target}, {verity}, {loop_device} detached"),
+            Err(e) => log::error!("{id}: unmount: {}", requests::error_chain(&e)),
         }
     }
     state.networks.remove();

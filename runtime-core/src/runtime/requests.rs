@@ -69,13 +69,17 @@ pub(crate) fn follow(state: &mut State, id: ContainerId, follower: Follower, rep
     let _ = reply.send(answer);
 }
 
-/// The message of an error and its sources, `a: b: c`.
+/// The message of an error and its sources, `a: b: c`. A source whose text the message
+/// already contains (errors that show their source in their own message) is not repeated.
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let part = s.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
         source = s.source();
     }
     text
@@ -173,7 +177,15 @@ pub(crate) fn stop(
     };
     let deadline = Instant::now() + grace;
     match process.stop.as_mut() {
-        Some((_, replies)) => replies.extend(reply),
+        // Already stopping: the earlier deadline wins, so a second stop with a shorter
+        // grace ends the container at its own deadline, not at the first one's.
+        Some((first, replies)) => {
+            if deadline < *first {
+                log::info!("{id}: stop deadline brought forward");
+                *first = deadline;
+            }
+            replies.extend(reply);
+        }
         None => {
             log::info!("{id}: stopping");
             let signal = if grace.is_zero() {
@@ -232,8 +244,8 @@ fn umount(state: &mut State, id: &ContainerId) -> Result<Response, RequestError>
     }
 }
 
-/// Verify and copy the package on a worker thread (it reads the whole file); the loop
-/// commits the result when it comes back ([`installed`]).
+/// Verify and copy (an upload: take over) the package on a worker thread (it reads the
+/// whole file); the loop commits the result when it comes back ([`installed`]).
 fn install(
     state: &mut State,
     repository: String,
@@ -250,15 +262,27 @@ fn install(
     let spawned = std::thread::Builder::new()
         .name("install".into())
         .spawn(move || {
-            let result = std::fs::File::open(&path)
-                .map_err(|source| crate::repository::Error::Io {
-                    path: path.clone(),
-                    what: "open",
-                    source,
-                })
-                .and_then(|file| {
-                    crate::repository::prepare_install(&dir, key.as_ref(), limits, file, u64::MAX)
-                });
+            // An upload is the server's spool in the repository directory: taken over
+            // by a rename, not copied. A local install copies the caller's file.
+            let result = if detailed {
+                crate::repository::adopt_install(&dir, key.as_ref(), limits, &path)
+            } else {
+                std::fs::File::open(&path)
+                    .map_err(|source| crate::repository::Error::Io {
+                        path: path.clone(),
+                        what: "open",
+                        source,
+                    })
+                    .and_then(|file| {
+                        crate::repository::prepare_install(
+                            &dir,
+                            key.as_ref(),
+                            limits,
+                            file,
+                            u64::MAX,
+                        )
+                    })
+            };
             back.send(super::Message::Prepared {
                 repository,
                 result: Box::new(result),
@@ -354,3 +378,6 @@ fn shutdown(state: &mut State, reply: Reply) {
     }
     state.shutdown = Some(vec![reply]);
 }
+
+#[cfg(test)]
+mod tests;

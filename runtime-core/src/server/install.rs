@@ -1,8 +1,10 @@
 //! The raw bytes of an install: spooled into a file in the target repository's directory
-//! (same file system, so the runtime's copy and rename stay there), counted and hashed
-//! while they arrive. The spool's name ends in `.partial`, so a power cut leaves nothing
-//! a repository would load (and the next load removes it); dropping a spool removes its
-//! file, so a connection that ends inside the bytes leaves nothing behind.
+//! (same file system, so the runtime takes the file over by a rename instead of copying
+//! it; see `repository::adopt_install`), counted, and hashed
+//! while they arrive when the request gave a digest to check. The spool's name ends in
+//! `.partial`, so a power cut leaves nothing a repository would load (and the next load
+//! removes it); dropping a spool removes its file, so a connection that ends inside the
+//! bytes leaves nothing behind.
 //!
 //! The checks of an install request before its bytes are read ([`request`]) and what
 //! becomes of the bytes ([`raw`]) are here too.
@@ -29,7 +31,9 @@ use std::{
 pub(super) struct Spool {
     pub path: PathBuf,
     file: Option<File>,
-    hasher: Sha256,
+    /// Only when there is a digest to check: hashing costs as much as the rest of a
+    /// spool's work.
+    hasher: Option<Sha256>,
     /// The repository.
     pub repository: String,
     /// Expected digest.
@@ -60,7 +64,7 @@ impl Spool {
         Ok(Spool {
             path,
             file: Some(file),
-            hasher: Sha256::new(),
+            hasher: sha256.map(|_| Sha256::new()),
             repository,
             sha256,
             remaining: size,
@@ -70,7 +74,9 @@ impl Spool {
 
     /// Append received bytes.
     pub(super) fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        self.hasher.update(data);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(data);
+        }
         self.remaining = self.remaining.saturating_sub(data.len() as u64);
         match self.file.as_mut() {
             Some(file) => file.write_all(data),
@@ -83,9 +89,9 @@ impl Spool {
         if let Some(mut file) = self.file.take() {
             file.flush().map_err(|e| format!("spool: {e}"))?;
         }
-        let digest: [u8; 32] = self.hasher.clone().finalize().into();
-        match self.sha256 {
-            Some(expected) if expected != digest => {
+        let digest: Option<[u8; 32]> = self.hasher.take().map(|h| h.finalize().into());
+        match (self.sha256, digest) {
+            (Some(expected), Some(digest)) if expected != digest => {
                 Err("sha256 of the received bytes differs".to_string())
             }
             _ => Ok(()),
@@ -173,10 +179,26 @@ pub(super) fn request(
     }
 }
 
-/// Raw bytes of an install: spooled, or dropped after a refusal; at the end, the spool
-/// goes to the runtime.
-pub(super) fn raw(ctx: &mut Ctx, token: u64, conn: &mut Conn, data: &[u8], remaining: u64) {
-    let raw = std::mem::replace(&mut conn.raw, Raw::None);
+/// Raw bytes of an install as the decoder hands them out, taken out of the connection
+/// (`raw`): written to the spool, or dropped after a refusal. Written straight from the
+/// decoder's buffer, which [`after_write`] no longer needs.
+pub(super) fn write(raw: &mut Raw, data: &[u8]) -> io::Result<()> {
+    match raw {
+        Raw::Spool(spool, _) => spool.write(data),
+        Raw::None | Raw::Discard(_) => Ok(()),
+    }
+}
+
+/// After [`write`]: the state goes back into the connection, a failed write is answered,
+/// and at the end the spool goes to the runtime.
+pub(super) fn after_write(
+    ctx: &mut Ctx,
+    token: u64,
+    conn: &mut Conn,
+    raw: Raw,
+    written: io::Result<()>,
+    remaining: u64,
+) {
     match raw {
         Raw::None => {}
         Raw::Discard(deadline) => {
@@ -185,7 +207,7 @@ pub(super) fn raw(ctx: &mut Ctx, token: u64, conn: &mut Conn, data: &[u8], remai
             }
         }
         Raw::Spool(mut spool, id) => {
-            if let Err(e) = spool.write(data) {
+            if let Err(e) = written {
                 ctx.installing = None;
                 if remaining > 0 {
                     conn.raw = conn.discard();

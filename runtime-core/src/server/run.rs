@@ -377,9 +377,11 @@ impl Server {
                     dispatch::message(&mut self.ctx, token, conn, message)
                 }
                 Ok(Some(Frame::Raw { data, remaining })) => {
-                    // Copied out of the decoder, which the connection owns.
-                    let data = data.to_vec();
-                    super::install::raw(&mut self.ctx, token, conn, &data, remaining)
+                    // The install's state leaves the connection while the bytes, which
+                    // its decoder holds, are written.
+                    let mut raw = std::mem::replace(&mut conn.raw, Raw::None);
+                    let written = super::install::write(&mut raw, data);
+                    super::install::after_write(&mut self.ctx, token, conn, raw, written, remaining)
                 }
                 Err(e) => {
                     log::debug!("api: {}: {e}", conn.peer);
