@@ -14,9 +14,12 @@
 #      partition table;
 #   5. the Yocto layer's npk and image shell functions, expanded as BitBake expands them
 #      and run under /bin/sh -e, with the same checks of their images;
-#   6. with --boot (and when the kernels of the QEMU tests are cached): Buildroot's x86_64
-#      images and Raspberry Pi 2 SD card image, and the Yocto class's qemux86-64 images,
-#      boot under QEMU (q35, raspi2b) with Northstar's init up to hello-world's greeting.
+#   6. with --boot (each board when the QEMU tests' kernel of it is cached, else skipped
+#      with a message): Buildroot's x86_64 images (q35), Raspberry Pi 2 SD card image
+#      (raspi2b) and R-Car H3 eMMC image (one virtio disk of aarch64 virt, the board's
+#      stand-in), and the Yocto class's qemux86-64 images (q35) and salvator-x images
+#      (virt), boot under QEMU (TCG) with Northstar's init up to hello-world's greeting.
+#      The Yocto raspberrypi2 images are checked only (their SD card is a wic image).
 #
 # Needs the static binaries of the boards (cargo build --release --target <t> -p nstar
 # -p northstar, as scripts/test.sh's cross builds make them) and scripts/setup.sh's tools.
@@ -75,7 +78,12 @@ declare -A target_of=(
 declare -A cache_of=(
     [northstar_qemu_x86_64_defconfig]=x86_64
     [northstar_raspberrypi2_defconfig]=rpi2
+    [northstar_rcar_h3_defconfig]=aarch64
 )
+# The R-Car board's QEMU stand-in (aarch64 virt, board-configs/renesas-aarch64/README.md):
+# its module list, which replaces the board's on the kernel command line and, with
+# post-image.sh's -M, in the initramfs (Debian's arm64 kernel has no renesas_wdt).
+rcar_virt_modules=virtio_pci,virtio_blk,loop,squashfs,dm-verity,crc32c_generic,ext4,i6300esb
 declare -A disk_of=(
     [northstar_raspberrypi2_defconfig]=sdcard.img
     [northstar_rcar_h3_defconfig]=emmc.img
@@ -209,12 +217,14 @@ for defconfig in northstar_qemu_x86_64_defconfig northstar_raspberrypi2_defconfi
     "$nstar" manifest check "$base/hello.yaml" >/dev/null
     "$nstar" pack "$base/hello.yaml" "$base/hello" --key "$base/northstar-keys/packages.key" --out "$repo" >/dev/null
     # The kernel's modules: the QEMU tests' Debian kernel of the board when cached (the
-    # images then boot), else a modules tree of the board's modules (Debian's arm64
-    # kernel has no renesas_wdt).
+    # images then boot; the R-Car initramfs then holds the virt stand-in's modules
+    # instead of the board's), else a modules tree of the board's modules.
     cache=(target/qemu-cache/"${cache_of[$defconfig]:-none}"/root/lib/modules/*/modules.dep)
+    standin=()
     if [ -f "${cache[0]}" ]; then
         mkdir -p "$TARGET_DIR/lib/modules"
         ln -s "$root/$(dirname "${cache[0]}")" "$TARGET_DIR/lib/modules/$(basename "$(dirname "${cache[0]}")")"
+        [ "$defconfig" = northstar_rcar_h3_defconfig ] && standin=(-M "$rcar_virt_modules")
     else
         fake_modules "$board_dir/board.toml" "$TARGET_DIR/lib/modules/6.12.9"
     fi
@@ -232,7 +242,7 @@ for defconfig in northstar_qemu_x86_64_defconfig northstar_raspberrypi2_defconfi
     args=$(sed -n 's/^BR2_ROOTFS_POST_SCRIPT_ARGS="\(.*\)"$/\1/p' "$config")
     args=${args//\$(BR2_EXTERNAL_NORTHSTAR_PATH)/$BR2_EXTERNAL_NORTHSTAR_PATH}
     # shellcheck disable=SC2086 # the arguments are words, as Buildroot passes them
-    buildroot-external/board/northstar/post-image.sh "$BINARIES_DIR" $args >"$base/post-image.log" 2>&1 \
+    buildroot-external/board/northstar/post-image.sh "$BINARIES_DIR" $args "${standin[@]}" >"$base/post-image.log" 2>&1 \
         || { tail -n 30 "$base/post-image.log" >&2; fail "$defconfig: post-image.sh failed (log: $base/post-image.log)"; }
     grep '^northstar:' "$base/post-image.log"
     verify_images "$BINARIES_DIR" "$board_dir" "$base/northstar-keys" "$defconfig"
@@ -249,6 +259,7 @@ declare -A machine_target=(
     [salvator-x]=aarch64-unknown-linux-musl
 )
 declare -A machine_board=([qemux86-64]=x86_64 [raspberrypi2]=rpi2 [salvator-x]=renesas-aarch64)
+declare -A machine_cache=([qemux86-64]=x86_64 [salvator-x]=aarch64)
 for machine in qemux86-64 raspberrypi2 salvator-x; do
     step "Yocto image class outside BitBake: $machine"
     dir=$work/yocto-$machine
@@ -256,10 +267,15 @@ for machine in qemux86-64 raspberrypi2 salvator-x; do
     mkdir -p "$dir/bin" "$dir/deploy" "$dir/imgdeploy" "$dir/rootfs/etc" "$dir/hello/bin"
     ln -s "$nstar" "$dir/bin/nstar"
     install -m 0755 "target/${machine_target[$machine]}/release/northstar" "$dir/deploy/northstar-init"
-    cache=(target/qemu-cache/x86_64/root/lib/modules/*/modules.dep)
-    if [ "$machine" = qemux86-64 ] && [ -f "${cache[0]}" ]; then
+    # The kernel's modules as for Buildroot: the QEMU tests' Debian kernel when cached
+    # (qemux86-64; salvator-x with the virt stand-in's modules, NORTHSTAR_MODULES), else
+    # a modules tree of the board's modules.
+    cache=(target/qemu-cache/"${machine_cache[$machine]:-none}"/root/lib/modules/*/modules.dep)
+    modules=""
+    if [ -f "${cache[0]}" ]; then
         mkdir -p "$dir/rootfs/lib/modules"
         ln -s "$root/$(dirname "${cache[0]}")" "$dir/rootfs/lib/modules/$(basename "$(dirname "${cache[0]}")")"
+        [ "$machine" = salvator-x ] && modules=${rcar_virt_modules//,/ }
     else
         fake_modules "$board_dir/board.toml" "$dir/rootfs/lib/modules/6.6.0-yocto-standard"
     fi
@@ -276,14 +292,14 @@ for machine in qemux86-64 raspberrypi2 salvator-x; do
             NPK_ROOT="$root/examples/message/root" WORKDIR="$dir/work" IMGDEPLOYDIR="$dir/imgdeploy" \
             IMAGE_NAME=unused IMAGE_ROOTFS="$dir/rootfs" DEPLOY_DIR_IMAGE="$dir/deploy" \
             NORTHSTAR_BOARD_DIR="$board_dir" NORTHSTAR_DATA_SIZE=64M nonarch_base_libdir=/lib \
-            NORTHSTAR_EXTRA_MODULES="" REPRODUCIBLE_TIMESTAMP_ROOTFS=1520598896 \
+            NORTHSTAR_EXTRA_MODULES="" NORTHSTAR_MODULES="$modules" REPRODUCIBLE_TIMESTAMP_ROOTFS=1520598896 \
             IMAGE_BASENAME=northstar-image MACHINE="$machine"
         echo 'npk_do_npk; npk_do_deploy'
         "$python" scripts/check-integrations.py --yocto-shell "${common[@]}" PN=hello-world-npk PV=0.1.0+git \
             NPK_DIR="$dir/npk-hello" NPK_MANIFEST="$dir/hello.yaml" NPK_ROOT="$dir/hello" \
             WORKDIR="$dir/work" IMGDEPLOYDIR="$dir/imgdeploy" IMAGE_NAME="northstar-image-$machine-20260101" \
             IMAGE_ROOTFS="$dir/rootfs" DEPLOY_DIR_IMAGE="$dir/deploy" NORTHSTAR_BOARD_DIR="$board_dir" \
-            NORTHSTAR_DATA_SIZE=64M nonarch_base_libdir=/lib NORTHSTAR_EXTRA_MODULES="" \
+            NORTHSTAR_DATA_SIZE=64M nonarch_base_libdir=/lib NORTHSTAR_EXTRA_MODULES="" NORTHSTAR_MODULES="$modules" \
             REPRODUCIBLE_TIMESTAMP_ROOTFS=1520598896 IMAGE_BASENAME=northstar-image MACHINE="$machine"
         echo 'npk_do_npk; npk_do_deploy; northstar_rootfs; IMAGE_CMD_northstar'
     } >"$dir/run.sh"
@@ -305,7 +321,7 @@ done
 # Boots images under QEMU until hello-world greets (or the init reports a failed boot):
 # boot_qemu NAME LOG QEMU-ARGS...
 boot_qemu() {
-    local name=$1 log=$2 qemu deadline
+    local name=$1 log=$2 qemu deadline start=$SECONDS
     shift 2
     timeout --kill-after=5 180 "$@" >"$log" 2>&1 &
     qemu=$!
@@ -321,11 +337,11 @@ boot_qemu() {
         fail "$name: the images did not boot to hello-world (console: $log)"
     fi
     grep -E "verified, mounted|Startup finished|Hello, embedded world" "$log" | sed 's/^/  /'
-    echo "$name: Northstar's init verified the root, mounted the data partition and started hello-world"
+    echo "$name: Northstar's init verified the root, mounted the data partition and started hello-world ($((SECONDS - start)) s)"
 }
 
 if [ "$boot" -eq 1 ]; then
-    step "boot: the Buildroot images under QEMU (x86_64, Raspberry Pi 2)"
+    step "boot: the Buildroot images under QEMU (x86_64, Raspberry Pi 2, R-Car H3 on virt)"
     images=$work/northstar_qemu_x86_64_defconfig/images
     kernel=(target/qemu-cache/x86_64/root/boot/vmlinuz-*)
     if [ ! -L "$work/northstar_qemu_x86_64_defconfig/target/lib/modules/${kernel[0]#*vmlinuz-}" ]; then
@@ -354,7 +370,23 @@ if [ "$boot" -eq 1 ]; then
             -append "console=ttyAMA0 panic=-1 northstar.watchdog=off" \
             -drive file="$images/sd.img",if=sd,format=raw
     fi
-    step "boot: the Yocto image class's images under QEMU (qemux86-64)"
+    # R-Car H3 on its stand-in, aarch64 virt with a Cortex-A57: the eMMC image of genimage
+    # is one virtio disk (its partitions vda1-3), the kernel command line switches the
+    # board's devices to virt's (board-configs/renesas-aarch64/README.md).
+    images=$work/northstar_rcar_h3_defconfig/images
+    kernel=(target/qemu-cache/aarch64/root/boot/vmlinuz-*)
+    if [ ! -L "$work/northstar_rcar_h3_defconfig/target/lib/modules/${kernel[0]#*vmlinuz-}" ]; then
+        echo "no cached aarch64 kernel (qemu-tests fetch): R-Car H3 (virt) boot skipped"
+    else
+        cp --sparse=always "$images/emmc.img" "$images/emmc-virt.img"
+        boot_qemu northstar_rcar_h3_defconfig "$images/console.log" \
+            qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -accel tcg -nographic -no-reboot -monitor none \
+            -serial stdio -nic none -kernel "${kernel[0]}" -initrd "$images/initramfs.cpio.gz" \
+            -append "console=ttyAMA0 panic=-1 northstar.modules=$rcar_virt_modules northstar.root.device=/dev/vda2 northstar.data.device=/dev/vda3" \
+            -drive file="$images/emmc-virt.img",if=none,id=d0,format=raw -device virtio-blk-pci,drive=d0 \
+            -device i6300esb
+    fi
+    step "boot: the Yocto image class's images under QEMU (qemux86-64, salvator-x on virt)"
     images=$work/yocto-qemux86-64/imgdeploy
     kernel=(target/qemu-cache/x86_64/root/boot/vmlinuz-*)
     if [ ! -L "$work/yocto-qemux86-64/rootfs/lib/modules/${kernel[0]#*vmlinuz-}" ]; then
@@ -367,6 +399,23 @@ if [ "$boot" -eq 1 ]; then
             -drive file="$images/northstar-image-qemux86-64.root.img",if=none,id=d0,format=raw,readonly=on \
             -device virtio-blk-pci,drive=d0 \
             -drive file="$images/northstar-image-qemux86-64.data.ext4",if=none,id=d1,format=raw \
+            -device virtio-blk-pci,drive=d1 -device i6300esb
+    fi
+    # salvator-x on the virt stand-in: the root and data images as two virtio disks, the
+    # command line of board-configs/renesas-aarch64/README.md.
+    images=$work/yocto-salvator-x/imgdeploy
+    kernel=(target/qemu-cache/aarch64/root/boot/vmlinuz-*)
+    if [ ! -L "$work/yocto-salvator-x/rootfs/lib/modules/${kernel[0]#*vmlinuz-}" ]; then
+        echo "no cached aarch64 kernel (qemu-tests fetch): salvator-x (virt) boot skipped"
+    else
+        boot_qemu yocto-salvator-x "$work/yocto-salvator-x/console.log" \
+            qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -accel tcg -nographic -no-reboot -monitor none \
+            -serial stdio -nic none -kernel "${kernel[0]}" \
+            -initrd "$images/northstar-image-salvator-x.initramfs.cpio.gz" \
+            -append "console=ttyAMA0 panic=-1 northstar.modules=$rcar_virt_modules northstar.root.device=/dev/vda northstar.data.device=/dev/vdb" \
+            -drive file="$images/northstar-image-salvator-x.root.img",if=none,id=d0,format=raw,readonly=on \
+            -device virtio-blk-pci,drive=d0 \
+            -drive file="$images/northstar-image-salvator-x.data.ext4",if=none,id=d1,format=raw \
             -device virtio-blk-pci,drive=d1 -device i6300esb
     fi
 fi

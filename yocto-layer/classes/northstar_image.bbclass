@@ -24,6 +24,10 @@ NORTHSTAR_DATA_SIZE ??= "256M"
 # More modules for the initramfs than board.toml lists (a QEMU stand-in's).
 NORTHSTAR_EXTRA_MODULES ??= ""
 NORTHSTAR_EXTRA_MODULES:qemuarm64 ??= "virtio_pci virtio_blk i6300esb"
+# The initramfs's modules instead of board.toml's list (empty: board.toml's): a
+# stand-in's whole northstar.modules= list, for a kernel that lacks modules of the
+# board (a distribution kernel booting the stand-in).
+NORTHSTAR_MODULES ??= ""
 
 do_image_northstar[depends] += " \
     nstar-native:do_populate_sysroot \
@@ -111,18 +115,21 @@ IMAGE_CMD:northstar() {
         "$out.data.ext4" ${NORTHSTAR_DATA_SIZE}
 
     # The initramfs: the init, the board, the root's key and descriptor, and the
-    # board's modules with their dependencies (modules.dep of the root).
+    # board's modules (or NORTHSTAR_MODULES) with their dependencies (modules.dep of
+    # the root).
     stage="$work/initramfs"
     install -D -m 0755 "${DEPLOY_DIR_IMAGE}/northstar-init" "$stage/init"
     install -D -m 0644 "${NORTHSTAR_BOARD_DIR}/board.toml" "$stage/etc/northstar/board.toml"
     install -D -m 0644 "$root_pub" "$stage/etc/northstar/root.pub"
     install -D -m 0644 "$out.root.verity" "$stage/etc/northstar/root.verity"
     install -D -m 0644 "$out.root.verity.sig" "$stage/etc/northstar/root.verity.sig"
-    wanted="$(awk '
+    wanted="${NORTHSTAR_MODULES}"
+    [ -n "$wanted" ] || wanted="$(awk '
         { sub(/#.*/, "") }
         !inlist && /^[ \t]*modules[ \t]*=/ { inlist = 1; sub(/^[^=]*=/, "") }
         inlist { l = $0; while (match(l, /"[^"]*"/)) { print substr(l, RSTART + 1, RLENGTH - 2); l = substr(l, RSTART + RLENGTH) } if ($0 ~ /\]/) exit }
-    ' "${NORTHSTAR_BOARD_DIR}/board.toml") ${NORTHSTAR_EXTRA_MODULES}"
+    ' "${NORTHSTAR_BOARD_DIR}/board.toml")"
+    wanted="$wanted ${NORTHSTAR_EXTRA_MODULES}"
     for moddir in ${IMAGE_ROOTFS}${nonarch_base_libdir}/modules/*; do
         [ -f "$moddir/modules.dep" ] || continue
         release=$(basename "$moddir")

@@ -2,13 +2,16 @@
 # Buildroot post-image script (BR2_ROOTFS_POST_IMAGE_SCRIPT): the images of
 # doc/boot.md from Buildroot's output.
 #
-#   post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-m MODULE,...]
+#   post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-m MODULE,...] [-M MODULE,...]
 #
 # -c  a genimage configuration that assembles the board's disk image from the
 #     files below (boards with a partitioned boot medium); without it the root
 #     and data images are the disks themselves (QEMU x86_64).
 # -m  more kernel modules for the initramfs than the board's list, e.g. those
 #     of a QEMU stand-in that the kernel command line switches to.
+# -M  the initramfs's modules instead of the board's list: a stand-in's whole
+#     northstar.modules= list, for a kernel that lacks modules of the board
+#     (a distribution kernel booting the stand-in).
 #
 # Input (BINARIES_DIR): rootfs.squashfs (BR2_TARGET_ROOTFS_SQUASHFS),
 # northstar-init (the northstar package); TARGET_DIR/lib/modules/<release>/
@@ -23,15 +26,17 @@
 #   plus what the genimage configuration makes (sdcard.img, emmc.img).
 set -euo pipefail
 
-BINARIES_DIR=${1:?usage: post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-m MODULE,...]}
+BINARIES_DIR=${1:?usage: post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-m MODULE,...] [-M MODULE,...]}
 shift
 export BINARIES_DIR
 genimage_config=""
 extra_modules=""
+only_modules=""
 while [ $# -gt 0 ]; do
     case $1 in
         -c) genimage_config=${2:?-c needs a file}; shift 2 ;;
         -m) extra_modules=${2:?-m needs a list}; shift 2 ;;
+        -M) only_modules=${2:?-M needs a list}; shift 2 ;;
         *) shift ;; # the other scripts' arguments
     esac
 done
@@ -149,8 +154,8 @@ install -D -m 0644 "$root_pub" "$stage/etc/northstar/root.pub"
 install -D -m 0644 "$descriptor" "$stage/etc/northstar/root.verity"
 install -D -m 0644 "$descriptor.sig" "$stage/etc/northstar/root.verity.sig"
 
-# The board's modules (board.toml `modules`) and -m's, with every module they
-# depend on (modules.dep); built-in ones need nothing.
+# The board's modules (board.toml `modules`, or -M's instead) and -m's, with
+# every module they depend on (modules.dep); built-in ones need nothing.
 board_modules() {
     awk '
         { sub(/#.*/, "") }
@@ -164,7 +169,11 @@ board_modules() {
             if ($0 ~ /\]/) exit
         }' "$NORTHSTAR_BOARD_DIR/board.toml"
 }
-wanted=$(board_modules; tr ',' '\n' <<<"$extra_modules")
+if [ -n "$only_modules" ]; then
+    wanted=$(tr ',' '\n' <<<"$only_modules,$extra_modules")
+else
+    wanted=$(board_modules; tr ',' '\n' <<<"$extra_modules")
+fi
 wanted=$(grep -v '^$' <<<"$wanted" || true)
 if [ -n "$wanted" ]; then
     releases=("$TARGET_DIR"/lib/modules/*/modules.dep)
