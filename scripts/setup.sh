@@ -21,6 +21,7 @@ packages=(
     cpio                # initramfs oracle of the qemu-tests unit tests (cpio -t, cpio -i)
     kmod                # depmod: module index of the unpacked guest kernels
     e2fsprogs           # mke2fs -d, e2fsck, dumpe2fs, debugfs: the data partition image of the boot test
+    fdisk               # sfdisk: the partition table of the Raspberry Pi 2's SD card image (boot test)
     genimage dosfstools mtools   # the Buildroot post-image script's disk images (scripts/check-integrations.sh)
     shellcheck          # the Buildroot scripts
     python3-venv        # the venv of oelint-adv

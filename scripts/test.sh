@@ -20,28 +20,39 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 cargo test --workspace --locked
 
-step "boot probes (QEMU, three boards)"
-# Debian's kernels (fetched once into target/qemu-cache), a static probe init of ours as
-# PID 1 that loads modules in modules.dep order with finit_module, under QEMU TCG with hard
-# timeouts; the harness ends QEMU itself where the board cannot power off (raspi2b).
-started=$SECONDS
-# Release: the harness then shares its host build (proc macros) with the probe's release
-# cross builds (a cold build takes ~80 s instead of ~120 s).
+step "boots (QEMU, three boards)"
+# Debian's kernels (fetched once into target/qemu-cache) and Northstar's init as PID 1 on
+# each board, under QEMU TCG with hard timeouts; the harness ends QEMU itself where the
+# board cannot power off (raspi2b). (`qemu-tests boot-probe`, a minimal static init that
+# only loads modules, is a bring-up tool for new boards: the boots below do all it does.)
+# Release: the harness shares its host build (proc macros) with the release cross builds.
 qemu_tests() { cargo run --locked --release --quiet -p qemu-tests -- "$@"; }
 qemu_tests fetch
-for board in x86_64 aarch64 rpi2; do
-    qemu_tests boot-probe --board "$board" --timeout 90 loop squashfs dm-verity ext4
-done
-echo "boot probes: $((SECONDS - started)) s"
 # Northstar's own init as PID 1: verified root (dm-verity, signed descriptor), ext4 data
 # partition with signed example packages, hello-world started and heard on the console,
 # then Ctrl-Alt-Del (QMP) for an orderly reboot and e2fsck -fn of the data image.
 started=$SECONDS
 qemu_tests boot --board x86_64 --timeout 90
 echo "x86_64 boot: $((SECONDS - started)) s"
+# The same on the aarch64 `virt` stand-in for the Renesas board (virtio disks and the
+# i6300esb switched in on the kernel command line) and on the Raspberry Pi 2 (raspi2b: one
+# SD card, MBR with root in p2 and data in p3, watchdog off). These machines have no PS/2
+# keyboard: a container asks for the reboot through its console connection instead.
+for board in aarch64 rpi2; do
+    started=$SECONDS
+    qemu_tests boot --board "$board" --timeout 150
+    echo "$board boot: $((SECONDS - started)) s"
+done
+# The README's demo, non-interactive: every example on the x86_64 image with its expected
+# output, nstar list/reboot/shutdown over the management channel (virtio-serial), the
+# persistence count across the reboot, e2fsck of the data partition.
+started=$SECONDS
+qemu_tests demo --check
+echo "x86_64 demo check: $((SECONDS - started)) s"
 # The x86_64 scenarios (doc/qemu-tests.md), binaries built once for all of them: ten
 # signed containers, a tampered root and a tampered package refused, an OOM kill, no
-# zombies after orphans, the watchdog fed and, with a hung test build of the init, firing.
+# zombies after orphans, the watchdog fed and, with a hung test build of the init, firing,
+# and power cuts during an install through the management channel.
 started=$SECONDS
 qemu_tests scenario --board x86_64 all
 echo "x86_64 scenarios: $((SECONDS - started)) s"

@@ -3,6 +3,7 @@
 //! Every benchmark measures Northstar and its baseline in the same run on the same input
 //! and prints the ratio: absolute times on shared machines are noise.
 
+pub mod api;
 pub mod containers;
 
 use anyhow::{bail, Context, Result};

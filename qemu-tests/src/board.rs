@@ -136,12 +136,47 @@ impl Board {
     }
 
     /// The QEMU device that provides the watchdog a board configuration names, where the
-    /// machine has none built in: the Intel 6300ESB on x86_64 (driver `i6300esb`).
+    /// machine has none built in: the Intel 6300ESB (driver `i6300esb`, a PCI device) on
+    /// x86_64 and on the `virt` stand-in.
     pub fn watchdog_device(self) -> Option<&'static str> {
         match self {
-            Board::X86_64 => Some("i6300esb"),
-            Board::Aarch64 | Board::Rpi2 => None,
+            Board::X86_64 | Board::Aarch64 => Some("i6300esb"),
+            Board::Rpi2 => None,
         }
+    }
+
+    /// Kernel arguments (`northstar.*` overrides, `doc/boot.md`) that switch the board's
+    /// configuration to the machine's devices, as the board's README describes:
+    /// - `aarch64`: `virt` stands in for the Renesas board: virtio disks instead of the
+    ///   eMMC, the i6300esb instead of the RWDT, so other modules;
+    /// - `rpi2`: raspi2b is the board itself, but QEMU models the power management block's
+    ///   reset and not its watchdog timer: starting the watchdog resets the machine at once.
+    pub fn config_overrides(self) -> &'static [&'static str] {
+        match self {
+            Board::X86_64 => &[],
+            Board::Aarch64 => &[
+                "northstar.modules=virtio_pci,virtio_blk,loop,squashfs,dm-verity,crc32c_generic,ext4,i6300esb",
+                "northstar.root.device=/dev/vda",
+                "northstar.data.device=/dev/vdb",
+            ],
+            Board::Rpi2 => &["northstar.watchdog=off"],
+        }
+    }
+
+    /// The root and data devices as the guest names the disks the harness attaches: the
+    /// first and second virtio disk, or partitions 2 and 3 of the SD card.
+    pub fn disk_devices(self) -> (&'static str, &'static str) {
+        if self.has_virtio() {
+            ("/dev/vda", "/dev/vdb")
+        } else {
+            ("/dev/mmcblk0p2", "/dev/mmcblk0p3")
+        }
+    }
+
+    /// Whether QEMU's `send-key ctrl alt delete` reaches the guest's kernel as
+    /// Ctrl-Alt-Del: only q35 has a PS/2 keyboard (i8042) for it.
+    pub fn has_ctrl_alt_del(self) -> bool {
+        matches!(self, Board::X86_64)
     }
 }
 
@@ -181,6 +216,21 @@ mod tests {
             let dir = configs.join(board.config_dir());
             assert!(dir.join("board.toml").is_file(), "{}", dir.display());
             assert!(dir.join("runtime.toml").is_file(), "{}", dir.display());
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "images")]
+    fn the_overrides_name_the_disks_the_harness_attaches() {
+        for board in Board::ALL {
+            let (root, data) = board.disk_devices();
+            let overrides = board.config_overrides();
+            let files = crate::image::config::BoardFiles::load(board)
+                .unwrap()
+                .with_overrides(overrides);
+            assert_eq!(files.root_device, root, "{board}");
+            assert_eq!(files.data_device.as_deref(), Some(data), "{board}");
+            assert_eq!(files.watchdog, board.watchdog_device().is_some(), "{board}");
         }
     }
 

@@ -3,38 +3,50 @@
 //!
 //! Steps ([`run`]):
 //!
-//! 1. fetch the board's kernel; read its configuration (`board-configs/<board>/`);
-//! 2. build `northstar` and `hello-world` for the board's target (static, release);
+//! 1. fetch the board's kernel; read its configuration (`board-configs/<board>/`) with the
+//!    machine's overrides applied ([`Board::config_overrides`]: the `virt` stand-in's
+//!    virtio disks and modules, raspi2b's watchdog off);
+//! 2. build `northstar`, `hello-world` and, where the shutdown is a container's request,
+//!    `test-container` for the board's target (static, release);
 //! 3. generate a root key and a package key for this run;
 //! 4. build the images ([`crate::image`]): the root image (verity, signed descriptor),
-//!    the example packages in the runtime configuration's `system` repository on the data
-//!    image (ext4), the initramfs with the board's modules;
-//! 5. boot: root image read-only as the first virtio disk, data image as the second, the
-//!    board's watchdog device, a QMP socket; the console goes to `console.log`;
+//!    the example packages (and the rebooter) in the runtime configuration's `system`
+//!    repository on the data image (ext4), on raspi2b both in one SD card image (MBR,
+//!    partitions 2 and 3), the initramfs with the modules the init will load;
+//! 5. boot: root image read-only as the first virtio disk and the data image as the
+//!    second (or the SD card), the board's watchdog device, a QMP socket where
+//!    Ctrl-Alt-Del is the trigger; the console goes to `console.log`;
 //! 6. wait for the init's start, its boot report and hello-world's output;
-//! 7. press Ctrl-Alt-Del through QMP: the init gets SIGINT and reboots in order, which
-//!    `-no-reboot` turns into QEMU's exit; wait for the kernel's `reboot: Restarting
-//!    system` and for QEMU to exit with status 0;
-//! 8. check the data image on the host: `e2fsck -fn` clean, the superblock clean without
-//!    `needs_recovery`, and the directories the init laid out at boot are there.
+//! 7. shut down ([`Trigger`]): on x86_64 Ctrl-Alt-Del through QMP (the init gets SIGINT);
+//!    on the boards without a PS/2 keyboard the rebooter container waits for
+//!    hello-world's end and sends `reboot` through its console connection. Wait for the
+//!    kernel's `reboot: Restarting system` and, where the machine ends by itself
+//!    (`-no-reboot`), for QEMU to exit with status 0; raspi2b does not, so the harness
+//!    stops it;
+//! 8. check the shutdown's steps on the console ([`shutdown::ShutdownSteps`]) and the
+//!    data file system on the host (copied out of the SD card first): `e2fsck -fn`
+//!    clean, the superblock clean without `needs_recovery`, and the directories the init
+//!    laid out at boot are there.
 //!
 //! Everything lives in `<work_dir>/<board>/boot/`, rebuilt on every run.
 
 mod images;
 mod outcome;
 pub mod report;
+pub mod shutdown;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::image::{self, config::BoardFiles, data, initrd, packages, root};
+use crate::image::{self, config::BoardFiles, data, initrd, packages, root, sdcard};
 use crate::kernels::KernelCache;
 use crate::modules;
-use crate::qemu::{self, qmp, Drive, Qemu, QemuConfig};
+use crate::qemu::{self, qmp, Qemu, QemuConfig};
 use crate::{cargo, kernels, Board};
 use images::Images;
 pub use outcome::BootRun;
 pub use report::BootReport;
+pub use shutdown::Trigger;
 
 /// The repository of the runtime configuration that receives the example packages.
 pub const REPOSITORY: &str = "system";
@@ -57,14 +69,19 @@ const MAX_SOCKET_PATH: usize = 107;
 /// line never came, in the [`qemu::Error`] with the console's tail).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{board}: the boot scenario supports x86_64 only so far")]
-    Unsupported { board: Board },
-    #[error("{path}: the board must use {expected} for {what} (the harness's disk order)")]
+    #[error(
+        "{path}: with the kernel arguments {overrides:?} the board must use {expected} for \
+         {what} (the disks the harness attaches), not {found}"
+    )]
     Devices {
         path: PathBuf,
+        overrides: Vec<String>,
         what: &'static str,
         expected: &'static str,
+        found: String,
     },
+    #[error("cargo did not return the binary {name}")]
+    Binary { name: String },
     #[error("cannot create {path}")]
     WorkDir {
         path: PathBuf,
@@ -103,6 +120,8 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] data::Error),
     #[error(transparent)]
+    SdCard(#[from] sdcard::Error),
+    #[error(transparent)]
     Initrd(#[from] initrd::Error),
     #[error(transparent)]
     Qemu(#[from] qemu::Error),
@@ -115,7 +134,8 @@ pub enum Error {
 pub struct BootOptions {
     /// From QEMU's start to hello-world's output.
     pub boot_timeout: Duration,
-    /// From Ctrl-Alt-Del to the kernel's restart line, and from there to QEMU's exit.
+    /// From hello-world's output to a container's reboot request, from the request (or
+    /// Ctrl-Alt-Del) to the kernel's restart line, and from there to QEMU's exit.
     pub exit_timeout: Duration,
     /// Extra kernel arguments (e.g. `northstar.log=debug`).
     pub cmdline: Vec<String>,
@@ -139,59 +159,69 @@ impl Default for BootOptions {
 
 /// Boots Northstar's init on `board` and reports what happened.
 pub fn run(board: Board, cache: &KernelCache, options: &BootOptions) -> Result<BootRun, Error> {
-    if board != Board::X86_64 {
-        return Err(Error::Unsupported { board });
-    }
     let kernel = cache.fetch(board)?;
-    let files = BoardFiles::load(board)?;
-    check_devices(&files)?;
+    let cmdline: Vec<String> = board
+        .config_overrides()
+        .iter()
+        .map(|s| s.to_string())
+        .chain(options.cmdline.iter().cloned())
+        .collect();
+    let files = BoardFiles::load(board)?.with_overrides(&cmdline);
+    check_devices(board, &files, &cmdline)?;
+    let trigger = if board.has_ctrl_alt_del() {
+        Trigger::CtrlAltDel
+    } else {
+        Trigger::Console
+    };
     let dir = options.work_dir.join(board.name()).join("boot");
     std::fs::create_dir_all(&dir).map_err(|source| Error::WorkDir {
         path: dir.clone(),
         source,
     })?;
-    let (init, hello_world) = images::binaries(board, options)?;
-    let images = images::build_images(&kernel, &files, &init, &hello_world, &dir)?;
+    let binaries = images::binaries(board, options, trigger == Trigger::Console)?;
+    let images = images::build_images(&kernel, &files, &binaries, &dir)?;
 
-    let qmp_socket = dir.join("qmp.sock");
-    if qmp_socket.as_os_str().len() > MAX_SOCKET_PATH {
-        return Err(Error::SocketPath { path: qmp_socket });
-    }
-    let _ = std::fs::remove_file(&qmp_socket);
     let mut config = QemuConfig::new(&kernel, &images.initrd, &dir.join("console.log"));
-    config.cmdline.extend(options.cmdline.iter().cloned());
-    config.drives = vec![
-        Drive {
-            path: images.root.path.clone(),
-            read_only: true,
-        },
-        Drive {
-            path: images.data.clone(),
-            read_only: false,
-        },
-    ];
+    config.cmdline = cmdline;
+    config.drives = images.drives.clone();
     if files.watchdog {
         config
             .devices
             .extend(board.watchdog_device().map(String::from));
     }
-    config.qmp = Some(qmp_socket.clone());
-    config.hard_timeout = options.boot_timeout + 2 * options.exit_timeout + Duration::from_secs(30);
+    let qmp_socket = dir.join("qmp.sock");
+    if trigger == Trigger::CtrlAltDel {
+        if qmp_socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(Error::SocketPath { path: qmp_socket });
+        }
+        let _ = std::fs::remove_file(&qmp_socket);
+        config.qmp = Some(qmp_socket.clone());
+    }
+    // The boot, then up to three waits of the exit timeout: the request, the restart
+    // line, QEMU's exit.
+    config.hard_timeout = options.boot_timeout + 3 * options.exit_timeout + Duration::from_secs(30);
 
     let mut qemu = Qemu::spawn(&config)?;
-    let observed = observe(&mut qemu, &qmp_socket, &images, options);
+    let observed = observe(&mut qemu, trigger, &qmp_socket, &images, options);
     let killed = qemu.kill();
     let observed = observed?;
     killed?;
     let total = qemu.elapsed();
 
+    let data_image = images.data_after_boot(&dir)?;
     let mut missing_data_dirs = Vec::new();
     for dir in files.data_layout() {
-        if !data::is_dir(&images.data, &format!("/{dir}"))? {
+        if !data::is_dir(&data_image, &format!("/{dir}"))? {
             missing_data_dirs.push(dir);
         }
     }
     let transcript = qemu.transcript();
+    let steps = shutdown::ShutdownSteps::reboot(
+        trigger,
+        &images.running_at_shutdown,
+        &images.packages,
+        files.data_device.is_some(),
+    );
     Ok(BootRun {
         report: BootReport::parse(&transcript),
         fatal_lines: transcript
@@ -203,9 +233,12 @@ pub fn run(board: Board, cache: &KernelCache, options: &BootOptions) -> Result<B
         autostart: images.autostart,
         started: observed.started,
         hello: observed.hello,
+        trigger,
+        shutdown_missing: steps.missing(&transcript),
         qemu_exit: observed.exit,
-        fsck: data::fsck(&images.data)?,
-        superblock: data::superblock(&images.data)?,
+        exits_by_itself: board.powers_off(),
+        fsck: data::fsck(&data_image)?,
+        superblock: data::superblock(&data_image)?,
         missing_data_dirs,
         up_after: observed.up_after,
         shutdown: observed.shutdown,
@@ -215,25 +248,24 @@ pub fn run(board: Board, cache: &KernelCache, options: &BootOptions) -> Result<B
     })
 }
 
-/// The harness attaches the root image first and the data image second: the board must
-/// name them so.
-fn check_devices(files: &BoardFiles) -> Result<(), Error> {
-    let wrong = |what, expected| Error::Devices {
+/// The harness attaches the root and the data image in a fixed way (two virtio disks, or
+/// partitions 2 and 3 of the SD card): the board, with the overrides, must name them so.
+fn check_devices(board: Board, files: &BoardFiles, cmdline: &[String]) -> Result<(), Error> {
+    let (root, data) = board.disk_devices();
+    let wrong = |what, expected, found: &str| Error::Devices {
         path: files.board_toml.clone(),
+        overrides: cmdline.to_vec(),
         what,
         expected,
+        found: found.to_owned(),
     };
-    if files.root_device != "/dev/vda" {
-        return Err(wrong("root.device", "/dev/vda"));
+    if files.root_device != root {
+        return Err(wrong("root.device", root, &files.root_device));
     }
-    if files
-        .data_device
-        .as_deref()
-        .is_some_and(|d| d != "/dev/vdb")
-    {
-        return Err(wrong("data.device", "/dev/vdb"));
+    match files.data_device.as_deref() {
+        Some(device) if device != data => Err(wrong("data.device", data, device)),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// The boot steps of `doc/boot.md` that this board configuration runs.
@@ -254,14 +286,16 @@ pub(crate) fn expected_steps(files: &BoardFiles) -> Vec<&'static str> {
 struct Observed {
     started: String,
     hello: String,
+    /// QEMU's exit code, where the machine ends by itself.
     exit: Option<i32>,
     up_after: Duration,
     shutdown: Duration,
 }
 
-/// Watches the boot, presses Ctrl-Alt-Del, watches the reboot.
+/// Watches the boot, triggers the reboot, watches it.
 fn observe(
     qemu: &mut Qemu,
+    trigger: Trigger,
     qmp_socket: &Path,
     images: &Images,
     options: &BootOptions,
@@ -294,18 +328,35 @@ fn observe(
     let hello = qemu.seen_until(&format!("{hello_id}: Hello"), deadline)?;
     let up_after = qemu.elapsed();
 
-    let pressed = Instant::now();
-    let mut qmp = qmp::Qmp::connect(qmp_socket, Duration::from_secs(10))?;
-    qmp.send_keys(&CTRL_ALT_DEL)?;
-    drop(qmp);
+    let requested = match trigger {
+        Trigger::CtrlAltDel => {
+            let pressed = Instant::now();
+            let mut qmp = qmp::Qmp::connect(qmp_socket, Duration::from_secs(10))?;
+            qmp.send_keys(&CTRL_ALT_DEL)?;
+            drop(qmp);
+            pressed
+        }
+        // The rebooter asks once hello-world has ended, which it does at once.
+        Trigger::Console => {
+            qemu.seen_until(
+                trigger.request_line(),
+                Instant::now() + options.exit_timeout,
+            )?;
+            Instant::now()
+        }
+    };
     qemu.expect(RESTARTING, options.exit_timeout)?;
-    let status = qemu.wait_exit(options.exit_timeout)?;
+    let exit = if qemu.board().powers_off() {
+        qemu.wait_exit(options.exit_timeout)?.code()
+    } else {
+        None // raspi2b never ends by itself: the harness stops it
+    };
     Ok(Observed {
         started,
         hello,
-        exit: status.code(),
+        exit,
         up_after,
-        shutdown: pressed.elapsed(),
+        shutdown: requested.elapsed(),
     })
 }
 
@@ -313,13 +364,39 @@ fn observe(
 mod tests {
     use super::*;
 
+    fn files(board: Board) -> BoardFiles {
+        BoardFiles::load(board)
+            .unwrap()
+            .with_overrides(board.config_overrides())
+    }
+
     #[test]
-    fn the_x86_64_board_runs_every_step() {
-        let files = BoardFiles::load(Board::X86_64).unwrap();
-        check_devices(&files).unwrap();
-        assert_eq!(
-            expected_steps(&files),
-            ["early", "board", "modules", "watchdog", "root", "config", "data", "runtime"]
-        );
+    fn every_board_runs_its_steps_on_the_disks_the_harness_attaches() {
+        let all = [
+            "early", "board", "modules", "watchdog", "root", "config", "data", "runtime",
+        ];
+        for board in [Board::X86_64, Board::Aarch64] {
+            check_devices(board, &files(board), &[]).unwrap();
+            assert_eq!(expected_steps(&files(board)), all, "{board}");
+        }
+        // raspi2b: no watchdog (it would reset the machine at once).
+        check_devices(Board::Rpi2, &files(Board::Rpi2), &[]).unwrap();
+        let without: Vec<&str> = all.into_iter().filter(|s| *s != "watchdog").collect();
+        assert_eq!(expected_steps(&files(Board::Rpi2)), without);
+    }
+
+    #[test]
+    fn a_board_on_other_disks_is_refused() {
+        let real = BoardFiles::load(Board::Aarch64).unwrap();
+        let error = check_devices(Board::Aarch64, &real, &[]).unwrap_err();
+        assert!(error.to_string().contains("not /dev/mmcblk0p2"), "{error}");
+        let data = files(Board::Aarch64).with_overrides(&["northstar.data.device=/dev/vdc"]);
+        assert!(matches!(
+            check_devices(Board::Aarch64, &data, &[]),
+            Err(Error::Devices {
+                what: "data.device",
+                ..
+            })
+        ));
     }
 }

@@ -6,10 +6,12 @@
 //! - [`packages`]: the example containers, packed and signed as npks;
 //! - [`data`]: the data partition, an ext4 image made by `mke2fs -d` (no loop mount), and
 //!   its checks with `e2fsck`, `dumpe2fs` and `debugfs`;
+//! - [`sdcard`]: the SD card of a board with no other disk: an MBR (`sfdisk`) with the
+//!   root and data images in partitions 2 and 3;
 //! - [`initrd`]: the initramfs with the init, the board configuration, the root's key and
 //!   descriptor, and the board's kernel modules with their dependencies;
 //! - [`config`]: what the harness reads from the board's configuration files
-//!   (`board-configs/<board>/`).
+//!   (`board-configs/<board>/`), with the kernel command line's overrides applied.
 //!
 //! It does not boot anything (see [`crate::boot`]) and does not build binaries.
 
@@ -18,6 +20,7 @@ pub mod data;
 pub mod initrd;
 pub mod packages;
 pub mod root;
+pub mod sdcard;
 mod tool;
 
 pub use tool::ToolError;

@@ -5,10 +5,11 @@
 //! ([`initramfs`]), resolving kernel modules and their dependencies ([`modules`]), running
 //! QEMU with a captured console, a QMP socket and hard timeouts ([`qemu`]), building the
 //! images of a real boot (root, data, initramfs: `image`) and the scenarios: the probe
-//! ([`probe`]), the boot of Northstar's init (`boot`) and the boot scenarios that prove
-//! its promises one by one (`scenario`). It does not own the guest's
-//! software: a scenario brings its init (the probe's is the `probe-init` binary of this
-//! crate, `src/bin/probe-init.rs`; the boot's is the workspace's `northstar`).
+//! ([`probe`]), the boot of Northstar's init (`boot`), the boot scenarios that prove its
+//! promises one by one (`scenario`) and the demo of the examples (`demo`). It does not own
+//! the guest's software: a scenario brings its init (the probe's is the `probe-init`
+//! binary of this crate, `src/bin/probe-init.rs`; the boot's is the workspace's
+//! `northstar`).
 //!
 //! Feature `images` (default) brings the image builders, the boot scenario and QMP (they
 //! need the npk crate); `probe-init` is cross-built without it.
@@ -19,6 +20,8 @@ pub mod board;
 #[cfg(feature = "images")]
 pub mod boot;
 pub mod cargo;
+#[cfg(feature = "images")]
+pub mod demo;
 #[cfg(feature = "images")]
 pub mod image;
 pub mod initramfs;

@@ -7,6 +7,7 @@
 //!                       [--module NAME]... [NAME]...
 //! qemu-tests boot --board B [--timeout S] [--init PATH] [--append KERNEL-ARG]...
 //! qemu-tests scenario --board B [--timeout S] [--append KERNEL-ARG]... NAME...|all
+//! qemu-tests demo [--check] [--timeout S]
 //! ```
 //! Boards: x86_64, aarch64, rpi2. The kernel cache is `NORTHSTAR_QEMU_CACHE` or
 //! `target/qemu-cache`; `QEMU_TESTS_LOG=debug` shows the QEMU command lines.
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use qemu_tests::boot::{self, BootOptions};
+use qemu_tests::demo;
 use qemu_tests::kernels::KernelCache;
 use qemu_tests::modules::ModuleIndex;
 use qemu_tests::probe::{self, ProbeOptions};
@@ -29,13 +31,19 @@ const USAGE: &str = "usage:
   qemu-tests modules --board B NAME...
   qemu-tests boot-probe --board B [--timeout SECS] [--probe-init PATH]
                         [--append KERNEL-ARG]... [--module NAME]... [NAME]...
-  qemu-tests boot --board x86_64 [--timeout SECS] [--init PATH] [--append KERNEL-ARG]...
+  qemu-tests boot --board B [--timeout SECS] [--init PATH] [--append KERNEL-ARG]...
   qemu-tests scenario --board x86_64 [--timeout SECS] [--append KERNEL-ARG]... NAME...|all
+  qemu-tests demo [--check] [--timeout SECS]
 Module names (positional or --module) replace boot-probe's default: loop dm-verity.
 boot boots Northstar's init with a verified root, a data partition and the example
-containers, then presses Ctrl-Alt-Del and checks the data partition.
+containers, reboots it (Ctrl-Alt-Del on x86_64, a container's request elsewhere) and
+checks the shutdown's steps and the data partition.
 scenario runs the named boot scenarios (ten, tampered-root, tampered-package, oom,
-orphans, watchdog-fed, watchdog-hang; all: every one) with binaries built once.";
+orphans, watchdog-fed, watchdog-hang, install-power-cut; all: every one) with binaries
+built once.
+demo boots the examples on the x86_64 image with the serial console on this terminal and
+prints the nstar command line for its management channel; --check boots it twice without
+a terminal and checks the examples, nstar over the channel and the data partition.";
 
 fn main() -> ExitCode {
     init_logging();
@@ -101,6 +109,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         "boot-probe" => boot_probe(&cache, &args),
         "boot" => boot(&cache, &args),
         "scenario" => scenarios(&cache, &args),
+        "demo" => demo(&cache, &args),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -162,9 +171,10 @@ fn boot(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
     let run = boot::run(board, cache, &options)?;
     println!(
         "{board}: {} booted Northstar's init; up (report and container output) after {:.1} s, \
-         Ctrl-Alt-Del to QEMU's exit {:.1} s, machine gone after {:.1} s (wall); log {}",
+         {} to the machine's end {:.1} s, machine gone after {:.1} s (wall); log {}",
         run.kernel.release,
         run.up_after.as_secs_f64(),
+        run.trigger.describe(),
         run.shutdown.as_secs_f64(),
         run.total.as_secs_f64(),
         run.log.display()
@@ -192,6 +202,70 @@ fn boot(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
         eprintln!("{board}: FAILED: {problem}");
     }
     Ok(if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn demo(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
+    if !args.boards.is_empty()
+        || !args.names.is_empty()
+        || !args.append.is_empty()
+        || args.init.is_some()
+        || args.probe_init.is_some()
+    {
+        bail!("demo takes only --check and --timeout\n{USAGE}");
+    }
+    let mut options = demo::Options::default();
+    if let Some(secs) = args.timeout {
+        options.boot_timeout = Duration::from_secs(secs);
+    }
+    let started = Instant::now();
+    let prepared = demo::prepare(cache, &options)?;
+    println!(
+        "x86_64 demo: binaries and images ready after {:.1} s ({} packages: {})",
+        started.elapsed().as_secs_f64(),
+        prepared.images.packages.len(),
+        prepared.images.packages.join(" ")
+    );
+    if !args.check {
+        let status = demo::run(&prepared)?;
+        println!("x86_64 demo: QEMU ended ({status})");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let run = demo::check(&prepared, &options)?;
+    for line in &run.lines {
+        println!("  {}: {}", line.what, line.seen);
+    }
+    let boots: Vec<String> = run
+        .boots
+        .iter()
+        .map(|b| format!("{:.1} s", b.as_secs_f64()))
+        .collect();
+    println!(
+        "x86_64 demo --check: {} in {:.1} s (machines {}); logs {}",
+        if run.problems.is_empty() {
+            "passed"
+        } else {
+            "FAILED"
+        },
+        started.elapsed().as_secs_f64(),
+        boots.join(", "),
+        run.logs
+            .iter()
+            .map(|l| l.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "  manage it as the demo does: {}",
+        prepared.nstar.command_line()
+    );
+    for problem in &run.problems {
+        eprintln!("x86_64 demo: FAILED: {problem}");
+    }
+    Ok(if run.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -277,6 +351,8 @@ struct Args {
     init: Option<PathBuf>,
     /// `fetch --refresh`: ask apt for the current version even when a kernel is cached.
     refresh: bool,
+    /// `demo --check`: boot without a terminal and check.
+    check: bool,
     /// `--append ARG`: extra kernel arguments.
     append: Vec<String>,
     /// `--module NAME` and positional names.
@@ -300,6 +376,7 @@ impl Args {
                 "--init" => parsed.init = Some(value("--init")?.into()),
                 "--append" => parsed.append.push(value("--append")?.clone()),
                 "--refresh" => parsed.refresh = true,
+                "--check" => parsed.check = true,
                 "--module" => parsed.names.push(value("--module")?.clone()),
                 flag if flag.starts_with('-') => bail!("unknown option {flag}\n{USAGE}"),
                 name => parsed.names.push(name.to_owned()),

@@ -8,6 +8,8 @@
 //! harness that is interrupted) kills every group still running. It does not know what a
 //! guest does: scenarios bring the kernel, initramfs and the patterns to expect.
 
+#[cfg(feature = "images")]
+pub mod channel;
 mod config;
 mod console;
 #[cfg(feature = "images")]
@@ -265,6 +267,22 @@ impl Qemu {
         Ok(())
     }
 
+    /// Cuts the machine's power: SIGKILL to QEMU's process group at once (no grace; the
+    /// guest's unwritten caches are lost, what QEMU wrote to the disk images stays), then
+    /// reaps it. Does nothing when it has already exited.
+    pub fn kill_now(&mut self) -> Result<(), Error> {
+        if self.try_wait()?.is_some() {
+            return Ok(());
+        }
+        self.signal(Signal::SIGKILL)?;
+        let status = self.child.wait().map_err(|source| Error::Wait {
+            board: self.board,
+            source,
+        })?;
+        self.reaped(status);
+        Ok(())
+    }
+
     /// Everything the console printed so far.
     pub fn transcript(&self) -> String {
         self.console.transcript()
@@ -325,6 +343,28 @@ impl Drop for Qemu {
             log::error!("{err}");
         }
     }
+}
+
+/// Runs QEMU on the terminal: the guest's console is this process's standard input and
+/// output (`config.interactive` should be set), and QEMU runs until the guest powers off
+/// or the user ends it. No hard timeout and no log file: the user watches.
+pub fn run_interactive(config: &QemuConfig) -> Result<ExitStatus, Error> {
+    let board = config.board;
+    let program = board.qemu_binary();
+    if !on_path(program) {
+        return Err(Error::NotInstalled { program });
+    }
+    let args = config.args()?;
+    log::debug!("{board}: {program} {}", args.join(" "));
+    let mut child = Command::new(program)
+        .args(&args)
+        .spawn()
+        .map_err(|source| Error::Spawn {
+            board,
+            program,
+            source,
+        })?;
+    child.wait().map_err(|source| Error::Wait { board, source })
 }
 
 /// The process group of a child started with `process_group(0)`: its own pid.

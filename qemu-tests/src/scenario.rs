@@ -12,6 +12,7 @@
 //! | `orphans` | processes orphaned by a container leave no zombie behind |
 //! | `watchdog-fed` | the init feeds the watchdog: no reset long past its timeout |
 //! | `watchdog-hang` | a hung init (test build only) gets the machine reset by the watchdog |
+//! | `install-power-cut` | a power cut during an install through the management channel leaves the old package set or the new one, complete and verified |
 //!
 //! The kernel, the board's configuration and the binaries (`northstar` with the feature
 //! `fault-injection`, `test-container`) are prepared once ([`Shared`]) for every scenario
@@ -23,6 +24,7 @@ mod checks;
 mod console;
 mod drive;
 mod images;
+mod power_cut;
 mod spec;
 mod tamper;
 
@@ -44,11 +46,12 @@ pub enum Scenario {
     Orphans,
     WatchdogFed,
     WatchdogHang,
+    InstallPowerCut,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 7] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::Ten,
         Scenario::TamperedRoot,
         Scenario::TamperedPackage,
@@ -56,6 +59,7 @@ impl Scenario {
         Scenario::Orphans,
         Scenario::WatchdogFed,
         Scenario::WatchdogHang,
+        Scenario::InstallPowerCut,
     ];
 
     /// The name on the command line.
@@ -68,6 +72,7 @@ impl Scenario {
             Scenario::Orphans => "orphans",
             Scenario::WatchdogFed => "watchdog-fed",
             Scenario::WatchdogHang => "watchdog-hang",
+            Scenario::InstallPowerCut => "install-power-cut",
         }
     }
 }
@@ -135,6 +140,14 @@ pub enum Error {
     Qemu(#[from] qemu::Error),
     #[error(transparent)]
     Qmp(#[from] qmp::Error),
+    #[error(transparent)]
+    Channel(#[from] qemu::channel::Error),
+    #[error("management API over the channel: {what}")]
+    Client {
+        what: &'static str,
+        #[source]
+        source: northstar_client::Error,
+    },
 }
 
 /// How to run the scenarios.
@@ -169,6 +182,8 @@ pub struct Shared {
     /// `northstar`, built with the feature `fault-injection`.
     pub init: PathBuf,
     pub test_container: PathBuf,
+    /// `nstar` for the host, for the management channel.
+    pub nstar: PathBuf,
 }
 
 impl Shared {
@@ -187,12 +202,14 @@ impl Shared {
             &["northstar/fault-injection"],
             board,
         )?;
+        let nstar = qemu::channel::build_nstar()?;
         Ok(Shared {
             board,
             kernel,
             files,
             init: built[0].clone(),
             test_container: built[1].clone(),
+            nstar,
         })
     }
 }
@@ -223,6 +240,9 @@ pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Out
         source,
     })?;
     let images = images::build(shared, scenario, &dir)?;
+    if scenario == Scenario::InstallPowerCut {
+        return power_cut::run(shared, &images, &dir, options);
+    }
     let observed = drive::boot(shared, scenario, &images, &dir, options)?;
     let expected_steps = boot::expected_steps(&shared.files);
     let mut outcome = checks::check(scenario, &images.containers, &observed, &expected_steps);

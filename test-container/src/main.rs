@@ -6,6 +6,7 @@
 use std::io::Write;
 
 mod actions;
+mod console;
 mod escape;
 mod faults;
 mod json;

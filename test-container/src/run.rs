@@ -2,7 +2,7 @@
 //! performs it; a step that fails returns its [`Failure`] and no later step runs.
 
 use crate::{
-    actions, escape, net, out::Failure, processes, report, signals, steps::Step, syscalls,
+    actions, console, escape, net, out::Failure, processes, report, signals, steps::Step, syscalls,
 };
 
 /// Runs one step.
@@ -43,6 +43,7 @@ pub fn step(step: &Step) -> Result<(), Failure> {
         Step::Net => net::net(),
         Step::Connect(addr) => net::connect(*addr),
         Step::Listen(addr) => net::listen(*addr),
+        Step::Console(request) => console::run(request),
     }
 }
 

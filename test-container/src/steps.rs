@@ -4,6 +4,7 @@
 //! takes the rest of the text, commas included.
 
 use crate::names;
+use northstar_client::api::ContainerId;
 use std::{fmt, net::SocketAddr, time::Duration};
 
 /// Where a step's output goes.
@@ -75,6 +76,28 @@ impl Call {
     }
 }
 
+/// A request of a `console:` step, sent through the container's console connection.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConsoleRequest {
+    /// `reboot`: stop every container and reboot (PID 1).
+    Reboot,
+    /// `shutdown`: stop every container and power off (PID 1) or end the runtime.
+    Shutdown,
+    /// `wait-exit,<container>`: wait until the container has ended once.
+    WaitExit(ContainerId),
+}
+
+impl ConsoleRequest {
+    /// The name printed in the result line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConsoleRequest::Reboot => "reboot",
+            ConsoleRequest::Shutdown => "shutdown",
+            ConsoleRequest::WaitExit(_) => "wait-exit",
+        }
+    }
+}
+
 /// One step of the program.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
@@ -125,6 +148,8 @@ pub enum Step {
     Net,
     Connect(SocketAddr),
     Listen(SocketAddr),
+    /// A request through the console connection.
+    Console(ConsoleRequest),
 }
 
 /// Default bound of `fork-bomb` when no limit stops it earlier.
@@ -272,6 +297,7 @@ pub fn parse(arg: &str) -> Result<Step, ParseError> {
                 Step::Listen(addr)
             })
         }
+        "console" => console(need()?).map(Step::Console).map_err(|r| fail(&r)),
         _ => Err(fail("unknown verb")),
     }
 }
@@ -280,6 +306,19 @@ pub fn parse(arg: &str) -> Result<Step, ParseError> {
 fn seconds(text: &str) -> Option<Duration> {
     let secs: f64 = text.parse().ok()?;
     Duration::try_from_secs_f64(secs).ok()
+}
+
+/// `reboot`, `shutdown` or `wait-exit,<name>:<version>`.
+fn console(text: &str) -> Result<ConsoleRequest, String> {
+    match text.split_once(',') {
+        None if text == "reboot" => Ok(ConsoleRequest::Reboot),
+        None if text == "shutdown" => Ok(ConsoleRequest::Shutdown),
+        Some(("wait-exit", id)) => id
+            .parse()
+            .map(ConsoleRequest::WaitExit)
+            .map_err(|e| format!("wait-exit: {e}")),
+        _ => Err("expected reboot, shutdown or wait-exit,<name>:<version>".to_string()),
+    }
 }
 
 /// `<name or number>[,<arg>...]`; `mknod` takes an optional path instead.

@@ -85,6 +85,7 @@ pub fn write_report(init: &mut Init) {
     }
     init.reported = true;
     init.report.finished = Some(init.start.elapsed());
+    init.report.memory = report::Memory::current();
     for line in init.report.render().lines() {
         log::info!("{line}");
     }

@@ -7,6 +7,7 @@
 //! fails, the init keeps reaping forever.
 
 mod board;
+mod channel;
 mod cmdline;
 mod data;
 mod device;
@@ -248,7 +249,8 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
             Ok::<_, BootError>(())
         })?;
     }
-    step(init, "runtime", |init| {
+    let api = config.api.clone();
+    let running = step(init, "runtime", |init| {
         let events = runtime::Events::new()?;
         let (running, started) = runtime::start(config, &events)?;
         init.events = Some(events);
@@ -269,5 +271,11 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
             }
         }
         Ok::<_, BootError>(running)
-    })
+    })?;
+    // After the server bound its socket; not a boot step: the channel's errors are logged
+    // and the system runs on without it.
+    if let Some(channel) = &board.channel {
+        channel::start(channel, api.as_ref());
+    }
+    Ok(running)
 }

@@ -40,6 +40,39 @@ pub struct BootReport {
     pub containers: Vec<(ContainerId, Outcome)>,
     /// When the report was completed (since the init started).
     pub finished: Option<Duration>,
+    /// The init's memory when the report was completed (the runtime and the management
+    /// server are threads of the init, so this is all of Northstar's own memory).
+    pub memory: Option<Memory>,
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// `VmRSS`, KiB.
+    pub rss_kib: u64,
+    /// `VmHWM`, the peak resident size, KiB.
+    pub peak_kib: u64,
+}
+
+impl Memory {
+    /// The calling process's memory; `None` when `/proc` does not say.
+    pub fn current() -> Option<Memory> {
+        Memory::parse(&std::fs::read_to_string("/proc/self/status").ok()?)
+    }
+
+    /// `VmRSS` and `VmHWM` of a `/proc/<pid>/status` text.
+    pub fn parse(status: &str) -> Option<Memory> {
+        let kib = |key: &str| {
+            status.lines().find_map(|line| {
+                let value = line.strip_prefix(key)?.strip_prefix(':')?;
+                value.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
+            })
+        };
+        Some(Memory {
+            rss_kib: kib("VmRSS")?,
+            peak_kib: kib("VmHWM")?,
+        })
+    }
 }
 
 impl BootReport {
@@ -93,6 +126,13 @@ impl BootReport {
             seconds(init),
             seconds(self.kernel + init)
         );
+        if let Some(m) = self.memory {
+            let _ = writeln!(
+                out,
+                "init memory: {} KiB resident, peak {} KiB",
+                m.rss_kib, m.peak_kib
+            );
+        }
         let _ = writeln!(out, "{:>9} {:>9}  step", "at (ms)", "took (ms)");
         for s in &self.steps {
             let _ = writeln!(
@@ -124,6 +164,25 @@ fn seconds(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_from_proc_status() {
+        let status = "Name:\tnorthstar\nVmHWM:\t    2480 kB\nVmRSS:\t    2112 kB\nThreads:\t3\n";
+        assert_eq!(
+            Memory::parse(status),
+            Some(Memory {
+                rss_kib: 2112,
+                peak_kib: 2480
+            })
+        );
+        assert_eq!(Memory::parse("Name:\tkthread\n"), None);
+        assert!(Memory::current().is_some_and(|m| m.rss_kib > 0 && m.peak_kib >= m.rss_kib));
+        let mut r = BootReport::new(Duration::from_millis(900));
+        r.memory = Memory::parse(status);
+        assert!(r
+            .render()
+            .contains("init memory: 2112 KiB resident, peak 2480 KiB\n"));
+    }
 
     fn id(s: &str) -> ContainerId {
         s.parse().unwrap()

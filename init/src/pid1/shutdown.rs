@@ -57,6 +57,7 @@ pub fn finish(init: &mut Init, power: Power) -> ! {
         unmount(&data);
     }
     nix::unistd::sync();
+    log::info!("{power}: file systems synced");
     if let Some(watchdog) = init.watchdog.take() {
         watchdog.disarm();
     }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{BootReport, HELLO_OUTPUT};
+use super::{BootReport, Trigger, HELLO_OUTPUT};
 use crate::image::data;
 use crate::kernels::Kernel;
 
@@ -21,8 +21,15 @@ pub struct BootRun {
     pub autostart: Vec<String>,
     /// hello-world's output line.
     pub hello: String,
-    /// QEMU's exit code after the reboot.
+    /// What ended the system.
+    pub trigger: Trigger,
+    /// The shutdown's steps the console did not show in order (empty: all there).
+    pub shutdown_missing: Vec<String>,
+    /// QEMU's exit code after the reboot, where the machine ends by itself.
     pub qemu_exit: Option<i32>,
+    /// Whether the machine ends by itself after the reboot (`-no-reboot`); raspi2b does
+    /// not, and the harness stops it.
+    pub exits_by_itself: bool,
     /// `HOLD` or `boot failed` lines of the init.
     pub fatal_lines: Vec<String>,
     pub fsck: data::Fsck,
@@ -32,7 +39,9 @@ pub struct BootRun {
     pub missing_data_dirs: Vec<String>,
     /// From QEMU's start to hello-world's output (and the report).
     pub up_after: Duration,
-    /// From Ctrl-Alt-Del to QEMU's exit.
+    /// From the shutdown's trigger (Ctrl-Alt-Del pressed, or the init's line for the
+    /// container's request) to the kernel's last line and, where it ends by itself,
+    /// QEMU's exit.
     pub shutdown: Duration,
     /// From QEMU's start until it was gone.
     pub total: Duration,
@@ -68,7 +77,13 @@ impl BootRun {
         if !self.hello.contains(HELLO_OUTPUT) {
             problems.push(format!("hello-world printed {:?}", self.hello));
         }
-        if self.qemu_exit != Some(0) {
+        for missing in &self.shutdown_missing {
+            problems.push(format!(
+                "shutdown after {}: {missing}",
+                self.trigger.describe()
+            ));
+        }
+        if self.exits_by_itself && self.qemu_exit != Some(0) {
             problems.push(format!("qemu exited with {:?}, expected 0", self.qemu_exit));
         }
         if !self.fsck.clean() {

@@ -46,6 +46,15 @@ pub struct BootReport {
     pub total: Duration,
     pub steps: Vec<Step>,
     pub containers: Vec<Container>,
+    /// The init's memory when it wrote the report: (resident, peak) KiB.
+    pub memory: Option<(u64, u64)>,
+}
+
+/// `init memory: 2112 KiB resident, peak 2480 KiB`
+fn memory(text: &str) -> Option<(u64, u64)> {
+    let rest = text.strip_prefix("init memory: ")?;
+    let (rss, rest) = rest.split_once(" KiB resident, peak ")?;
+    Some((rss.parse().ok()?, rest.strip_suffix(" KiB")?.parse().ok()?))
 }
 
 impl BootReport {
@@ -62,6 +71,10 @@ impl BootReport {
                 continue; // the kernel's
             };
             if text.trim_start().starts_with("at (ms)") {
+                continue;
+            }
+            if let Some(m) = memory(text) {
+                report.memory = Some(m);
                 continue;
             }
             let words: Vec<&str> = text.split_whitespace().collect();
@@ -135,6 +148,7 @@ mod tests {
 [    3.100000] northstar: northstar 0.1.0 starting as PID 1 of the machine, 3090 ms after the kernel started\r
 [    9.000000] northstar: runtime_core::runtime::events: hello-world:0.0.1: started (pid 201)\r
 [    9.100000] northstar: Startup finished in 3.090s (kernel) + 5.912s (init) = 9.002s\r
+[    9.100000] northstar: init memory: 2112 KiB resident, peak 2480 KiB\r
 [    9.100001] northstar:   at (ms) took (ms)  step\r
 [    9.100002] northstar:         0         4  early\r
 [    9.100003] northstar:         4         1  board\r
@@ -172,6 +186,7 @@ mod tests {
             "failed: exit code 1"
         );
         assert_eq!(r.containers.len(), 3);
+        assert_eq!(r.memory, Some((2112, 2480)));
     }
 
     #[test]

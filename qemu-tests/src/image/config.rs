@@ -139,6 +139,36 @@ impl BoardFiles {
         })
     }
 
+    /// The configuration the init ends up with when the kernel command line holds `args`:
+    /// the `northstar.*` overrides of `doc/boot.md` that change what the harness relies
+    /// on (`modules`, `root.device`, `data.device`, `data=off`, `watchdog=off`,
+    /// `watchdog.device`), applied in order. Other arguments are left to the init, which
+    /// checks every key.
+    pub fn with_overrides<S: AsRef<str>>(&self, args: &[S]) -> BoardFiles {
+        let mut files = self.clone();
+        for arg in args {
+            let Some((key, value)) = arg.as_ref().split_once('=') else {
+                continue;
+            };
+            match key {
+                "northstar.modules" => {
+                    files.modules = value
+                        .split(',')
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                }
+                "northstar.root.device" => files.root_device = value.to_owned(),
+                "northstar.data.device" => files.data_device = Some(value.to_owned()),
+                "northstar.data" if value == "off" => files.data_device = None,
+                "northstar.watchdog" if value == "off" => files.watchdog = false,
+                "northstar.watchdog.device" => files.watchdog = true,
+                _ => {}
+            }
+        }
+        files
+    }
+
     /// The directories the init lays out on the data partition at boot, relative to its
     /// root: every repository's on it and the runtime's `data_dir` when on it.
     pub fn data_layout(&self) -> Vec<String> {
@@ -223,6 +253,33 @@ mod tests {
             ]
         );
         assert!(files.data_repository("nonesuch").is_err());
+    }
+
+    #[test]
+    fn overrides_switch_the_board_to_other_devices() {
+        let files = BoardFiles::load(Board::Aarch64).unwrap();
+        assert_eq!(files.root_device, "/dev/mmcblk0p2");
+        let stand_in = files.with_overrides(&[
+            "console=ttyAMA0",
+            "northstar.modules=virtio_pci,virtio_blk,loop",
+            "northstar.root.device=/dev/vda",
+            "northstar.data.device=/dev/vdb",
+            "northstar.log=debug",
+        ]);
+        assert_eq!(stand_in.modules, ["virtio_pci", "virtio_blk", "loop"]);
+        assert_eq!(stand_in.root_device, "/dev/vda");
+        assert_eq!(stand_in.data_device.as_deref(), Some("/dev/vdb"));
+        assert!(stand_in.watchdog);
+        assert_eq!(stand_in.board_toml, files.board_toml);
+
+        let off = files.with_overrides(&["northstar.watchdog=off", "northstar.data=off"]);
+        assert!(!off.watchdog);
+        assert_eq!(off.data_device, None);
+        assert!(files
+            .with_overrides(&["northstar.modules="])
+            .modules
+            .is_empty());
+        assert_eq!(files.with_overrides::<&str>(&[]), files);
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //!
 //! - `hello-world` (`examples/hello-world`): the static binary at `/bin/hello-world` and
 //!   its manifest, with `autostart: relaxed` added so that the runtime starts it at boot;
-//! - `message` (`examples/message`): a resource container, as it is.
+//! - `message` (`examples/message`): a resource container, as it is;
+//! - `rebooter` ([`pack_rebooter`]): the `test-container` program, whose manifest's
+//!   `console` permits `list`, `notifications` and `shutdown`: it waits until hello-world
+//!   has ended, then asks the runtime for a reboot through its console connection (the
+//!   management API) and sleeps until it is stopped.
 //!
 //! Building the binary is not this module's work (see [`crate::cargo`]).
 
@@ -43,6 +47,8 @@ pub struct Packed {
 
 /// The container the boot test expects to run and print.
 pub const HELLO_WORLD: &str = "hello-world";
+/// Its version (`examples/hello-world/manifest.yaml`).
+pub const HELLO_WORLD_VERSION: &str = "0.0.1";
 
 /// Packs `hello-world` (with `hello_world`, its static binary for the board) and `message`
 /// into `repository`, signed with `key`; `staging` (emptied first) holds hello-world's
@@ -80,6 +86,51 @@ pub fn pack_examples(
     ])
 }
 
+/// The container that reboots the system.
+pub const REBOOTER: &str = "rebooter";
+
+/// The rebooter's manifest: `test-container` (`test-container/README.md`) at
+/// `/bin/test-container` with the steps that wait for hello-world's end, then reboot.
+pub fn rebooter_manifest() -> String {
+    let wait = format!("console:wait-exit,{HELLO_WORLD}:{HELLO_WORLD_VERSION}");
+    let args = ["print:1,ready", &wait, "console:reboot", "sleep-forever"];
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    format!(
+        "name: {REBOOTER}\nversion: 0.0.1\ninit: /bin/test-container\nargs: [{}]\n\
+         uid: 1000\ngid: 1000\nautostart: relaxed\n\
+         console:\n  permissions: [list, notifications, shutdown]\n\
+         io:\n  stdout: pipe\n  stderr: pipe\n",
+        args.join(", ")
+    )
+}
+
+/// Packs the rebooter (with `test_container`, its static binary for the board) into
+/// `repository`, signed with `key`; `staging` (emptied first) holds its root.
+pub fn pack_rebooter(
+    test_container: &Path,
+    staging: &Path,
+    repository: &Path,
+    key: &SecretKey,
+) -> Result<Packed, Error> {
+    let io = |step, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { step, path, source }
+    };
+    std::fs::create_dir_all(repository).map_err(io("create", repository))?;
+    super::fresh_dir(staging).map_err(io("create", staging))?;
+    let bin = staging.join("bin");
+    std::fs::create_dir_all(&bin).map_err(io("create", &bin))?;
+    let target = bin.join("test-container");
+    std::fs::copy(test_container, &target).map_err(io("copy the binary to", &target))?;
+    let yaml = staging.with_extension("yaml");
+    std::fs::write(&yaml, rebooter_manifest()).map_err(io("write", &yaml))?;
+    let manifest = pack::read_manifest(&yaml).map_err(|source| Error::Pack {
+        name: REBOOTER,
+        source,
+    })?;
+    pack_one(REBOOTER, &manifest, staging, repository, key)
+}
+
 fn pack_one(
     name: &'static str,
     manifest: &Manifest,
@@ -103,6 +154,42 @@ fn pack_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rebooter_may_reboot_through_its_console() {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = dir.path().join("test-container");
+        std::fs::write(&binary, b"\x7fELF not really").unwrap();
+        let key = SecretKey::generate().unwrap();
+        let repo = dir.path().join("repo");
+        let packed = pack_rebooter(&binary, &dir.path().join("stage"), &repo, &key).unwrap();
+        assert_eq!(packed.id, "rebooter:0.0.1");
+        assert!(packed.autostart);
+        let npk = npk::package::Npk::open(&packed.path).unwrap();
+        let verified = npk.verify(&key.public()).unwrap();
+        let manifest = verified.manifest();
+        let console = manifest.console.as_ref().unwrap();
+        use npk::manifest::Permission as P;
+        for p in [P::List, P::Notifications, P::Shutdown] {
+            assert!(console.permissions.0.contains(&p), "{p:?}");
+        }
+        let args: Vec<String> = manifest.args.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            args,
+            [
+                "print:1,ready",
+                "console:wait-exit,hello-world:0.0.1",
+                "console:reboot",
+                "sleep-forever"
+            ]
+        );
+        // hello-world's id is what the rebooter waits for.
+        let hello = pack::read_manifest(
+            &crate::cargo::workspace_root().join("examples/hello-world/manifest.yaml"),
+        )
+        .unwrap();
+        assert_eq!(hello.version.to_string(), HELLO_WORLD_VERSION);
+    }
 
     #[test]
     fn packs_signed_examples_that_verify_with_the_key() {

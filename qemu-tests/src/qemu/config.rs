@@ -44,6 +44,12 @@ pub struct QemuConfig {
     pub qmp: Option<PathBuf>,
     /// QEMU is killed after this long whatever happens (`timeout(1)`).
     pub hard_timeout: Duration,
+    /// `-no-reboot`: a reboot of the guest ends QEMU (the default). Off, the machine
+    /// restarts with the same kernel, initramfs and disks.
+    pub no_reboot: bool,
+    /// The console on a terminal ([`super::run_interactive`]): `-serial mon:stdio`, so
+    /// that Ctrl-A X ends QEMU and Ctrl-C goes to the guest.
+    pub interactive: bool,
     /// Where the console transcript is written as it arrives.
     pub log: PathBuf,
 }
@@ -63,6 +69,8 @@ impl QemuConfig {
             devices: Vec::new(),
             qmp: None,
             hard_timeout: Duration::from_secs(300),
+            no_reboot: true,
+            interactive: false,
             log: log.to_path_buf(),
         }
     }
@@ -91,13 +99,19 @@ impl QemuConfig {
                 "-monitor",
                 "none",
                 "-serial",
-                "stdio",
+                if self.interactive {
+                    "mon:stdio"
+                } else {
+                    "stdio"
+                },
                 "-nic",
                 "none",
-                "-no-reboot",
             ]
             .map(String::from),
         );
+        if self.no_reboot {
+            args.push("-no-reboot".into());
+        }
         args.push("-kernel".into());
         args.push(self.path(&self.kernel, "kernel")?);
         args.push("-initrd".into());

@@ -12,7 +12,7 @@ use super::images::Images;
 use super::spec::{self, Container};
 use super::{console, Error, Options, Scenario, Shared};
 use crate::boot::{self, report};
-use crate::qemu::{qmp::Qmp, Drive, Qemu, QemuConfig};
+use crate::qemu::{channel, qmp::Qmp, Drive, Qemu, QemuConfig};
 
 /// The init's line when the hang of `northstar.test.hang` begins.
 pub const HANG_LINE: &str = "test fault: the main loop hangs now";
@@ -43,20 +43,23 @@ pub(super) struct Observed {
     pub log: PathBuf,
 }
 
-/// Boots the scenario's images and drives the machine to its end.
-pub(super) fn boot(
+/// The scenario's machine: the root read-only and the data disk, the board's watchdog, a
+/// QMP socket `qmp.sock` and the management channel on `api.sock`, the console logged to
+/// `log` in `dir`.
+pub(super) fn machine(
     shared: &Shared,
     scenario: Scenario,
     images: &Images,
     dir: &Path,
+    log: &str,
     options: &Options,
-) -> Result<Observed, Error> {
+) -> Result<QemuConfig, Error> {
     let qmp_socket = dir.join("qmp.sock");
     if qmp_socket.as_os_str().len() > MAX_SOCKET_PATH {
         return Err(Error::SocketPath { path: qmp_socket });
     }
     let _ = std::fs::remove_file(&qmp_socket);
-    let mut config = QemuConfig::new(&shared.kernel, &images.initrd, &dir.join("console.log"));
+    let mut config = QemuConfig::new(&shared.kernel, &images.initrd, &dir.join(log));
     config.cmdline.extend(spec::cmdline(scenario));
     config.cmdline.extend(options.cmdline.iter().cloned());
     config.drives = vec![
@@ -74,9 +77,22 @@ pub(super) fn boot(
             .devices
             .extend(shared.board.watchdog_device().map(String::from));
     }
-    config.qmp = Some(qmp_socket.clone());
+    config.qmp = Some(qmp_socket);
+    config.serial_ports = vec![channel::serial_port(&dir.join("api.sock"))?];
     config.hard_timeout = options.boot_timeout + 2 * options.exit_timeout + Duration::from_secs(60);
+    Ok(config)
+}
 
+/// Boots the scenario's images and drives the machine to its end.
+pub(super) fn boot(
+    shared: &Shared,
+    scenario: Scenario,
+    images: &Images,
+    dir: &Path,
+    options: &Options,
+) -> Result<Observed, Error> {
+    let config = machine(shared, scenario, images, dir, "console.log", options)?;
+    let qmp_socket = dir.join("qmp.sock");
     let mut qemu = Qemu::spawn(&config)?;
     let mut observed = Observed {
         transcript: String::new(),

@@ -20,6 +20,8 @@ pub(super) struct Images {
     pub containers: Vec<Container>,
     /// What was changed after signing, for the report.
     pub tampered: Option<(PathBuf, tamper::Tampered)>,
+    /// The key the packages are signed with (the root trusts it).
+    pub package_key: SecretKey,
 }
 
 pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<Images, Error> {
@@ -104,5 +106,6 @@ pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<I
         initrd: initrd_path,
         containers,
         tampered,
+        package_key,
     })
 }

@@ -127,7 +127,9 @@ pub fn containers(scenario: Scenario) -> Vec<Container> {
             };
             vec![maker, probe]
         }
-        Scenario::WatchdogFed | Scenario::WatchdogHang => vec![idle("idle")],
+        Scenario::WatchdogFed | Scenario::WatchdogHang | Scenario::InstallPowerCut => {
+            vec![idle("idle")]
+        }
     }
 }
 

@@ -228,3 +228,26 @@ fn scan_zombies_needs_a_directory() {
     );
     assert_eq!(bad("scan-zombies"), "needs an argument");
 }
+
+#[test]
+fn console_requests() {
+    assert_eq!(ok("console:reboot"), Step::Console(ConsoleRequest::Reboot));
+    assert_eq!(
+        ok("console:shutdown"),
+        Step::Console(ConsoleRequest::Shutdown)
+    );
+    let step = ok("console:wait-exit,hello-world:0.0.1");
+    assert_eq!(
+        step,
+        Step::Console(ConsoleRequest::WaitExit(
+            "hello-world:0.0.1".parse().unwrap()
+        ))
+    );
+    if let Step::Console(request) = step {
+        assert_eq!(request.name(), "wait-exit");
+    }
+    assert!(bad("console:wait-exit,hello-world").starts_with("wait-exit: "));
+    assert!(bad("console:power").contains("expected reboot"));
+    assert!(bad("console:reboot,now").contains("expected reboot"));
+    assert_eq!(bad("console"), "needs an argument");
+}

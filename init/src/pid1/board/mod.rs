@@ -1,9 +1,9 @@
 //! The board configuration (`/etc/northstar/board.toml` in the initramfs): which modules
-//! to load, where the root and data partitions are, the watchdog, the reaction to fatal
-//! errors. Typed, unknown keys refused; `northstar.*` keys of the kernel command line
-//! override it ([`super::overrides`]); every rule is checked after the overrides, and an
-//! error names the file or the command line key it comes from. Keys and defaults are
-//! listed in `doc/boot.md`.
+//! to load, where the root and data partitions are, the watchdog, the management channel,
+//! the reaction to fatal errors. Typed, unknown keys refused; `northstar.*` keys of the
+//! kernel command line override it ([`super::overrides`]); every rule is checked after the
+//! overrides, and an error names the file or the command line key it comes from. Keys and
+//! defaults are listed in `doc/boot.md`.
 
 mod overrides;
 mod validate;
@@ -131,6 +131,9 @@ pub struct Board {
     /// The hardware watchdog; absent: none is used.
     #[serde(default)]
     pub watchdog: Option<Watchdog>,
+    /// The management channel from a host (a virtio-serial port); absent: none.
+    #[serde(default)]
+    pub channel: Option<Channel>,
     /// The runtime.
     #[serde(default)]
     pub runtime: Runtime,
@@ -189,6 +192,18 @@ pub struct Watchdog {
     /// Timeout set with `WDIOC_SETTIMEOUT` (whole seconds); fed every quarter of it.
     #[serde(default = "default_watchdog_timeout", deserialize_with = "duration")]
     pub timeout: Duration,
+}
+
+/// `[channel]`: a virtio-serial port relayed to the management API's socket, so that a
+/// host (a QEMU machine's, a hypervisor's) can manage the runtime (`doc/boot.md`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Channel {
+    /// The port's name as the host gives it (`/sys/class/virtio-ports/*/name`).
+    pub port: String,
+    /// How long to wait for the port to appear.
+    #[serde(default = "default_wait", deserialize_with = "duration")]
+    pub wait: Duration,
 }
 
 /// `[runtime]`.

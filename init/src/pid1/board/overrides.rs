@@ -4,9 +4,10 @@
 //! that involve the whole configuration are checked afterwards (`Board::validate`).
 //!
 //! Lists (`modules`) are comma-separated. The optional tables are removed with `off`
-//! (`northstar.watchdog=off`, `northstar.data=off`) and created by setting their device
-//! (`northstar.watchdog.device=/dev/watchdog0`); their other keys can only be set once
-//! the table exists.
+//! (`northstar.watchdog=off`, `northstar.data=off`, `northstar.channel=off`) and created
+//! by setting their device or port (`northstar.watchdog.device=/dev/watchdog0`,
+//! `northstar.channel.port=org.northstar.api`); their other keys can only be set once the
+//! table exists.
 
 use super::{Board, Error};
 use crate::pid1::cmdline::{Param, PREFIX};
@@ -34,6 +35,9 @@ pub const KEYS: &[&str] = &[
     "watchdog",
     "watchdog.device",
     "watchdog.timeout",
+    "channel",
+    "channel.port",
+    "channel.wait",
     "runtime.config",
 ];
 
@@ -80,14 +84,12 @@ pub fn apply(board: &mut Board, param: &Param) -> Result<(), Error> {
                 .map_err(|_| fail(format!("{value:?} is not a whole number")))?;
             board.root.data_blocks = Some(blocks);
         }
-        "data" | "watchdog" if value == "off" => {
-            if key == "data" {
-                board.data = None;
-            } else {
-                board.watchdog = None;
-            }
-        }
-        "data" | "watchdog" => {
+        "data" | "watchdog" | "channel" if value == "off" => match key {
+            "data" => board.data = None,
+            "watchdog" => board.watchdog = None,
+            _ => board.channel = None,
+        },
+        "data" | "watchdog" | "channel" => {
             return Err(fail(format!(
                 "{value:?}: only \"off\" can be given for the whole table"
             )))
@@ -122,6 +124,23 @@ pub fn apply(board: &mut Board, param: &Param) -> Result<(), Error> {
         "watchdog.timeout" => match &mut board.watchdog {
             Some(watchdog) => watchdog.timeout = duration()?,
             None => return Err(absent("watchdog")),
+        },
+        "channel.port" => match &mut board.channel {
+            Some(channel) => channel.port = value.to_string(),
+            None => {
+                board.channel = Some(super::Channel {
+                    port: value.to_string(),
+                    wait: super::default_wait(),
+                })
+            }
+        },
+        "channel.wait" => match &mut board.channel {
+            Some(channel) => channel.wait = duration()?,
+            None => {
+                return Err(fail(format!(
+                    "the board has no [channel]: set {PREFIX}channel.port first"
+                )))
+            }
         },
         "runtime.config" => board.runtime.config = path(),
         _ => {

@@ -136,6 +136,23 @@ fn shipped_boards() {
         for option in [disk, watchdog, console] {
             assert!(set(option), "{name}: {option} missing from kernel.config");
         }
+        // A management channel needs its driver and an API socket to relay to.
+        if let Some(channel) = &b.channel {
+            assert!(
+                modules.iter().any(|m| m == "virtio_console"),
+                "{name}: the channel needs virtio_console"
+            );
+            assert!(
+                set("CONFIG_VIRTIO_CONSOLE"),
+                "{name}: CONFIG_VIRTIO_CONSOLE"
+            );
+            assert!(config.api.is_some(), "{name}: a channel but no [api]");
+            assert!(
+                readme_mentions(path, &channel.port),
+                "{name}: {}",
+                channel.port
+            );
+        }
         let readme = fs::read_to_string(path.join("README.md")).unwrap();
         for fact in [
             data.device.to_str().unwrap(),
@@ -148,6 +165,18 @@ fn shipped_boards() {
             );
         }
     }
+}
+
+fn readme_mentions(board: &Path, fact: &str) -> bool {
+    fs::read_to_string(board.join("README.md")).is_ok_and(|r| r.contains(fact))
+}
+
+/// The x86_64 board has the management channel its QEMU machines are given.
+#[test]
+fn the_x86_64_board_has_a_channel() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../board-configs/x86_64");
+    let b = Board::load(&dir.join("board.toml"), &[]).unwrap();
+    assert_eq!(b.channel.unwrap().port, "org.northstar.api");
 }
 
 /// The QEMU stand-in of the Renesas board: its documented overrides give a valid board.

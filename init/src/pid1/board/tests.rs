@@ -143,7 +143,10 @@ fn overrides_apply_in_order() {
     assert_eq!(b.watchdog.unwrap().timeout, Duration::from_secs(30));
     assert_eq!((b.log, b.name.as_str()), (LogLevel::Warn, "stand-in"));
     // Optional tables go with "off".
-    let text = format!("{MINIMAL}[data]\ndevice = \"/dev/vdb\"\n[watchdog]\ndevice = \"/dev/w\"\n");
+    let text = format!(
+        "{MINIMAL}[data]\ndevice = \"/dev/vdb\"\n[watchdog]\ndevice = \"/dev/w\"\n\
+         [channel]\nport = \"org.northstar.api\"\n"
+    );
     let b = parse(
         &text,
         &[param("watchdog", Some("off")), param("data", Some("off"))],
@@ -246,17 +249,21 @@ fn override_errors_name_the_command_line_key() {
 
 #[test]
 fn every_listed_key_can_be_set() {
-    let text = format!("{MINIMAL}[data]\ndevice = \"/dev/vdb\"\n[watchdog]\ndevice = \"/dev/w\"\n");
+    let text = format!(
+        "{MINIMAL}[data]\ndevice = \"/dev/vdb\"\n[watchdog]\ndevice = \"/dev/w\"\n\
+         [channel]\nport = \"org.northstar.api\"\n"
+    );
     let hex = "c".repeat(64);
     for key in KEYS {
         let value = match *key {
             "modules" => "loop",
             "reaction" => "hold",
             "log" => "debug",
-            "root.wait" | "data.wait" | "watchdog.timeout" => "3s",
+            "root.wait" | "data.wait" | "watchdog.timeout" | "channel.wait" => "3s",
             "root.hash" | "root.salt" => hex.as_str(),
             "root.data_blocks" => "3",
-            "data" | "watchdog" => "off",
+            "data" | "watchdog" | "channel" => "off",
+            "channel.port" => "org.example.port",
             "data.fs" => "ext4",
             "name" => "renamed",
             _ => "/dev/other",
@@ -291,4 +298,42 @@ fn reactions_print_as_they_are_written() {
     for r in [Reaction::Reboot, Reaction::PowerOff, Reaction::Hold] {
         assert_eq!(r.to_string().parse::<Reaction>(), Ok(r));
     }
+}
+
+#[test]
+fn the_channel() {
+    let b = parse(MINIMAL, &[]).unwrap();
+    assert_eq!(b.channel, None);
+    let text = format!("{MINIMAL}[channel]\nport = \"org.northstar.api\"\n");
+    let b = parse(&text, &[]).unwrap();
+    let channel = b.channel.unwrap();
+    assert_eq!(channel.port, "org.northstar.api");
+    assert_eq!(channel.wait, Duration::from_secs(10));
+    let b = parse(&text, &[param("channel.wait", Some("2s"))]).unwrap();
+    assert_eq!(b.channel.unwrap().wait, Duration::from_secs(2));
+    let b = parse(&text, &[param("channel", Some("off"))]).unwrap();
+    assert_eq!(b.channel, None);
+    let b = parse(MINIMAL, &[param("channel.port", Some("vport.a"))]).unwrap();
+    assert_eq!(b.channel.unwrap().port, "vport.a");
+    let e = parse(MINIMAL, &[param("channel.wait", Some("2s"))]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "kernel command line: northstar.channel.wait: the board has no [channel]: set \
+         northstar.channel.port first"
+    );
+    let bad = format!("{MINIMAL}[channel]\nport = \"a/b\"\n");
+    let e = parse(&bad, &[]).unwrap_err();
+    assert_eq!(e.key(), Some("channel.port"));
+    assert!(
+        e.to_string().contains("\"a/b\" must be 1 to 64 characters"),
+        "{e}"
+    );
+    let e = parse(&text, &[param("channel.port", Some(""))]).unwrap_err();
+    assert_eq!(e.key(), Some("northstar.channel.port"));
+    let e = parse(
+        &format!("{MINIMAL}[channel]\nport = \"p\"\nname = \"x\"\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("unknown field `name`"), "{e}");
 }

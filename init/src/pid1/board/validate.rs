@@ -105,6 +105,20 @@ impl Board {
                 );
             }
         }
+        if let Some(channel) = &self.channel {
+            if !valid_name(&channel.port, 64, |c| {
+                c.is_ascii_alphanumeric() || "._-".contains(c)
+            }) {
+                return fail(
+                    "channel.port",
+                    format!(
+                        "{:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
+                        channel.port
+                    ),
+                );
+            }
+            wait("channel.wait", channel.wait)?;
+        }
         absolute("runtime.config", &self.runtime.config)?;
         Ok(())
     }

@@ -119,3 +119,14 @@ fn the_raspberry_pi_has_one_sd_card_and_no_virtio() {
     });
     assert!(matches!(cfg.args(), Err(Error::Unsupported { .. })));
 }
+
+#[test]
+fn an_interactive_machine_that_reboots() {
+    let mut cfg = config(Board::X86_64);
+    cfg.interactive = true;
+    cfg.no_reboot = false;
+    let args = cfg.args().unwrap();
+    assert_eq!(after(&args, "-serial"), ["mon:stdio"]);
+    assert!(!args.contains(&"-no-reboot".to_string()));
+    assert_eq!(after(&args, "-accel"), ["tcg"]);
+}

@@ -1,0 +1,208 @@
+//! The demo: the example containers as signed packages on the x86_64 image, booted by
+//! Northstar's init under QEMU, and managed from the host through the management channel.
+//!
+//! - hello-world greets; hello-ferris runs the `ferris` program of one resource container
+//!   on the text of another (`message`); persistence counts its starts on the data
+//!   partition (the count survives a reboot); cpueater burns CPU under a cgroup CPU limit;
+//!   memeater allocates until the OOM killer of its own cgroup ends it.
+//! - [`run`] builds the images in `<work_dir>/x86_64/demo/` (the package key in `keys/`,
+//!   for the user's own packages), prints the `nstar -u unix://…` line of the channel and
+//!   leaves the user at the serial console (QEMU on the terminal; a reboot restarts the
+//!   machine; Ctrl-A X ends QEMU).
+//! - [`check`] boots the same image without a terminal and checks each example's output,
+//!   `nstar list` over the channel, a reboot through the channel (the count goes on), a
+//!   power-off through the channel and the data partition afterwards ([`check`]'s module).
+
+mod check;
+mod images;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use npk::key::SecretKey;
+
+pub use check::{CheckRun, Line};
+
+use crate::image::{self, config::BoardFiles, data, initrd, root};
+use crate::kernels::{Kernel, KernelCache};
+use crate::qemu::{self, channel, Drive, QemuConfig};
+use crate::{cargo, kernels, modules, Board};
+
+/// The board of the demo.
+pub const BOARD: Board = Board::X86_64;
+
+/// Errors preparing or running the demo (what the guest did wrong is in
+/// [`CheckRun::problems`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {step} {path}")]
+    Io {
+        step: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no binary {0} was built")]
+    Missing(String),
+    #[error("cannot generate or save a key")]
+    Key(#[source] npk::key::Error),
+    #[error("packing the example {name}")]
+    Pack {
+        name: &'static str,
+        #[source]
+        source: npk::pack::Error,
+    },
+    #[error(transparent)]
+    Kernel(#[from] kernels::Error),
+    #[error(transparent)]
+    Build(#[from] cargo::Error),
+    #[error(transparent)]
+    Config(#[from] image::config::Error),
+    #[error(transparent)]
+    Modules(#[from] modules::Error),
+    #[error(transparent)]
+    Root(#[from] root::Error),
+    #[error(transparent)]
+    Data(#[from] data::Error),
+    #[error(transparent)]
+    Initrd(#[from] initrd::Error),
+    #[error(transparent)]
+    Qemu(#[from] qemu::Error),
+    #[error(transparent)]
+    Channel(#[from] channel::Error),
+}
+
+/// How to run the demo.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `--check`: from QEMU's start to the last example's output (each boot).
+    pub boot_timeout: Duration,
+    /// `--check`: from the request to power off or reboot to QEMU's exit.
+    pub exit_timeout: Duration,
+    /// Everything goes to `<work_dir>/x86_64/demo/`.
+    pub work_dir: PathBuf,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            boot_timeout: Duration::from_secs(120),
+            exit_timeout: Duration::from_secs(60),
+            work_dir: cargo::target_dir().join("qemu-tests"),
+        }
+    }
+}
+
+/// The demo's machine, ready to boot.
+pub struct Prepared {
+    pub kernel: Kernel,
+    pub files: BoardFiles,
+    pub images: images::Images,
+    pub nstar: channel::Nstar,
+    pub dir: PathBuf,
+}
+
+impl Prepared {
+    /// The QEMU machine: root read-only and data disks, the board's watchdog, the
+    /// channel's port; the console logged to `console-<n>.log`.
+    pub fn machine(&self, boot: u32) -> Result<QemuConfig, Error> {
+        let log = self.dir.join(format!("console-{boot}.log"));
+        let mut config = QemuConfig::new(&self.kernel, &self.images.initrd, &log);
+        config.drives = vec![
+            Drive {
+                path: self.images.root.clone(),
+                read_only: true,
+            },
+            Drive {
+                path: self.images.data.clone(),
+                read_only: false,
+            },
+        ];
+        if self.files.watchdog {
+            config
+                .devices
+                .extend(BOARD.watchdog_device().map(String::from));
+        }
+        config.serial_ports = vec![channel::serial_port(&self.nstar.socket)?];
+        Ok(config)
+    }
+}
+
+/// Builds the binaries (the init, the examples for the guest; nstar for the host) and the
+/// images in `<work_dir>/x86_64/demo/`.
+pub fn prepare(cache: &KernelCache, options: &Options) -> Result<Prepared, Error> {
+    let dir = options.work_dir.join(BOARD.name()).join("demo");
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+        step: "create",
+        path: dir.clone(),
+        source,
+    })?;
+    let kernel = cache.fetch(BOARD)?;
+    let files = BoardFiles::load(BOARD)?;
+    let programs = [
+        "northstar",
+        "hello-world",
+        "ferris",
+        "persistence",
+        "cpueater",
+        "memeater",
+    ];
+    let wanted: Vec<(&str, &str)> = programs.iter().map(|p| (*p, *p)).collect();
+    let built = cargo::build_workspace_binaries(&wanted, BOARD)?;
+    let binaries: Vec<(&str, PathBuf)> = programs.into_iter().zip(built).collect();
+    let nstar = channel::build_nstar()?;
+
+    // The package key stays beside the images, for the user's own packages.
+    let keys = dir.join("keys");
+    std::fs::create_dir_all(&keys).map_err(|source| Error::Io {
+        step: "create",
+        path: keys.clone(),
+        source,
+    })?;
+    let key = SecretKey::generate().map_err(Error::Key)?;
+    for file in ["demo.key", "demo.pub"] {
+        let _ = std::fs::remove_file(keys.join(file));
+    }
+    key.save(&keys.join("demo.key")).map_err(Error::Key)?;
+    key.public()
+        .save(&keys.join("demo.pub"))
+        .map_err(Error::Key)?;
+
+    let images = images::build(&kernel, &files, &binaries, &key, &dir)?;
+    Ok(Prepared {
+        kernel,
+        files,
+        images,
+        nstar: channel::Nstar {
+            binary: nstar,
+            socket: dir.join("api.sock"),
+            timeout: Duration::from_secs(30),
+        },
+        dir,
+    })
+}
+
+/// The interactive demo: QEMU on this terminal until the guest powers off or the user
+/// ends it (Ctrl-A X). Reboots restart the machine.
+pub fn run(prepared: &Prepared) -> Result<std::process::ExitStatus, Error> {
+    let mut config = prepared.machine(0)?;
+    config.interactive = true;
+    config.no_reboot = false;
+    let nstar = prepared.nstar.command_line();
+    eprintln!(
+        "\nNorthstar demo: {} packages on the x86_64 image ({}).\n\
+         The serial console follows; Ctrl-A X ends QEMU. From another terminal:\n\n  \
+         {nstar} list\n  {nstar} logs hello-ferris:0.0.1\n  {nstar} start memeater:0.0.1\n  \
+         {nstar} reboot        # persistence counts on\n  {nstar} shutdown\n\n\
+         Sign your own packages with {}.\n",
+        prepared.images.packages.len(),
+        prepared.images.packages.join(" "),
+        prepared.dir.join("keys/demo.key").display()
+    );
+    Ok(qemu::run_interactive(&config)?)
+}
+
+/// The non-interactive demo (`--check`).
+pub fn check(prepared: &Prepared, options: &Options) -> Result<CheckRun, Error> {
+    check::run(prepared, options)
+}

@@ -1,0 +1,207 @@
+//! The demo's images: every example of `examples/` packed and signed with the demo's
+//! package key into the `system` repository of the data image, the root with the board's
+//! runtime configuration and that key, the initramfs with the board's modules.
+
+use std::path::{Path, PathBuf};
+
+use npk::key::SecretKey;
+use npk::manifest::Autostart;
+
+use super::Error;
+use crate::boot::REPOSITORY;
+use crate::image::{self, config::BoardFiles, data, initrd, root};
+use crate::kernels::Kernel;
+use crate::modules::ModuleIndex;
+
+/// One example: its directory in `examples/`, the program of the workspace built for it
+/// (at `/bin/<program>` in its image), where the rest of its image comes from, and
+/// whether the demo starts it at boot even though its manifest does not say so.
+pub struct Example {
+    pub name: &'static str,
+    pub program: Option<&'static str>,
+    /// A directory of `examples/<name>/` that is the image as it is.
+    pub root: Option<&'static str>,
+    pub autostart: bool,
+}
+
+/// The examples, in the order they are packed.
+pub const EXAMPLES: [Example; 7] = [
+    Example {
+        name: "hello-world",
+        program: Some("hello-world"),
+        root: None,
+        autostart: true,
+    },
+    Example {
+        name: "ferris",
+        program: Some("ferris"),
+        root: None,
+        autostart: false,
+    },
+    Example {
+        name: "message",
+        program: None,
+        root: Some("root"),
+        autostart: false,
+    },
+    Example {
+        name: "hello-ferris",
+        program: None,
+        root: None,
+        autostart: false,
+    },
+    Example {
+        name: "persistence",
+        program: Some("persistence"),
+        root: None,
+        autostart: false,
+    },
+    Example {
+        name: "cpueater",
+        program: Some("cpueater"),
+        root: None,
+        autostart: false,
+    },
+    Example {
+        name: "memeater",
+        program: Some("memeater"),
+        root: None,
+        autostart: true,
+    },
+];
+
+/// The images of the demo and the packages on them.
+pub struct Images {
+    pub root: PathBuf,
+    pub data: PathBuf,
+    pub initrd: PathBuf,
+    /// `name:version` of every package.
+    pub packages: Vec<String>,
+}
+
+/// Builds the images in `dir`: `binaries` are the workspace's programs by name (the init
+/// as `northstar`), `key` signs the packages.
+pub fn build(
+    kernel: &Kernel,
+    files: &BoardFiles,
+    binaries: &[(&str, PathBuf)],
+    key: &SecretKey,
+    dir: &Path,
+) -> Result<Images, Error> {
+    let io = |step, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Io { step, path, source }
+    };
+    let binary = |name: &str| {
+        binaries
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| p.clone())
+            .ok_or_else(|| Error::Missing(name.to_owned()))
+    };
+    let stage = dir.join("stage");
+    image::fresh_dir(&stage).map_err(io("create", &stage))?;
+    let root_key = SecretKey::generate().map_err(Error::Key)?;
+    let contents = root::RootContents {
+        runtime_config: files.runtime_toml.clone(),
+        packages_key: key.public(),
+    };
+    let root_path = dir.join("root.img");
+    let root = root::build(&contents, &stage.join("root"), &root_path, &root_key)?;
+
+    let repository = files.data_repository(REPOSITORY)?;
+    let data_stage = stage.join("data");
+    let repo_dir = data_stage.join(repository.on_data().unwrap_or_default());
+    std::fs::create_dir_all(&repo_dir).map_err(io("create", &repo_dir))?;
+    let examples = crate::cargo::workspace_root().join("examples");
+    let options = npk::pack::Options {
+        key: Some(key),
+        ..npk::pack::Options::default()
+    };
+    let mut packages = Vec::new();
+    for example in &EXAMPLES {
+        let pack = |source| Error::Pack {
+            name: example.name,
+            source,
+        };
+        let mut manifest =
+            npk::pack::read_manifest(&examples.join(example.name).join("manifest.yaml"))
+                .map_err(pack)?;
+        if example.autostart && manifest.autostart.is_none() {
+            manifest.autostart = Some(Autostart::Relaxed);
+        }
+        let image_root = match example.root {
+            Some(sub) => examples.join(example.name).join(sub),
+            None => {
+                let image_root = stage.join("images").join(example.name);
+                std::fs::create_dir_all(&image_root).map_err(io("create", &image_root))?;
+                if let Some(program) = example.program {
+                    let bin = image_root.join("bin");
+                    std::fs::create_dir_all(&bin).map_err(io("create", &bin))?;
+                    let target = bin.join(program);
+                    std::fs::copy(binary(program)?, &target).map_err(io("copy", &target))?;
+                }
+                image_root
+            }
+        };
+        npk::pack::pack_manifest(&manifest, &image_root, &repo_dir, &options, &mut |_| ())
+            .map_err(pack)?;
+        packages.push(format!("{}:{}", manifest.name, manifest.version));
+    }
+    let data_path = dir.join("data.img");
+    data::make_ext4(&data_stage, &data_path, data::SIZE_MIB)?;
+
+    let resolution = ModuleIndex::load(&kernel.modules_dir)?.resolve(&files.modules)?;
+    let initrd_path = dir.join("initramfs.cpio");
+    initrd::write(
+        &initrd::Contents {
+            init: &binary("northstar")?,
+            board_toml: &files.board_toml,
+            root_key: root.key.to_bytes(),
+            root_descriptor: &root.descriptor_text,
+            root_signature: root.signature,
+            kernel,
+            modules: &resolution,
+        },
+        &initrd_path,
+    )?;
+    Ok(Images {
+        root: root_path,
+        data: data_path,
+        initrd: initrd_path,
+        packages,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_example_is_packed_once_with_what_it_needs() {
+        let examples = crate::cargo::workspace_root().join("examples");
+        let mut dirs: Vec<String> = std::fs::read_dir(&examples)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        dirs.sort();
+        let mut names: Vec<&str> = EXAMPLES.iter().map(|e| e.name).collect();
+        names.sort();
+        assert_eq!(dirs, names, "an example of examples/ is not in the demo");
+        for e in &EXAMPLES {
+            let m = npk::pack::read_manifest(&examples.join(e.name).join("manifest.yaml")).unwrap();
+            if let Some(program) = e.program {
+                assert!(
+                    examples.join(program).join("Cargo.toml").is_file(),
+                    "{program}"
+                );
+            }
+            if let Some(root) = e.root {
+                assert!(examples.join(e.name).join(root).is_dir(), "{}", e.name);
+            }
+            // Resources are never started; every other example runs at boot.
+            let runs = m.init.is_some();
+            assert_eq!(runs, m.autostart.is_some() || e.autostart, "{}", e.name);
+        }
+    }
+}

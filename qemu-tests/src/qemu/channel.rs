@@ -1,0 +1,208 @@
+//! The host's end of a guest's management channel (`doc/boot.md`, "The management
+//! channel"): a virtio-serial port named [`PORT`] on a unix socket that QEMU listens on,
+//! and the workspace's `nstar` run against that socket, as a user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use super::SerialPort;
+
+/// The port's name, as the boards' `[channel] port` expects it.
+pub const PORT: &str = "org.northstar.api";
+/// The longest unix socket path (`sun_path` less its NUL).
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// Errors of the host's end.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the channel's socket path {path} is longer than {MAX_SOCKET_PATH} bytes")]
+    SocketPath { path: PathBuf },
+    #[error("cannot run {program}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cargo failed to build nstar for the host ({status}):\n{stderr}")]
+    Build {
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("nstar {args} failed ({status}):\n{stderr}")]
+    Failed {
+        args: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("nstar {args}: not the JSON expected ({reason}):\n{stdout}")]
+    Json {
+        args: String,
+        reason: String,
+        stdout: String,
+    },
+}
+
+/// The virtio-serial port of the channel on the host socket `socket` (removed first, so
+/// that QEMU can listen there).
+pub fn serial_port(socket: &Path) -> Result<SerialPort, Error> {
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return Err(Error::SocketPath {
+            path: socket.to_path_buf(),
+        });
+    }
+    let _ = std::fs::remove_file(socket);
+    Ok(SerialPort {
+        name: PORT.to_owned(),
+        socket: socket.to_path_buf(),
+    })
+}
+
+/// Builds `nstar` for the host (release, `Cargo.lock` as it is); returns its path.
+pub fn build_nstar() -> Result<PathBuf, Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    log::info!("building nstar for the host");
+    let output = Command::new(&cargo)
+        .current_dir(crate::cargo::workspace_root())
+        .args([
+            "build",
+            "--locked",
+            "--release",
+            "-p",
+            "nstar",
+            "--bin",
+            "nstar",
+        ])
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: cargo.to_string_lossy().into_owned(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(Error::Build {
+            status: output.status,
+            stderr: crate::cargo::tail(&String::from_utf8_lossy(&output.stderr), 40),
+        });
+    }
+    Ok(crate::cargo::target_dir().join("release").join("nstar"))
+}
+
+/// `nstar` against one machine's channel.
+#[derive(Clone, Debug)]
+pub struct Nstar {
+    pub binary: PathBuf,
+    pub socket: PathBuf,
+    /// `nstar --timeout`: the connection, the handshake and each answer.
+    pub timeout: Duration,
+}
+
+impl Nstar {
+    /// `nstar`'s `-u` for the channel: `unix://` and the socket's absolute path.
+    pub fn url(&self) -> String {
+        let socket = std::path::absolute(&self.socket).unwrap_or_else(|_| self.socket.clone());
+        format!("unix://{}", socket.display())
+    }
+
+    /// The command line a user types to manage the machine.
+    pub fn command_line(&self) -> String {
+        format!("{} -u {}", self.binary.display(), self.url())
+    }
+
+    /// Runs `nstar -u <url> --timeout <timeout> <args>` (under `timeout(1)`, twice the
+    /// timeout plus 10 s); its output, whatever its status.
+    pub fn output(&self, args: &[&str]) -> Result<Output, Error> {
+        let hard = (2 * self.timeout + Duration::from_secs(10))
+            .as_secs()
+            .to_string();
+        let timeout = format!("{}s", self.timeout.as_secs().max(1));
+        Command::new("timeout")
+            .args(["--kill-after=5", &hard])
+            .arg(&self.binary)
+            .args(["-u", &self.url(), "--timeout", &timeout])
+            .args(args)
+            .output()
+            .map_err(|source| Error::Spawn {
+                program: self.binary.display().to_string(),
+                source,
+            })
+    }
+
+    /// Runs nstar with `args`; its standard output when it succeeded.
+    pub fn run(&self, args: &[&str]) -> Result<String, Error> {
+        let output = self.output(args)?;
+        if !output.status.success() {
+            return Err(Error::Failed {
+                args: args.join(" "),
+                status: output.status,
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// `nstar list --json`: every container as `(id, state)`.
+    pub fn list(&self) -> Result<Vec<(String, String)>, Error> {
+        let args = ["list", "--json"];
+        let stdout = self.run(&args)?;
+        parse_list(&stdout).map_err(|reason| Error::Json {
+            args: args.join(" "),
+            reason,
+            stdout,
+        })
+    }
+}
+
+/// The containers of `nstar list --json`'s output, as `(id, state)`.
+pub fn parse_list(stdout: &str) -> Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(stdout.trim()).map_err(|e| e.to_string())?;
+    let containers = value["containers"]
+        .as_array()
+        .ok_or("no \"containers\" list")?;
+    containers
+        .iter()
+        .map(|c| {
+            let field = |name: &str| {
+                c[name]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| format!("a container without {name:?}: {c}"))
+            };
+            Ok((field("container")?, field("state")?))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_of_nstar() {
+        let out = r#"{"type":"containers","containers":[{"container":"hello-world:0.0.1","repository":"system","resource":false,"state":"stopped","mounted":true,"restarts":0},{"container":"idle:0.0.1","repository":"system","resource":false,"state":"running","pid":12,"uptime_ms":5,"mounted":true,"restarts":0}]}"#;
+        assert_eq!(
+            parse_list(out).unwrap(),
+            [
+                ("hello-world:0.0.1".to_owned(), "stopped".to_owned()),
+                ("idle:0.0.1".to_owned(), "running".to_owned())
+            ]
+        );
+        assert!(parse_list("{}").is_err());
+        assert!(parse_list("not json").is_err());
+    }
+
+    #[test]
+    fn the_url_is_absolute() {
+        let n = Nstar {
+            binary: "nstar".into(),
+            socket: "relative/api.sock".into(),
+            timeout: Duration::from_secs(30),
+        };
+        assert!(n.url().starts_with("unix:///"), "{}", n.url());
+        assert!(n.url().ends_with("/relative/api.sock"));
+        assert!(serial_port(&PathBuf::from("/".repeat(200))).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let port = serial_port(&dir.path().join("api.sock")).unwrap();
+        assert_eq!(port.name, PORT);
+    }
+}
