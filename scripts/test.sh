@@ -5,7 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-step() { printf '\n==== %s\n' "$*"; }
+# One-shot builds: incremental compilation only costs time and disk here.
+export CARGO_INCREMENTAL=0
+
+# Each step prints the free disk space: the suite builds for four targets and two
+# profiles, and a full disk is the first thing to rule out when a step fails.
+step() {
+    printf '\n==== %s\n' "$*"
+    printf '(disk: %s free, target/ %s)\n' "$(df -h --output=avail . | tail -n 1 | tr -d ' ')" \
+        "$(du -sh target 2>/dev/null | cut -f1 || echo 0)"
+}
+# Below this much free space (GiB), a step removes build output the rest no longer needs.
+low_disk_gib=${LOW_DISK_GIB:-25}
+low_on_disk() { [ "$(df -B1G --output=avail . | tail -n 1 | tr -d ' ')" -lt "$low_disk_gib" ]; }
 
 step "format"
 cargo fmt --all -- --check
@@ -19,6 +31,11 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 cargo test --workspace --locked
+# The debug build is not used by the steps below (they build release binaries).
+if low_on_disk; then
+    echo "less than ${low_disk_gib} GiB free: removing target/debug"
+    rm -rf target/debug
+fi
 
 step "boots (QEMU, three boards)"
 # Debian's kernels (fetched once into target/qemu-cache) and Northstar's init as PID 1 on

@@ -82,7 +82,7 @@ impl Client {
     /// Connect to a parsed URL and do the handshake.
     pub fn connect_url(url: &Url, options: Options) -> Result<Client, Error> {
         ClientName::new(&options.client_name).map_err(Error::ClientName)?;
-        let stream = Stream::connect(url, options.connect_timeout, options.tcp)?;
+        let stream = Stream::connect(url, options.connect_timeout, &options.tcp)?;
         Client::handshake(stream, options)
     }
 

@@ -153,7 +153,7 @@ impl Connection {
     }
 
     /// Tell the server nothing more comes from this side.
-    pub(crate) fn shutdown_write(&self) {
+    pub(crate) fn shutdown_write(&mut self) {
         self.stream.shutdown_write();
     }
 

@@ -39,10 +39,11 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A TCP URL without a way to authenticate: protocol 1.0 defines none yet.
+    /// A TCP URL without a way to authenticate.
     #[error(
-        "{url}: a TCP connection needs authentication, which this protocol version does not \
-         define yet; use the unix socket (e.g. through an ssh tunnel)"
+        "{url}: a TCP connection needs a TLS client identity (the CA of the server's \
+         certificate, the client's certificate and key), or an explicit choice of no \
+         authentication for a tunnelled port"
     )]
     TcpUnauthenticated {
         /// The URL.

@@ -42,6 +42,7 @@ mod requests;
 mod stream;
 #[cfg(feature = "test-server")]
 pub mod testing;
+mod tls;
 mod transport;
 mod url;
 
@@ -51,5 +52,6 @@ pub use install::package_sha256;
 pub use northstar_api as api;
 pub use requests::{Logs, Restarted};
 pub use stream::{LogFollow, Notifications};
+pub use tls::{TlsFileError, TlsIdentity};
 pub use transport::TcpAuthentication;
 pub use url::{InvalidUrl, Url};

@@ -1,12 +1,12 @@
-//! The byte stream under the protocol: a unix socket or a TCP connection.
+//! The byte stream under the protocol: a unix socket, a TLS session over TCP (the
+//! server's TCP listener: TLS 1.3, client certificates) or, when the caller explicitly
+//! accepts it, plain TCP (e.g. a port forwarded over ssh).
 //!
-//! TCP is only the transport here. Protocol 1.0 defines no authentication for it, so a
-//! TCP connection is refused unless the caller explicitly accepts an unauthenticated one
-//! ([`TcpAuthentication::Unauthenticated`], e.g. for a port forwarded over ssh). When an
-//! authentication is designed, it becomes a variant of [`TcpAuthentication`] and runs in
-//! [`authenticate`], before the handshake.
+//! A TLS session completes its handshake in [`Stream::connect`], within the connect
+//! timeout, so a refused certificate is a connect error, before the protocol's `hello`.
 
-use crate::{error::Error, url::Url};
+use crate::{error::Error, tls::TlsIdentity, url::Url};
+use rustls::{ClientConnection, StreamOwned};
 use std::{
     io::{self, Read, Write},
     net::{Shutdown, TcpStream, ToSocketAddrs},
@@ -15,13 +15,15 @@ use std::{
 };
 
 /// How a TCP connection proves who the client is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub enum TcpAuthentication {
     /// Refuse TCP URLs ([`Error::TcpUnauthenticated`]): the default.
     #[default]
     Refuse,
-    /// Speak the protocol over TCP without authentication. Whoever can reach the port gets
-    /// the permissions the server grants to such connections.
+    /// TLS 1.3 with a client certificate: the server's TCP listener.
+    Tls(TlsIdentity),
+    /// Speak the protocol over plain TCP without authentication, e.g. to a unix socket
+    /// forwarded over ssh. Whoever can reach the port gets what is behind it.
     Unauthenticated,
 }
 
@@ -30,6 +32,7 @@ pub enum TcpAuthentication {
 pub(crate) enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
 
 impl Stream {
@@ -38,7 +41,7 @@ impl Stream {
     pub(crate) fn connect(
         url: &Url,
         timeout: Option<Duration>,
-        tcp: TcpAuthentication,
+        tcp: &TcpAuthentication,
     ) -> Result<Stream, Error> {
         let fail = |source| Error::Connect {
             url: url.clone(),
@@ -47,7 +50,7 @@ impl Stream {
         match url {
             Url::Unix(path) => UnixStream::connect(path).map(Stream::Unix).map_err(fail),
             Url::Tcp { host, port } => {
-                if tcp == TcpAuthentication::Refuse {
+                if matches!(tcp, TcpAuthentication::Refuse) {
                     return Err(Error::TcpUnauthenticated { url: url.clone() });
                 }
                 let addresses = (host.as_str(), *port).to_socket_addrs().map_err(fail)?;
@@ -61,9 +64,7 @@ impl Stream {
                         Ok(stream) => {
                             // Frames are small and answered: do not delay them.
                             stream.set_nodelay(true).map_err(fail)?;
-                            let mut stream = Stream::Tcp(stream);
-                            authenticate(&mut stream, tcp).map_err(fail)?;
-                            return Ok(stream);
+                            return authenticate(stream, host, tcp, timeout).map_err(fail);
                         }
                         Err(e) => last = e,
                     }
@@ -77,6 +78,7 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_read_timeout(timeout),
             Stream::Tcp(s) => s.set_read_timeout(timeout),
+            Stream::Tls(s) => s.sock.set_read_timeout(timeout),
         }
     }
 
@@ -84,6 +86,7 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_write_timeout(timeout),
             Stream::Tcp(s) => s.set_write_timeout(timeout),
+            Stream::Tls(s) => s.sock.set_write_timeout(timeout),
         }
     }
 
@@ -91,14 +94,21 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_nonblocking(nonblocking),
             Stream::Tcp(s) => s.set_nonblocking(nonblocking),
+            Stream::Tls(s) => s.sock.set_nonblocking(nonblocking),
         }
     }
 
     /// Tell the server nothing more comes; errors are of no interest (it may be gone).
-    pub(crate) fn shutdown_write(&self) {
+    pub(crate) fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Tls(s) => {
+                // close_notify is the end of the client's data; TLS 1.3 lets the server
+                // still answer.
+                s.conn.send_close_notify();
+                s.flush()
+            }
         };
     }
 }
@@ -108,6 +118,12 @@ impl Read for Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            Stream::Tls(s) => match s.read(buf) {
+                // The server ended without close_notify: the end all the same (frames
+                // carry their lengths, a cut one is an error of the decoder).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+                other => other,
+            },
         }
     }
 }
@@ -117,6 +133,7 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
@@ -124,14 +141,35 @@ impl Write for Stream {
         match self {
             Stream::Unix(s) => s.flush(),
             Stream::Tcp(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
         }
     }
 }
 
-/// The place where a TCP connection authenticates, before the protocol's handshake.
-fn authenticate(_stream: &mut Stream, tcp: TcpAuthentication) -> io::Result<()> {
-    match tcp {
-        TcpAuthentication::Unauthenticated => Ok(()),
+/// Authenticate a TCP connection before the protocol's handshake: a TLS session runs its
+/// handshake now, within `timeout`.
+fn authenticate(
+    tcp: TcpStream,
+    host: &str,
+    how: &TcpAuthentication,
+    timeout: Option<Duration>,
+) -> io::Result<Stream> {
+    match how {
+        TcpAuthentication::Unauthenticated => Ok(Stream::Tcp(tcp)),
+        TcpAuthentication::Tls(identity) => {
+            let mut session = identity.session(host)?;
+            let mut tcp = tcp;
+            tcp.set_read_timeout(timeout)?;
+            tcp.set_write_timeout(timeout)?;
+            while session.is_handshaking() {
+                session.complete_io(&mut tcp)?;
+            }
+            // The handshake's last flight (the client's certificate and Finished).
+            while session.wants_write() {
+                session.write_tls(&mut tcp)?;
+            }
+            Ok(Stream::Tls(Box::new(StreamOwned::new(session, tcp))))
+        }
         TcpAuthentication::Refuse => Err(io::Error::new(
             io::ErrorKind::PermissionDenied,
             "TCP connections are refused",

@@ -112,9 +112,10 @@ fn check_global_options(cli: &Cli) {
     if g.json && !json_ok {
         usage(&format!("--json is not supported by `{name}`"));
     }
-    if !connects && (g.url.is_some() || g.timeout.is_some() || g.unauthenticated_tcp) {
+    let tls = g.tls_ca.is_some() || g.tls_cert.is_some() || g.tls_key.is_some();
+    if !connects && (g.url.is_some() || g.timeout.is_some() || g.unauthenticated_tcp || tls) {
         usage(&format!(
-            "--url, --timeout and --unauthenticated-tcp do not apply to `{name}`"
+            "--url, --timeout, --tls-* and --unauthenticated-tcp do not apply to `{name}`"
         ));
     }
 }

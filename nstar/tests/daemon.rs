@@ -360,3 +360,75 @@ fn mount_umount_repositories_and_what_only_pid1_does() {
     let out = daemon.fails(1, &["reboot"]);
     assert!(text(&out.stderr).ends_with("[unsupported]\n"));
 }
+
+#[test]
+fn over_tcp_with_client_certificates() {
+    use northstar_client::testing::pki::{Issued, Pki};
+    let world = lifecycle_world();
+    let pki = Pki::new(world.dir.path(), "site").unwrap();
+    let server = pki.server().unwrap();
+    let operator = pki.client("operator").unwrap();
+    let viewer = pki.client("viewer").unwrap();
+    let ca = pki.ca_certificate();
+    let tcp = format!(
+        "[api.tcp]\nlisten = \"127.0.0.1:0\"\ncertificate = \"{}\"\nkey = \"{}\"\n\
+         client_ca = \"{}\"\n\
+         [[api.tcp.grants]]\ncommon_name = \"operator\"\npermissions = [\"list\", \"start\", \"stop\"]\n\
+         [[api.tcp.grants]]\ncommon_name = \"viewer\"\npermissions = [\"list\"]\n",
+        server.certificate.display(),
+        server.key.display(),
+        ca.display()
+    );
+    let daemon = world.start_with("1h", &tcp);
+    let url = daemon.tcp_url();
+    let ca = ca.display().to_string();
+    let as_ = |who: &Issued| {
+        vec![
+            "--tls-ca".to_string(),
+            ca.clone(),
+            "--tls-cert".to_string(),
+            who.certificate.display().to_string(),
+            "--tls-key".to_string(),
+            who.key.display().to_string(),
+        ]
+    };
+    let run = |who: &Issued, args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.extend(as_(who));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        daemon.nstar_at(&url, &all)
+    };
+
+    let out = run(&operator, &["list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(SLEEPER), "{}", text(&out.stdout));
+    let out = run(&operator, &["start", SLEEPER]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("started"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The viewer lists, and is refused the rest.
+    assert!(run(&viewer, &["list"]).status.success());
+    let out = run(&viewer, &["stop", SLEEPER]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("permission"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Without a client identity nstar refuses to speak TCP; a stranger's CA is refused.
+    let out = daemon.nstar_at(&url, &["list"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("TLS"), "{}", text(&out.stderr));
+    let strangers = Pki::new(daemon.world.dir.path(), "strangers").unwrap();
+    let forged = strangers.client("operator").unwrap();
+    let out = run(&forged, &["list"]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    // The operator's session still works; stop what it started.
+    let out = run(&operator, &["stop", SLEEPER]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

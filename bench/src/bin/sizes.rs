@@ -1,8 +1,10 @@
 //! Size of the static binaries a board carries: the init (`northstar`) and the tool
-//! (`nstar`), release profile (size-optimized, LTO, stripped), for each board target.
+//! (`nstar`), release profile (size-optimized, LTO, stripped), for each board target; and
+//! the init with the feature `tls` (the management API's TCP listener), which a board
+//! chooses.
 //!
 //! `cargo run --release -p bench --bin sizes`
-//! Goal: the init ≤ 3 MiB stripped on every target.
+//! Goal: the init ≤ 3 MiB stripped on every target (default features).
 //!
 //! Baseline in the same run: the host's `crun` (a dynamically linked C runtime, stripped by
 //! Debian; its shared libraries are not counted, which favours it).
@@ -23,26 +25,15 @@ const GOAL: u64 = 3 << 20;
 fn main() -> Result<()> {
     let crun = which("crun").and_then(|p| Ok(fs::metadata(p)?.len()));
     println!(
-        "{:<32} {:>12} {:>12} {:>9} {:>9}",
-        "target", "northstar", "nstar", "/goal", "/crun"
+        "{:<32} {:>12} {:>12} {:>9} {:>9} {:>14}",
+        "target", "northstar", "nstar", "/goal", "/crun", "northstar+tls"
     );
     let mut worst: u64 = 0;
     for target in TARGETS {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(workspace())
-            .args([
-                "build",
-                "--quiet",
-                "--locked",
-                "--release",
-                "--target",
-                target,
-            ])
-            .args(["-p", "northstar", "-p", "nstar"])
-            .status()
-            .context("run cargo")?;
-        anyhow::ensure!(status.success(), "building for {target} failed");
         let dir = workspace().join("target").join(target).join("release");
+        build(target, &["-p", "northstar", "--features", "tls"])?;
+        let with_tls = size(&dir.join("northstar"))?;
+        build(target, &["-p", "northstar", "-p", "nstar"])?;
         let init = size(&dir.join("northstar"))?;
         let tool = size(&dir.join("nstar"))?;
         worst = worst.max(init);
@@ -51,10 +42,11 @@ fn main() -> Result<()> {
             Err(_) => "-".into(),
         };
         println!(
-            "{target:<32} {:>12} {:>12} {:>9.2} {versus_crun:>9}",
+            "{target:<32} {:>12} {:>12} {:>9.2} {versus_crun:>9} {:>14}",
             kib(init),
             kib(tool),
-            init as f64 / GOAL as f64
+            init as f64 / GOAL as f64,
+            kib(with_tls)
         );
     }
     match crun {
@@ -67,6 +59,24 @@ fn main() -> Result<()> {
         kib(GOAL),
         if worst <= GOAL { "met" } else { "MISSED" }
     );
+    Ok(())
+}
+
+fn build(target: &str, what: &[&str]) -> Result<()> {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(workspace())
+        .args([
+            "build",
+            "--quiet",
+            "--locked",
+            "--release",
+            "--target",
+            target,
+        ])
+        .args(what)
+        .status()
+        .context("run cargo")?;
+    anyhow::ensure!(status.success(), "building {what:?} for {target} failed");
     Ok(())
 }
 

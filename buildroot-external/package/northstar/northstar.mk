@@ -47,7 +47,8 @@ endif
 NORTHSTAR_CARGO_ENV = \
 	CARGO_TARGET_$(call UPPERCASE,$(RUSTC_TARGET_NAME))_RUSTFLAGS="$(NORTHSTAR_RUSTFLAGS)"
 
-NORTHSTAR_CARGO_BUILD_OPTS = -p northstar $(if $(BR2_PACKAGE_NORTHSTAR_NSTAR),-p nstar)
+NORTHSTAR_CARGO_BUILD_OPTS = -p northstar $(if $(BR2_PACKAGE_NORTHSTAR_NSTAR),-p nstar) \
+	$(if $(BR2_PACKAGE_NORTHSTAR_TLS),--features northstar/tls)
 HOST_NORTHSTAR_CARGO_BUILD_OPTS = -p nstar
 
 # The workspace root is a virtual manifest, which cargo install cannot take:

@@ -7,6 +7,7 @@
 //! request and records what it received; [`FakeServer::start`] runs any handler, for
 //! misbehaving servers (hanging, closing mid-frame, another protocol version).
 
+pub mod pki;
 pub mod runtime;
 
 use northstar_api::{

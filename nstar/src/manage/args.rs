@@ -23,9 +23,20 @@ pub struct Global {
     /// Print JSON instead of text (management subcommands and `inspect`).
     #[arg(long, global = true)]
     pub json: bool,
-    /// Accept a tcp:// URL without authentication (protocol 1.0 defines none yet): whoever
-    /// can reach the port gets what the runtime grants such connections.
-    #[arg(long, global = true)]
+    /// For tcp:// URLs (TLS 1.3): the CA certificate(s) that issued the runtime's
+    /// certificate (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_ca: Option<PathBuf>,
+    /// For tcp:// URLs: this client's certificate (PEM, leaf first), issued by the CA
+    /// the runtime trusts; its common name chooses the permissions.
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls_ca", "tls_key"])]
+    pub tls_cert: Option<PathBuf>,
+    /// For tcp:// URLs: this client's private key (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls_ca", "tls_cert"])]
+    pub tls_key: Option<PathBuf>,
+    /// Accept a tcp:// URL without TLS or authentication (a unix socket forwarded over
+    /// ssh): whoever can reach the port gets what is behind it.
+    #[arg(long, global = true, conflicts_with = "tls_ca")]
     pub unauthenticated_tcp: bool,
 }
 

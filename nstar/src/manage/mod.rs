@@ -16,7 +16,7 @@ use anyhow::Context;
 use args::{Global, LogsArgs, ManageCommand, NotificationsArgs, StartArgs, StopArgs};
 use northstar_client::{
     api::{Args, ContainerId, Env, Notification, Response, ServerMessage, StopTimeout},
-    Client, Error, ErrorKind, Options, TcpAuthentication, Url,
+    Client, Error, ErrorKind, Options, TcpAuthentication, TlsIdentity, Url,
 };
 use serde::Serialize;
 use std::{collections::BTreeMap, process::ExitCode, time::Duration};
@@ -156,10 +156,12 @@ fn connect(global: &Global) -> anyhow::Result<Client> {
         connect_timeout: timeout,
         request_timeout: timeout,
         client_name: format!("nstar {}", env!("CARGO_PKG_VERSION")),
-        tcp: if global.unauthenticated_tcp {
-            TcpAuthentication::Unauthenticated
-        } else {
-            TcpAuthentication::Refuse
+        tcp: match (&global.tls_ca, &global.tls_cert, &global.tls_key) {
+            (Some(ca), Some(cert), Some(key)) => {
+                TcpAuthentication::Tls(TlsIdentity::load(ca, cert, key)?)
+            }
+            _ if global.unauthenticated_tcp => TcpAuthentication::Unauthenticated,
+            _ => TcpAuthentication::Refuse,
         },
     };
     Ok(Client::connect_url(&url, options)?)

@@ -34,6 +34,7 @@ pub fn daemon() -> &'static Path {
         cargo
             .current_dir(workspace())
             .args(["build", "--quiet", "-p", "northstar", "--bin", "northstar"])
+            .args(["--features", "tls"])
             .arg("--message-format=json-render-diagnostics")
             .stderr(Stdio::inherit());
         if release {

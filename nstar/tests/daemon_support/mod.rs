@@ -123,6 +123,11 @@ impl World {
 
     /// Start the daemon on this world. `stop_timeout` is the runtime's default grace.
     pub fn start(self, stop_timeout: &str) -> Daemon {
+        self.start_with(stop_timeout, "")
+    }
+
+    /// [`World::start`] with more of the `[api]` table's subtables (`[api.tcp]`).
+    pub fn start_with(self, stop_timeout: &str, api_tables: &str) -> Daemon {
         let path = self.dir.path();
         let socket = path.join("api.sock");
         let config = format!(
@@ -143,6 +148,7 @@ key = "{d}/keys/test.pub"
 
 [api]
 socket = "{socket}"
+{api_tables}
 "#,
             d = path.display(),
             data = self.data.display(),
@@ -192,6 +198,31 @@ impl Daemon {
     /// `nstar -u <url> args...`.
     pub fn nstar(&self, args: &[&str]) -> Output {
         nstar_in(Some(&self.url()), args, [] as [&str; 0])
+    }
+
+    /// `nstar -u <url> args...` with any URL.
+    pub fn nstar_at(&self, url: &str, args: &[&str]) -> Output {
+        nstar_in(Some(url), args, [] as [&str; 0])
+    }
+
+    /// The `tcp://` URL of the TCP listener, from the daemon's log.
+    pub fn tcp_url(&self) -> String {
+        let begin = Instant::now();
+        loop {
+            let log = self.log();
+            let address = log
+                .lines()
+                .find_map(|l| l.split("api: serving tcp ").nth(1))
+                .and_then(|rest| rest.split_whitespace().next());
+            if let Some(address) = address {
+                return format!("tcp://{address}");
+            }
+            assert!(
+                begin.elapsed() < PATIENCE,
+                "no tcp listener in the log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// `nstar` with `args`, requiring exit status 0; its stdout.

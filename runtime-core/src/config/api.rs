@@ -46,6 +46,9 @@ pub struct ApiConfig {
     /// Time for the raw bytes of an install to arrive.
     #[serde(with = "units::duration")]
     pub install_timeout: Duration,
+    /// The optional TCP listener (mutual TLS); `None`: local clients only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<super::TcpConfig>,
 }
 
 /// Permissions for the peers whose uid is `uid` (if set) and whose gid is `gid` (if set).
@@ -85,6 +88,7 @@ impl Default for ApiConfig {
             idle_timeout: Duration::from_secs(600),
             write_timeout: Duration::from_secs(10),
             install_timeout: Duration::from_secs(120),
+            tcp: None,
         }
     }
 }

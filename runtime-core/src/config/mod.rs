@@ -8,12 +8,14 @@
 //! directories or checking devices is done by the modules that use it.
 
 mod api;
+mod api_tcp;
 mod error;
 mod spans;
 pub mod units;
 mod validate;
 
 pub use api::{ApiConfig, Grant};
+pub use api_tcp::{TcpConfig, TcpGrant};
 pub use error::Error;
 pub use validate::valid_repository_name;
 

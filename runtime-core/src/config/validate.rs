@@ -139,6 +139,33 @@ fn check_api(api: &super::ApiConfig) -> Result<(), Problem> {
             return Err(problem(at(name), "expected more than 0 and at most 1h"));
         }
     }
+    if let Some(tcp) = &api.tcp {
+        check_tcp(tcp)?;
+    }
+    Ok(())
+}
+
+fn check_tcp(tcp: &super::TcpConfig) -> Result<(), Problem> {
+    use super::api::MAX_CONNECTIONS;
+    let at = |field: &str| key(&["api", "tcp", field]);
+    check_path(&tcp.certificate, at("certificate"))?;
+    check_path(&tcp.key, at("key"))?;
+    check_path(&tcp.client_ca, at("client_ca"))?;
+    if let Some(revocations) = &tcp.revocations {
+        check_path(revocations, at("revocations"))?;
+    }
+    if !(1..=MAX_CONNECTIONS).contains(&tcp.max_connections) {
+        return Err(problem(
+            at("max_connections"),
+            format!("expected 1 to {MAX_CONNECTIONS}"),
+        ));
+    }
+    if !(1..=tcp.max_connections).contains(&tcp.max_per_address) {
+        return Err(problem(
+            at("max_per_address"),
+            "expected 1 to max_connections",
+        ));
+    }
     Ok(())
 }
 

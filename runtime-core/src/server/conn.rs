@@ -3,16 +3,12 @@
 //! over `write_buffer` the connection is not read and notifications are dropped and
 //! counted for `lagged`; a queue over [`Conn::hard_limit`] closes the connection.
 
-use super::{install::Spool, rate::Rate};
-use nix::sys::socket::{send, MsgFlags};
+use super::{install::Spool, rate::Rate, transport::Transport};
 use northstar_api::{
     codec::{Decoder, Encoder, MAX_SERVER_FRAME},
     ClientMessage, Notification, Permissions, RequestId, ServerMessage,
 };
-use std::{
-    os::{fd::AsRawFd, unix::net::UnixStream},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 /// Where a connection is in its session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +44,7 @@ pub(super) struct Limits {
 /// A connection.
 #[derive(Debug)]
 pub(super) struct Conn {
-    pub stream: UnixStream,
+    pub stream: Transport,
     pub peer: String,
     pub decoder: Decoder<ClientMessage>,
     pub out: Vec<u8>,
@@ -105,7 +101,7 @@ pub(super) const MAX_IN_FLIGHT: u32 = 32;
 
 impl Conn {
     pub(super) fn new(
-        stream: UnixStream,
+        stream: Transport,
         peer: String,
         permissions: Permissions,
         max_frame: usize,
@@ -203,26 +199,26 @@ impl Conn {
 
     /// Write what the socket takes. `Err` when the peer is gone.
     pub(super) fn flush(&mut self) -> Result<(), Close> {
+        self.stream.flush().map_err(|_| Close::Gone)?;
         while !self.out.is_empty() {
-            match send(
-                self.stream.as_raw_fd(),
-                &self.out,
-                MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT,
-            ) {
+            match self.stream.send(&self.out) {
                 Ok(0) => return Err(Close::Gone),
                 Ok(n) => {
                     self.out.drain(..n);
                     self.last_write = Instant::now();
                 }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => return Err(Close::Gone),
             }
         }
         if self.out.capacity() > 64 * 1024 && self.out.len() < 16 * 1024 {
             self.out.shrink_to(16 * 1024);
         }
-        if self.out.is_empty() && (self.phase == Phase::Closing || self.done()) {
+        if self.out.is_empty()
+            && !self.stream.wants_write()
+            && (self.phase == Phase::Closing || self.done())
+        {
             return Err(Close::Done);
         }
         Ok(())
@@ -330,6 +326,7 @@ fn message_id(message: &ServerMessage) -> Option<RequestId> {
 mod tests {
     use super::*;
     use northstar_api::{codec::Frame, Permission};
+    use std::os::unix::net::UnixStream;
 
     fn conn(write_buffer: usize) -> (Conn, UnixStream) {
         let (ours, theirs) = UnixStream::pair().unwrap();
@@ -341,7 +338,7 @@ mod tests {
         };
         let permissions = [Permission::List].into_iter().collect();
         let conn = Conn::new(
-            ours,
+            Transport::Unix(ours),
             "test".into(),
             permissions,
             1024,

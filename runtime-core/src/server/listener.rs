@@ -57,6 +57,23 @@ pub(super) fn bind(api: &ApiConfig) -> Result<UnixListener, Error> {
     Ok(listener)
 }
 
+/// Bind the TCP listener of `[api.tcp]` (non-blocking).
+#[cfg(feature = "tls")]
+pub(super) fn bind_tcp(tcp: &crate::config::TcpConfig) -> Result<std::net::TcpListener, Error> {
+    let fail = |what| {
+        move |source| Error::Tcp {
+            address: tcp.listen,
+            what,
+            source,
+        }
+    };
+    let listener = std::net::TcpListener::bind(tcp.listen).map_err(fail("bind"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(fail("make non-blocking"))?;
+    Ok(listener)
+}
+
 /// Remove the socket file (when the server stops).
 pub(super) fn remove(path: &Path) {
     match fs::remove_file(path) {

@@ -22,6 +22,12 @@ mod install;
 mod listener;
 mod rate;
 mod run;
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+mod tls;
+mod transport;
 
 pub use event::Event;
 /// The protocol crate, for owners of the runtime that build its types (a boot report).
@@ -49,6 +55,19 @@ pub enum Error {
         what: &'static str,
         #[source]
         source: std::io::Error,
+    },
+    #[error("api tcp listener {address}: {what}")]
+    Tcp {
+        address: std::net::SocketAddr,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("api tls: {}: cannot {what}: {reason}", path.display())]
+    Tls {
+        path: PathBuf,
+        what: &'static str,
+        reason: String,
     },
     #[error("api server: {what}")]
     Os {
@@ -119,6 +138,7 @@ pub fn inbox() -> Result<(Inbox, Mailbox), Error> {
 /// A running server. Dropping it stops it and removes the socket file.
 pub struct Server {
     inbox: Inbox,
+    tcp_address: Option<std::net::SocketAddr>,
     thread: Option<JoinHandle<()>>,
     /// Disconnected when the notification thread has forwarded the runtime's last one.
     forwarded: mpsc::Receiver<()>,
@@ -139,6 +159,15 @@ impl Server {
         mailbox: Mailbox,
     ) -> Result<Server, Error> {
         let listener = listener::bind(api)?;
+        let tcp = api.tcp.as_ref().map(tls::listen).transpose()?;
+        let tcp_address = match &tcp {
+            Some(t) => Some(t.listener().local_addr().map_err(|source| Error::Tcp {
+                address: t.config().listen,
+                what: "read the bound address",
+                source,
+            })?),
+            None => None,
+        };
         let notifications = requester.subscribe().map_err(|e| Error::Os {
             what: "subscribe to notifications",
             source: std::io::Error::other(e.to_string()),
@@ -165,7 +194,10 @@ impl Server {
         let state = run::Server::new(
             api.clone(),
             repositories,
-            listener,
+            run::Listeners {
+                unix: listener,
+                tcp,
+            },
             requester,
             host,
             inbox.clone(),
@@ -180,9 +212,15 @@ impl Server {
             })?;
         Ok(Server {
             inbox,
+            tcp_address,
             thread: Some(thread),
             forwarded,
         })
+    }
+
+    /// Where the TCP listener listens (the port the kernel chose for port 0), if on.
+    pub fn tcp_address(&self) -> Option<std::net::SocketAddr> {
+        self.tcp_address
     }
 
     /// The inbox, for console connections.

@@ -8,6 +8,8 @@ use super::{
     dispatch,
     event::{Ctx, Event},
     rate::Rate,
+    tls::TcpListening,
+    transport::Transport,
     Host, Mailbox,
 };
 use crate::{
@@ -22,7 +24,6 @@ use nix::sys::{
 use northstar_api::{codec::Frame, ApiError, ServerMessage};
 use std::{
     collections::BTreeMap,
-    io::Read,
     os::{fd::OwnedFd, unix::net::UnixListener},
     path::PathBuf,
     sync::Arc,
@@ -31,15 +32,25 @@ use std::{
 
 const LISTENER: u64 = 0;
 const WAKE: u64 = 1;
+const TCP_LISTENER: u64 = 2;
+/// The first connection's token.
+const FIRST: u64 = 3;
 /// Connections accepted per wake-up (the others wait in the backlog).
 const ACCEPT_BATCH: usize = 64;
 /// Bytes read from one connection per wake-up.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// What the server listens on.
+pub(super) struct Listeners {
+    pub unix: UnixListener,
+    pub tcp: Option<TcpListening>,
+}
+
 pub(super) struct Server {
     ctx: Ctx,
     epoll: Epoll,
     listener: UnixListener,
+    tcp: Option<TcpListening>,
     mailbox: Mailbox,
     conns: BTreeMap<u64, Conn>,
     /// Interest registered per connection.
@@ -59,12 +70,16 @@ impl Server {
     pub(super) fn new(
         api: ApiConfig,
         repositories: BTreeMap<String, PathBuf>,
-        listener: UnixListener,
+        listeners: Listeners,
         requester: Requester,
         host: Arc<dyn Host>,
         inbox: super::Inbox,
         mailbox: Mailbox,
     ) -> Result<Server, super::Error> {
+        let Listeners {
+            unix: listener,
+            tcp,
+        } = listeners;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os("create epoll"))?;
         epoll
             .add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))
@@ -72,6 +87,14 @@ impl Server {
         epoll
             .add(&*mailbox.wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE))
             .map_err(os("watch the eventfd"))?;
+        if let Some(tcp) = &tcp {
+            epoll
+                .add(
+                    tcp.listener(),
+                    EpollEvent::new(EpollFlags::EPOLLIN, TCP_LISTENER),
+                )
+                .map_err(os("watch the tcp listener"))?;
+        }
         Ok(Server {
             ctx: Ctx {
                 api,
@@ -84,10 +107,11 @@ impl Server {
             },
             epoll,
             listener,
+            tcp,
             mailbox,
             conns: BTreeMap::new(),
             watched: BTreeMap::new(),
-            next: 2,
+            next: FIRST,
             buf: vec![0; READ_CHUNK],
         })
     }
@@ -95,6 +119,11 @@ impl Server {
     /// Serve until [`Event::Stop`].
     pub(super) fn run(mut self) {
         log::info!("api: serving {}", self.ctx.api.socket.display());
+        if let Some(tcp) = &self.tcp {
+            if let Ok(address) = tcp.listener().local_addr() {
+                log::info!("api: serving tcp {address} (TLS 1.3, client certificates)");
+            }
+        }
         let mut events = vec![EpollEvent::empty(); 256];
         loop {
             let timeout = self.timeout();
@@ -109,6 +138,7 @@ impl Server {
             for event in &events[..n] {
                 match event.data() {
                     LISTENER => self.accept(),
+                    TCP_LISTENER => self.accept_tcp(),
                     WAKE => {
                         if !self.drain() {
                             self.stop();
@@ -184,14 +214,80 @@ impl Server {
             let peer = format!("pid {pid} uid {uid}");
             let permissions = self.ctx.api.permissions(uid, gid);
             let max_frame = usize::try_from(self.ctx.api.max_frame).unwrap_or(usize::MAX);
-            let limits = Limits {
-                rate: Rate::new(self.ctx.api.max_requests_per_sec),
-                max_install: self.ctx.api.max_install_size,
-                install_timeout: self.ctx.api.install_timeout,
-                write_buffer: self.write_buffer(),
-            };
+            let limits = self.limits();
             let handshake = Some(self.ctx.api.handshake_timeout);
-            self.admit(stream, peer, permissions, max_frame, limits, handshake);
+            self.admit(
+                Transport::Unix(stream),
+                peer,
+                permissions,
+                max_frame,
+                limits,
+                handshake,
+            );
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            rate: Rate::new(self.ctx.api.max_requests_per_sec),
+            max_install: self.ctx.api.max_install_size,
+            install_timeout: self.ctx.api.install_timeout,
+            write_buffer: self.write_buffer(),
+        }
+    }
+
+    /// Accept TCP connections: each starts a TLS session and has no permissions until its
+    /// client certificate is verified (see [`Server::read`]). Over a limit, a connection
+    /// is closed at once, before any TLS.
+    fn accept_tcp(&mut self) {
+        for _ in 0..ACCEPT_BATCH {
+            let Some(tcp) = &self.tcp else {
+                return;
+            };
+            let (stream, address) = match tcp.listener().accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::warn!("api: tcp accept: {e}");
+                    return;
+                }
+            };
+            let ip = address.ip();
+            let (total, same) = self
+                .conns
+                .values()
+                .filter_map(|c| c.stream.address())
+                .fold((0u32, 0u32), |(t, s), a| (t + 1, s + u32::from(a == ip)));
+            if total >= tcp.config().max_connections {
+                log::warn!("api: tcp {address}: refused, too many tcp connections");
+                continue;
+            }
+            if same >= tcp.config().max_per_address {
+                log::warn!("api: tcp {address}: refused, too many connections from {ip}");
+                continue;
+            }
+            // Frames are small and answered: do not delay them.
+            let _ = stream.set_nodelay(true);
+            let session = match tcp.session(stream, ip) {
+                Ok(session) => session,
+                Err(e) => {
+                    log::warn!("api: tcp {address}: tls: {e}");
+                    continue;
+                }
+            };
+            let transport = Transport::Tls(Box::new(session));
+            let max_frame = usize::try_from(self.ctx.api.max_frame).unwrap_or(usize::MAX);
+            let limits = self.limits();
+            let handshake = Some(self.ctx.api.handshake_timeout);
+            let none = northstar_api::Permissions::NONE;
+            self.admit(
+                transport,
+                format!("tcp {address}"),
+                none,
+                max_frame,
+                limits,
+                handshake,
+            );
         }
     }
 
@@ -202,14 +298,15 @@ impl Server {
     /// Take a new connection, or refuse it with `busy` when there are too many.
     fn admit(
         &mut self,
-        stream: std::os::unix::net::UnixStream,
+        stream: Transport,
         peer: String,
         permissions: northstar_api::Permissions,
         max_frame: usize,
         limits: Limits,
         handshake: Option<std::time::Duration>,
     ) {
-        if stream.set_nonblocking(true).is_err() {
+        let nonblocking = stream.set_nonblocking();
+        if nonblocking.is_err() {
             return;
         }
         let mut conn = Conn::new(stream, peer, permissions, max_frame, limits, handshake);
@@ -300,7 +397,14 @@ impl Server {
             write_buffer: self.write_buffer(),
         };
         let max_frame = usize::try_from(max_frame).unwrap_or(usize::MAX);
-        self.admit(stream, id.to_string(), permissions, max_frame, limits, None);
+        self.admit(
+            Transport::Unix(stream),
+            id.to_string(),
+            permissions,
+            max_frame,
+            limits,
+            None,
+        );
     }
 
     fn ready(&mut self, token: u64, flags: EpollFlags) {
@@ -334,14 +438,32 @@ impl Server {
         let want = room.min(self.buf.len());
         let n = match conn.stream.read(&mut self.buf[..want]) {
             Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // A TLS handshake may have queued records for the peer.
+                self.after(token);
+                return;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return,
-            Err(_) => {
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    log::info!("api: {}: tls: {e}", conn.peer);
+                }
                 self.close(token, Close::Gone);
                 return;
             }
         };
         conn.last_read = Instant::now();
+        if let Some(name) = conn.stream.take_identity() {
+            let tcp = self.tcp.as_ref().map(|t| t.config());
+            conn.permissions = tcp
+                .map(|t| t.permissions(name.as_deref()))
+                .unwrap_or_default();
+            conn.peer = match &name {
+                Some(name) => format!("{} CN={name}", conn.peer),
+                None => format!("{} (no common name)", conn.peer),
+            };
+            log::info!("api: {}: authenticated", conn.peer);
+        }
         if n == 0 {
             conn.eof = true;
             if let Err(e) = conn.decoder.finish() {
@@ -432,7 +554,7 @@ impl Server {
         if conn.wants_read() {
             flags |= EpollFlags::EPOLLIN;
         }
-        if !conn.out.is_empty() {
+        if !conn.out.is_empty() || conn.stream.wants_write() {
             flags |= EpollFlags::EPOLLOUT;
         }
         let mut event = EpollEvent::new(flags, token);
@@ -453,9 +575,10 @@ impl Server {
     }
 
     fn close(&mut self, token: u64, why: Close) {
-        let Some(conn) = self.conns.remove(&token) else {
+        let Some(mut conn) = self.conns.remove(&token) else {
             return;
         };
+        conn.stream.close();
         if self.watched.remove(&token).is_some() {
             let _ = self.epoll.delete(&conn.stream);
         }

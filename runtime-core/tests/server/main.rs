@@ -10,6 +10,7 @@ mod install;
 mod limits;
 mod permissions;
 mod requests;
+mod tcp;
 
 use northstar_api::{
     required, ApiError, Args, ClientMessage, ContainerId, ContainerState, Env, ExitStatus,
