@@ -82,7 +82,10 @@ declare -A emulator=(
     [armv7-unknown-linux-gnueabihf]=qemu-arm
 )
 for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-gnueabihf; do
-    cargo build --locked --release --target "$target" -p nstar -p northstar
+    # The same packages as the boots' builds (qemu-tests/src/cargo.rs, GUEST_PACKAGES):
+    # their output is reused, not rebuilt with other features.
+    cargo build --locked --release --target "$target" -p northstar -p nstar -p hello-world \
+        -p ferris -p persistence -p cpueater -p memeater -p test-container
     for bin in nstar northstar; do
         f="target/$target/release/$bin"
         file "$f" | grep -Eq "statically linked|static-pie linked" || { echo "$f is not static" >&2; exit 1; }

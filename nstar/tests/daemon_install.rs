@@ -94,9 +94,9 @@ fn install_and_uninstall() {
     client.uninstall(&id, false).unwrap();
     assert_eq!(entries(&dev_repo), Vec::<String>::new());
 
-    // An unsigned package into the development repository, as JSON.
+    // An unsigned package into the development repository, as JSON, its digest checked.
     assert_eq!(
-        daemon.json(&["install", &path(&persist), "dev"]),
+        daemon.json(&["install", &path(&persist), "dev", "--check-digest"]),
         json!({"type": "installed", "container": "persist:0.0.1"})
     );
     assert_eq!(entries(&dev_repo), ["persist-0.0.1.npk"]);

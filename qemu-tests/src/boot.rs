@@ -38,15 +38,19 @@ pub mod shutdown;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::image::{self, config::BoardFiles, data, initrd, packages, root, sdcard};
+use crate::image::{config::BoardFiles, data, packages};
 use crate::kernels::KernelCache;
-use crate::modules;
-use crate::qemu::{self, qmp, Qemu, QemuConfig};
-use crate::{cargo, kernels, Board};
+use crate::qemu::{qmp, Qemu, QemuConfig};
+use crate::{cargo, Board};
+pub(crate) use images::write_initrd;
 use images::Images;
 pub use outcome::BootRun;
 pub use report::BootReport;
 pub use shutdown::Trigger;
+
+/// Errors of a boot run (what the guest did wrong is in [`BootRun::problems`], or, when a
+/// line never came, in the [`crate::qemu::Error`] with the console's tail).
+pub use crate::error::Error;
 
 /// The repository of the runtime configuration that receives the example packages.
 pub const REPOSITORY: &str = "system";
@@ -62,72 +66,6 @@ pub const HOLD: &str = "northstar: HOLD:";
 pub const RESTARTING: &str = "reboot: Restarting system";
 /// Ctrl-Alt-Del as QEMU key codes.
 const CTRL_ALT_DEL: [&str; 3] = ["ctrl", "alt", "delete"];
-/// The longest unix socket path (`sun_path` less its NUL).
-const MAX_SOCKET_PATH: usize = 107;
-
-/// Errors of a boot run (what the guest did wrong is in [`BootRun::problems`], or, when a
-/// line never came, in the [`qemu::Error`] with the console's tail).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(
-        "{path}: with the kernel arguments {overrides:?} the board must use {expected} for \
-         {what} (the disks the harness attaches), not {found}"
-    )]
-    Devices {
-        path: PathBuf,
-        overrides: Vec<String>,
-        what: &'static str,
-        expected: &'static str,
-        found: String,
-    },
-    #[error("cargo did not return the binary {name}")]
-    Binary { name: String },
-    #[error("cannot create {path}")]
-    WorkDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {path}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("the QMP socket path {path} is longer than {MAX_SOCKET_PATH} bytes")]
-    SocketPath { path: PathBuf },
-    #[error("{board}: the init's boot failed: {line} (log: {log})\n--- console tail ---\n{tail}")]
-    BootFailed {
-        board: Board,
-        line: String,
-        log: PathBuf,
-        tail: String,
-    },
-    #[error("cannot generate a key")]
-    Key(#[source] npk::key::Error),
-    #[error(transparent)]
-    Kernel(#[from] kernels::Error),
-    #[error(transparent)]
-    Build(#[from] cargo::Error),
-    #[error(transparent)]
-    Config(#[from] image::config::Error),
-    #[error(transparent)]
-    Modules(#[from] modules::Error),
-    #[error(transparent)]
-    Root(#[from] root::Error),
-    #[error(transparent)]
-    Packages(#[from] packages::Error),
-    #[error(transparent)]
-    Data(#[from] data::Error),
-    #[error(transparent)]
-    SdCard(#[from] sdcard::Error),
-    #[error(transparent)]
-    Initrd(#[from] initrd::Error),
-    #[error(transparent)]
-    Qemu(#[from] qemu::Error),
-    #[error(transparent)]
-    Qmp(#[from] qmp::Error),
-}
 
 /// How to run the boot.
 #[derive(Clone, Debug)]
@@ -174,10 +112,7 @@ pub fn run(board: Board, cache: &KernelCache, options: &BootOptions) -> Result<B
         Trigger::Console
     };
     let dir = options.work_dir.join(board.name()).join("boot");
-    std::fs::create_dir_all(&dir).map_err(|source| Error::WorkDir {
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
     let binaries = images::binaries(board, options, trigger == Trigger::Console)?;
     let images = images::build_images(&kernel, &files, &binaries, &dir)?;
 
@@ -191,9 +126,7 @@ pub fn run(board: Board, cache: &KernelCache, options: &BootOptions) -> Result<B
     }
     let qmp_socket = dir.join("qmp.sock");
     if trigger == Trigger::CtrlAltDel {
-        if qmp_socket.as_os_str().len() > MAX_SOCKET_PATH {
-            return Err(Error::SocketPath { path: qmp_socket });
-        }
+        Error::check_socket_path(&qmp_socket)?;
         let _ = std::fs::remove_file(&qmp_socket);
         config.qmp = Some(qmp_socket.clone());
     }

@@ -72,15 +72,36 @@ pub fn build_workspace_binaries(
     build_workspace_binaries_with(binaries, &[], board)
 }
 
-/// [`build_workspace_binaries`] with cargo features (`package/feature`) enabled.
+/// Every workspace package a board's images or the test suite's cross builds take. Each
+/// build for a board names all of them, so cargo unifies their dependencies' features the
+/// same way every time and a later build for the board reuses the first one's output
+/// (`scripts/test.sh` builds the same set).
+pub const GUEST_PACKAGES: [&str; 8] = [
+    "northstar",
+    "nstar",
+    "hello-world",
+    "ferris",
+    "persistence",
+    "cpueater",
+    "memeater",
+    "test-container",
+];
+
+/// [`build_workspace_binaries`] with cargo features (`package/feature`) enabled. Every
+/// package of [`GUEST_PACKAGES`] is built (a package outside it too, when asked for).
 pub fn build_workspace_binaries_with(
     binaries: &[(&str, &str)],
     features: &[&str],
     board: Board,
 ) -> Result<Vec<PathBuf>, Error> {
     let mut args = Vec::new();
-    for (package, _) in binaries {
+    for package in GUEST_PACKAGES {
         args.extend(["-p", package]);
+    }
+    for (package, _) in binaries {
+        if !GUEST_PACKAGES.contains(package) {
+            args.extend(["-p", package]);
+        }
     }
     let features = features.join(",");
     if !features.is_empty() {

@@ -21,56 +21,18 @@ use std::time::Duration;
 
 use npk::key::SecretKey;
 
+/// Errors preparing or running the demo (what the guest did wrong is in
+/// [`CheckRun::problems`]).
+pub use crate::error::Error;
 pub use check::{CheckRun, Line};
 
-use crate::image::{self, config::BoardFiles, data, initrd, root};
+use crate::image::config::BoardFiles;
 use crate::kernels::{Kernel, KernelCache};
 use crate::qemu::{self, channel, Drive, QemuConfig};
-use crate::{cargo, kernels, modules, Board};
+use crate::{cargo, Board};
 
 /// The board of the demo.
 pub const BOARD: Board = Board::X86_64;
-
-/// Errors preparing or running the demo (what the guest did wrong is in
-/// [`CheckRun::problems`]).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot {step} {path}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("no binary {0} was built")]
-    Missing(String),
-    #[error("cannot generate or save a key")]
-    Key(#[source] npk::key::Error),
-    #[error("packing the example {name}")]
-    Pack {
-        name: &'static str,
-        #[source]
-        source: npk::pack::Error,
-    },
-    #[error(transparent)]
-    Kernel(#[from] kernels::Error),
-    #[error(transparent)]
-    Build(#[from] cargo::Error),
-    #[error(transparent)]
-    Config(#[from] image::config::Error),
-    #[error(transparent)]
-    Modules(#[from] modules::Error),
-    #[error(transparent)]
-    Root(#[from] root::Error),
-    #[error(transparent)]
-    Data(#[from] data::Error),
-    #[error(transparent)]
-    Initrd(#[from] initrd::Error),
-    #[error(transparent)]
-    Qemu(#[from] qemu::Error),
-    #[error(transparent)]
-    Channel(#[from] channel::Error),
-}
 
 /// How to run the demo.
 #[derive(Clone, Debug)]
@@ -132,11 +94,7 @@ impl Prepared {
 /// images in `<work_dir>/x86_64/demo/`.
 pub fn prepare(cache: &KernelCache, options: &Options) -> Result<Prepared, Error> {
     let dir = options.work_dir.join(BOARD.name()).join("demo");
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        step: "create",
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
     let kernel = cache.fetch(BOARD)?;
     let files = BoardFiles::load(BOARD)?;
     let programs = [
@@ -154,19 +112,16 @@ pub fn prepare(cache: &KernelCache, options: &Options) -> Result<Prepared, Error
 
     // The package key stays beside the images, for the user's own packages.
     let keys = dir.join("keys");
-    std::fs::create_dir_all(&keys).map_err(|source| Error::Io {
-        step: "create",
-        path: keys.clone(),
-        source,
-    })?;
-    let key = SecretKey::generate().map_err(Error::Key)?;
+    std::fs::create_dir_all(&keys).map_err(Error::io("create", &keys))?;
+    let key = SecretKey::generate().map_err(Error::key("generate"))?;
     for file in ["demo.key", "demo.pub"] {
         let _ = std::fs::remove_file(keys.join(file));
     }
-    key.save(&keys.join("demo.key")).map_err(Error::Key)?;
+    key.save(&keys.join("demo.key"))
+        .map_err(Error::key("save"))?;
     key.public()
         .save(&keys.join("demo.pub"))
-        .map_err(Error::Key)?;
+        .map_err(Error::key("save"))?;
 
     let images = images::build(&kernel, &files, &binaries, &key, &dir)?;
     Ok(Prepared {

@@ -23,6 +23,8 @@ pub mod cargo;
 #[cfg(feature = "images")]
 pub mod demo;
 #[cfg(feature = "images")]
+pub mod error;
+#[cfg(feature = "images")]
 pub mod image;
 pub mod initramfs;
 pub mod kernels;

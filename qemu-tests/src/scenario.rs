@@ -31,10 +31,13 @@ mod tamper;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::image::{self, config::BoardFiles, data, initrd, root};
+/// Errors preparing or running a scenario (what the guest did wrong is in
+/// [`Outcome::problems`], or, when a line never came, in the [`crate::qemu::Error`]).
+pub use crate::error::Error;
+use crate::image::{config::BoardFiles, data};
 use crate::kernels::{Kernel, KernelCache};
-use crate::qemu::{self, qmp};
-use crate::{boot, cargo, kernels, modules, Board};
+use crate::qemu;
+use crate::{boot, cargo, Board};
 
 /// A scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,59 +98,6 @@ impl std::str::FromStr for Scenario {
                 format!("unknown scenario {name:?} (known: {})", names.join(", "))
             })
     }
-}
-
-/// Errors preparing or running a scenario (what the guest did wrong is in
-/// [`Outcome::problems`], or, when a line never came, in the [`qemu::Error`]).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{board}: the scenarios support x86_64 only so far")]
-    Unsupported { board: Board },
-    #[error("cannot {step} {path}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot generate a key")]
-    Key(#[source] npk::key::Error),
-    #[error("packing {name}")]
-    Pack {
-        name: String,
-        #[source]
-        source: npk::pack::Error,
-    },
-    #[error("the QMP socket path {path} is too long")]
-    SocketPath { path: PathBuf },
-    #[error(transparent)]
-    Tamper(#[from] tamper::Error),
-    #[error(transparent)]
-    Kernel(#[from] kernels::Error),
-    #[error(transparent)]
-    Build(#[from] cargo::Error),
-    #[error(transparent)]
-    Config(#[from] image::config::Error),
-    #[error(transparent)]
-    Modules(#[from] modules::Error),
-    #[error(transparent)]
-    Root(#[from] root::Error),
-    #[error(transparent)]
-    Data(#[from] data::Error),
-    #[error(transparent)]
-    Initrd(#[from] initrd::Error),
-    #[error(transparent)]
-    Qemu(#[from] qemu::Error),
-    #[error(transparent)]
-    Qmp(#[from] qmp::Error),
-    #[error(transparent)]
-    Channel(#[from] qemu::channel::Error),
-    #[error("management API over the channel: {what}")]
-    Client {
-        what: &'static str,
-        #[source]
-        source: northstar_client::Error,
-    },
 }
 
 /// How to run the scenarios.
@@ -234,11 +184,7 @@ pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Out
         .join(shared.board.name())
         .join("scenario")
         .join(scenario.name());
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        step: "create",
-        path: dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
     let images = images::build(shared, scenario, &dir)?;
     if scenario == Scenario::InstallPowerCut {
         return power_cut::run(shared, &images, &dir, options);

@@ -15,3 +15,4 @@ pub mod dm;
 pub mod loopdev;
 pub mod seccomp;
 pub mod watchdog;
+pub mod writeback;

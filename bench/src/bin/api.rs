@@ -12,7 +12,7 @@
 //!   client, alternating request by request.
 //! - install of a package of 64 MiB of incompressible data, signed into a keyed
 //!   repository and unsigned into an unverified one, as `nstar install` does it (the
-//!   file's digest, then the upload through `northstar-client`, answered once the
+//!   file's digest only with `--check-digest`, then the upload through `northstar-client`, answered once the
 //!   package is checked and in the repository). Baseline: a copy of the same file in the
 //!   same file system (`std::fs::copy`, as `cp`), and the same copy synced.
 //!   Goal: ≥ 0.8× the copy's throughput.
@@ -175,9 +175,12 @@ fn install(d: &Path, url: &str, runs: usize, signed: &Path, unsigned: &Path) -> 
     let copy_to = d.join("copies/package.npk");
     let mut copy = Vec::new();
     let mut synced = Vec::new();
-    let mut installs: Vec<(&str, &Path, Vec<Phases>)> = vec![
-        ("signed", signed, Vec::new()),
-        ("dev", unsigned, Vec::new()),
+    // (label, repository, package, digest checked, phases): `nstar install` sends no
+    // digest unless `--check-digest` is given.
+    let mut installs: Vec<(&str, &str, &Path, bool, Vec<Phases>)> = vec![
+        ("signed", "signed", signed, false, Vec::new()),
+        ("dev", "dev", unsigned, false, Vec::new()),
+        ("signed, --check-digest", "signed", signed, true, Vec::new()),
     ];
     for _ in 0..runs {
         copy.push(timed(|| fs::copy(signed, &copy_to))?);
@@ -187,8 +190,8 @@ fn install(d: &Path, url: &str, runs: usize, signed: &Path, unsigned: &Path) -> 
             fs::File::open(&copy_to)?.sync_all()
         })?);
         fs::remove_file(&copy_to)?;
-        for (repository, package, phases) in &mut installs {
-            phases.push(install_once(url, package, repository)?);
+        for (_, repository, package, digest, phases) in &mut installs {
+            phases.push(install_once(url, package, repository, *digest)?);
         }
     }
     let copy = median(&mut copy);
@@ -212,10 +215,10 @@ fn install(d: &Path, url: &str, runs: usize, signed: &Path, unsigned: &Path) -> 
         mib_per_s(size, synced),
         ratio(copy, synced)
     );
-    for (repository, _, phases) in &mut installs {
+    for (label, _, _, _, phases) in &mut installs {
         let total = median(&mut phases.iter().map(|p| p.total).collect::<Vec<_>>());
         println!(
-            "| install into `{repository}` | {} | {:.0} | **{:.2}** | {:.2} |",
+            "| install into `{label}` | {} | {:.0} | **{:.2}** | {:.2} |",
             ms(total),
             mib_per_s(size, total),
             ratio(copy, total),
@@ -226,12 +229,12 @@ fn install(d: &Path, url: &str, runs: usize, signed: &Path, unsigned: &Path) -> 
     println!("install phases (medians): digest on the client, upload until the last byte is sent, then the answer");
     println!("| repository | digest | upload | answer |");
     println!("|---|---|---|---|");
-    for (repository, _, phases) in &mut installs {
+    for (label, _, _, _, phases) in &mut installs {
         let pick =
             |f: fn(&Phases) -> Duration| median(&mut phases.iter().map(f).collect::<Vec<_>>());
         let (digest, upload, answer) = (pick(|p| p.digest), pick(|p| p.upload), pick(|p| p.answer));
         println!(
-            "| {repository} | {} | {} | {} |",
+            "| {label} | {} | {} | {} |",
             ms(digest),
             ms(upload),
             ms(answer)
@@ -253,16 +256,16 @@ struct Phases {
 }
 
 /// One install as `nstar install` does it, then an untimed uninstall.
-fn install_once(url: &str, package: &Path, repository: &str) -> Result<Phases> {
+fn install_once(url: &str, package: &Path, repository: &str, digest: bool) -> Result<Phases> {
     let begin = Instant::now();
     let mut client = Client::connect(url, options())?;
-    let digest = package_sha256(package)?;
+    let digest = digest.then(|| package_sha256(package)).transpose()?;
     let digested = Instant::now();
     let mut sent = None;
     let id = client.install(
         package,
         &RepositoryName::new(repository)?,
-        Some(digest),
+        digest,
         &mut |done, total| {
             if done == total {
                 sent = Some(Instant::now());

@@ -150,18 +150,25 @@ pub struct StopArgs {
 
 /// Install a package into a repository of the runtime; prints the installed container.
 ///
-/// The file is sent as it is, with its SHA-256 digest, which the runtime checks. A progress
-/// bar is shown on stderr when it is a terminal (not with --json).
+/// The file is sent as it is; the runtime checks it (signature and verity tree for a keyed
+/// repository) before it becomes visible. A progress bar is shown on stderr when it is a
+/// terminal (not with --json).
 #[derive(Debug, Args)]
 #[command(after_help = "EXAMPLES:
   nstar install repo/hello-world-0.0.2.npk default
-  nstar install hello.npk dev --json")]
+  nstar install hello.npk dev --json
+  nstar install hello.npk dev --check-digest")]
 pub struct InstallArgs {
     /// The package file.
     pub npk: PathBuf,
     /// The repository of the runtime's configuration.
     #[arg(value_parser = values::repository)]
     pub repository: RepositoryName,
+    /// Hash the file first and have the runtime check the received bytes against the
+    /// digest: for a repository without a key, whose packages carry no signature (costs a
+    /// read of the file here and a hash of the bytes there).
+    #[arg(long)]
+    pub check_digest: bool,
 }
 
 /// Remove a stopped container's package (its image is unmounted first).

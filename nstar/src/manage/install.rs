@@ -1,5 +1,6 @@
-//! `nstar install`: the package's digest first (the runtime checks the bytes it receives
-//! against it), then the upload with a progress bar on stderr when it is a terminal.
+//! `nstar install`: the upload with a progress bar on stderr when it is a terminal; with
+//! `--check-digest` the package's digest first, which the runtime checks the received
+//! bytes against.
 
 use super::{args::InstallArgs, print};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -7,9 +8,9 @@ use northstar_client::{api::Response, package_sha256, Client};
 use std::{io, io::IsTerminal};
 
 pub fn run(client: &mut Client, a: &InstallArgs, json: bool) -> anyhow::Result<()> {
-    let digest = package_sha256(&a.npk)?;
+    let digest = a.check_digest.then(|| package_sha256(&a.npk)).transpose()?;
     let bar = progress_bar(json);
-    let result = client.install(&a.npk, &a.repository, Some(digest), &mut |sent, total| {
+    let result = client.install(&a.npk, &a.repository, digest, &mut |sent, total| {
         bar.set_length(total);
         bar.set_position(sent);
     });

@@ -101,8 +101,8 @@ pub(super) fn build_images(
     dir: &Path,
 ) -> Result<Images, Error> {
     let (init, hello_world) = (binaries.init.as_path(), binaries.hello_world.as_path());
-    let root_key = SecretKey::generate().map_err(Error::Key)?;
-    let package_key = SecretKey::generate().map_err(Error::Key)?;
+    let root_key = SecretKey::generate().map_err(Error::key("generate"))?;
+    let package_key = SecretKey::generate().map_err(Error::key("generate"))?;
     let stage = dir.join("stage");
 
     let started = Instant::now();
@@ -121,10 +121,7 @@ pub(super) fn build_images(
 
     let repository = files.data_repository(REPOSITORY)?;
     let data_stage = stage.join("data");
-    image::fresh_dir(&data_stage).map_err(|source| Error::WorkDir {
-        path: data_stage.clone(),
-        source,
-    })?;
+    image::fresh_dir(&data_stage).map_err(Error::io("create", &data_stage))?;
     let repo_dir = data_stage.join(repository.on_data().unwrap_or_default());
     let mut packed = packages::pack_examples(
         hello_world,
@@ -160,27 +157,15 @@ pub(super) fn build_images(
         (vec![drive], Some(card))
     };
 
-    let resolution = ModuleIndex::load(&kernel.modules_dir)?.resolve(&files.modules)?;
     let initrd = dir.join("initramfs.cpio");
-    let size = initrd::write(
-        &initrd::Contents {
-            init,
-            board_toml: &files.board_toml,
-            root_key: root.key.to_bytes(),
-            root_descriptor: &root.descriptor_text,
-            root_signature: root.signature,
-            kernel,
-            modules: &resolution,
-        },
-        &initrd,
-    )?;
+    let (size, modules) = write_initrd(kernel, files, init, &root, &initrd)?;
     log::info!(
         "images in {:.1} s: root {} data blocks, {} packages, initramfs {} KiB with {} modules",
         started.elapsed().as_secs_f64(),
         root.descriptor.data_blocks,
         packed.len(),
         size / 1024,
-        resolution.load_order.len()
+        modules
     );
     Ok(Images {
         autostart: packed
@@ -197,9 +182,32 @@ pub(super) fn build_images(
     })
 }
 
+/// Writes the initramfs at `path`: `init`, the board's `board.toml`, the key, descriptor
+/// and signature of `root`, and the board's modules of `kernel` with their dependencies.
+/// Returns its size in bytes and the number of modules.
+pub(crate) fn write_initrd(
+    kernel: &Kernel,
+    files: &BoardFiles,
+    init: &Path,
+    root: &root::RootImage,
+    path: &Path,
+) -> Result<(u64, usize), Error> {
+    let resolution = ModuleIndex::load(&kernel.modules_dir)?.resolve(&files.modules)?;
+    let size = initrd::write(
+        &initrd::Contents {
+            init,
+            board_toml: &files.board_toml,
+            root_key: root.key.to_bytes(),
+            root_descriptor: &root.descriptor_text,
+            root_signature: root.signature,
+            kernel,
+            modules: &resolution,
+        },
+        path,
+    )?;
+    Ok((size, resolution.load_order.len()))
+}
+
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    std::fs::write(path, bytes).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, bytes).map_err(Error::io("write", path))
 }

@@ -8,10 +8,9 @@ use npk::key::SecretKey;
 use npk::manifest::Autostart;
 
 use super::Error;
-use crate::boot::REPOSITORY;
-use crate::image::{self, config::BoardFiles, data, initrd, root};
+use crate::boot::{write_initrd, REPOSITORY};
+use crate::image::{self, config::BoardFiles, data, root};
 use crate::kernels::Kernel;
-use crate::modules::ModuleIndex;
 
 /// One example: its directory in `examples/`, the program of the workspace built for it
 /// (at `/bin/<program>` in its image), where the rest of its image comes from, and
@@ -88,20 +87,18 @@ pub fn build(
     key: &SecretKey,
     dir: &Path,
 ) -> Result<Images, Error> {
-    let io = |step, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { step, path, source }
-    };
     let binary = |name: &str| {
         binaries
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, p)| p.clone())
-            .ok_or_else(|| Error::Missing(name.to_owned()))
+            .ok_or_else(|| Error::Binary {
+                name: name.to_owned(),
+            })
     };
     let stage = dir.join("stage");
-    image::fresh_dir(&stage).map_err(io("create", &stage))?;
-    let root_key = SecretKey::generate().map_err(Error::Key)?;
+    image::fresh_dir(&stage).map_err(Error::io("create", &stage))?;
+    let root_key = SecretKey::generate().map_err(Error::key("generate"))?;
     let contents = root::RootContents {
         runtime_config: files.runtime_toml.clone(),
         packages_key: key.public(),
@@ -112,7 +109,7 @@ pub fn build(
     let repository = files.data_repository(REPOSITORY)?;
     let data_stage = stage.join("data");
     let repo_dir = data_stage.join(repository.on_data().unwrap_or_default());
-    std::fs::create_dir_all(&repo_dir).map_err(io("create", &repo_dir))?;
+    std::fs::create_dir_all(&repo_dir).map_err(Error::io("create", &repo_dir))?;
     let examples = crate::cargo::workspace_root().join("examples");
     let options = npk::pack::Options {
         key: Some(key),
@@ -120,13 +117,9 @@ pub fn build(
     };
     let mut packages = Vec::new();
     for example in &EXAMPLES {
-        let pack = |source| Error::Pack {
-            name: example.name,
-            source,
-        };
         let mut manifest =
             npk::pack::read_manifest(&examples.join(example.name).join("manifest.yaml"))
-                .map_err(pack)?;
+                .map_err(Error::pack(example.name))?;
         if example.autostart && manifest.autostart.is_none() {
             manifest.autostart = Some(Autostart::Relaxed);
         }
@@ -134,37 +127,25 @@ pub fn build(
             Some(sub) => examples.join(example.name).join(sub),
             None => {
                 let image_root = stage.join("images").join(example.name);
-                std::fs::create_dir_all(&image_root).map_err(io("create", &image_root))?;
+                std::fs::create_dir_all(&image_root).map_err(Error::io("create", &image_root))?;
                 if let Some(program) = example.program {
                     let bin = image_root.join("bin");
-                    std::fs::create_dir_all(&bin).map_err(io("create", &bin))?;
+                    std::fs::create_dir_all(&bin).map_err(Error::io("create", &bin))?;
                     let target = bin.join(program);
-                    std::fs::copy(binary(program)?, &target).map_err(io("copy", &target))?;
+                    std::fs::copy(binary(program)?, &target).map_err(Error::io("copy", &target))?;
                 }
                 image_root
             }
         };
         npk::pack::pack_manifest(&manifest, &image_root, &repo_dir, &options, &mut |_| ())
-            .map_err(pack)?;
+            .map_err(Error::pack(example.name))?;
         packages.push(format!("{}:{}", manifest.name, manifest.version));
     }
     let data_path = dir.join("data.img");
     data::make_ext4(&data_stage, &data_path, data::SIZE_MIB)?;
 
-    let resolution = ModuleIndex::load(&kernel.modules_dir)?.resolve(&files.modules)?;
     let initrd_path = dir.join("initramfs.cpio");
-    initrd::write(
-        &initrd::Contents {
-            init: &binary("northstar")?,
-            board_toml: &files.board_toml,
-            root_key: root.key.to_bytes(),
-            root_descriptor: &root.descriptor_text,
-            root_signature: root.signature,
-            kernel,
-            modules: &resolution,
-        },
-        &initrd_path,
-    )?;
+    write_initrd(kernel, files, &binary("northstar")?, &root, &initrd_path)?;
     Ok(Images {
         root: root_path,
         data: data_path,

@@ -87,6 +87,9 @@ pub fn build_nstar() -> Result<PathBuf, Error> {
     Ok(crate::cargo::target_dir().join("release").join("nstar"))
 }
 
+/// The pause before each host client of the channel.
+pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+
 /// `nstar` against one machine's channel.
 #[derive(Clone, Debug)]
 pub struct Nstar {
@@ -109,8 +112,12 @@ impl Nstar {
     }
 
     /// Runs `nstar -u <url> --timeout <timeout> <args>` (under `timeout(1)`, twice the
-    /// timeout plus 10 s); its output, whatever its status.
+    /// timeout plus 10 s); its output, whatever its status. Waits [`RECONNECT_PAUSE`]
+    /// first: the guest learns of a host client's disconnect asynchronously, and a next
+    /// client whose first bytes it reads before that news loses its session
+    /// (doc/boot.md, "The management channel").
     pub fn output(&self, args: &[&str]) -> Result<Output, Error> {
+        std::thread::sleep(RECONNECT_PAUSE);
         let hard = (2 * self.timeout + Duration::from_secs(10))
             .as_secs()
             .to_string();

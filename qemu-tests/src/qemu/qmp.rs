@@ -236,18 +236,24 @@ mod tests {
         })
     }
 
-    #[test]
-    fn handshake_then_send_key_skipping_events() {
+    /// A fake server (see [`serve`]) on a socket in a fresh directory, and a client
+    /// connected to it. The directory lives as long as the returned `TempDir`.
+    fn connected(
+        replies: Vec<&'static str>,
+    ) -> (tempfile::TempDir, Qmp, std::thread::JoinHandle<Vec<String>>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("qmp.sock");
-        let server = serve(
-            UnixListener::bind(&path).unwrap(),
-            vec![
-                "{\"return\": {}}\r\n",
-                "{\"event\": \"X\", \"timestamp\": {}}\r\n{\"return\": {}}\r\n",
-            ],
-        );
-        let mut qmp = Qmp::connect(&path, Duration::from_secs(10)).unwrap();
+        let server = serve(UnixListener::bind(&path).unwrap(), replies);
+        let qmp = Qmp::connect(&path, Duration::from_secs(10)).unwrap();
+        (dir, qmp, server)
+    }
+
+    #[test]
+    fn handshake_then_send_key_skipping_events() {
+        let (_dir, mut qmp, server) = connected(vec![
+            "{\"return\": {}}\r\n",
+            "{\"event\": \"X\", \"timestamp\": {}}\r\n{\"return\": {}}\r\n",
+        ]);
         qmp.send_keys(&["ctrl", "alt", "delete"]).unwrap();
         let requests = server.join().unwrap();
         assert_eq!(requests[0], r#"{"execute":"qmp_capabilities"}"#);
@@ -259,16 +265,10 @@ mod tests {
 
     #[test]
     fn events_are_kept_until_taken() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("qmp.sock");
-        let server = serve(
-            UnixListener::bind(&path).unwrap(),
-            vec![
-                "{\"return\": {}}\r\n",
-                "{\"event\": \"X\"}\r\n{\"return\": {}}\r\n{\"event\": \"WATCHDOG\", \"data\": {\"action\": \"reset\"}}\r\n",
-            ],
-        );
-        let mut qmp = Qmp::connect(&path, Duration::from_secs(10)).unwrap();
+        let (_dir, mut qmp, server) = connected(vec![
+            "{\"return\": {}}\r\n",
+            "{\"event\": \"X\"}\r\n{\"return\": {}}\r\n{\"event\": \"WATCHDOG\", \"data\": {\"action\": \"reset\"}}\r\n",
+        ]);
         qmp.send_keys(&["ctrl"]).unwrap();
         server.join().unwrap();
         // The server is gone: read_events ends at the closed connection.
@@ -282,16 +282,10 @@ mod tests {
 
     #[test]
     fn an_error_reply_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("qmp.sock");
-        let server = serve(
-            UnixListener::bind(&path).unwrap(),
-            vec![
-                "{\"return\": {}}\n",
-                "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}\n",
-            ],
-        );
-        let mut qmp = Qmp::connect(&path, Duration::from_secs(10)).unwrap();
+        let (_dir, mut qmp, server) = connected(vec![
+            "{\"return\": {}}\n",
+            "{\"error\": {\"class\": \"GenericError\", \"desc\": \"no\"}}\n",
+        ]);
         let err = qmp.send_keys(&["nokey"]).unwrap_err();
         assert!(matches!(err, Error::Command { .. }), "{err}");
         server.join().unwrap();

@@ -18,8 +18,6 @@ use crate::qemu::{channel, qmp::Qmp, Drive, Qemu, QemuConfig};
 pub const HANG_LINE: &str = "test fault: the main loop hangs now";
 /// The kernel's line of a power-off.
 pub const POWER_DOWN: &str = "reboot: Power down";
-/// The longest unix socket path (`sun_path` less its NUL).
-const MAX_SOCKET_PATH: usize = 107;
 /// Ctrl-Alt-Del as QEMU key codes.
 const CTRL_ALT_DEL: [&str; 3] = ["ctrl", "alt", "delete"];
 /// Each QMP read or write, and the connection.
@@ -55,9 +53,7 @@ pub(super) fn machine(
     options: &Options,
 ) -> Result<QemuConfig, Error> {
     let qmp_socket = dir.join("qmp.sock");
-    if qmp_socket.as_os_str().len() > MAX_SOCKET_PATH {
-        return Err(Error::SocketPath { path: qmp_socket });
-    }
+    Error::check_socket_path(&qmp_socket)?;
     let _ = std::fs::remove_file(&qmp_socket);
     let mut config = QemuConfig::new(&shared.kernel, &images.initrd, &dir.join(log));
     config.cmdline.extend(spec::cmdline(scenario));

@@ -8,9 +8,8 @@ use npk::key::SecretKey;
 
 use super::spec::{self, Container};
 use super::{tamper, Error, Scenario, Shared};
-use crate::boot::REPOSITORY;
-use crate::image::{self, data, initrd, root};
-use crate::modules::ModuleIndex;
+use crate::boot::{write_initrd, REPOSITORY};
+use crate::image::{self, data, root};
 
 /// The images of one scenario.
 pub(super) struct Images {
@@ -25,20 +24,16 @@ pub(super) struct Images {
 }
 
 pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<Images, Error> {
-    let io = |step, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { step, path, source }
-    };
-    let root_key = SecretKey::generate().map_err(Error::Key)?;
-    let package_key = SecretKey::generate().map_err(Error::Key)?;
+    let root_key = SecretKey::generate().map_err(Error::key("generate"))?;
+    let package_key = SecretKey::generate().map_err(Error::key("generate"))?;
     let stage = dir.join("stage");
-    image::fresh_dir(&stage).map_err(io("create", &stage))?;
+    image::fresh_dir(&stage).map_err(Error::io("create", &stage))?;
 
     let board_config = std::fs::read_to_string(&shared.files.runtime_toml)
-        .map_err(io("read", &shared.files.runtime_toml))?;
+        .map_err(Error::io("read", &shared.files.runtime_toml))?;
     let runtime_toml = dir.join("runtime.toml");
     std::fs::write(&runtime_toml, spec::runtime_config(scenario, &board_config))
-        .map_err(io("write", &runtime_toml))?;
+        .map_err(Error::io("write", &runtime_toml))?;
     let contents = root::RootContents {
         runtime_config: runtime_toml,
         packages_key: package_key.public(),
@@ -49,12 +44,12 @@ pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<I
     let repository = shared.files.data_repository(REPOSITORY)?;
     let data_stage = stage.join("data");
     let repo_dir = data_stage.join(repository.on_data().unwrap_or_default());
-    std::fs::create_dir_all(&repo_dir).map_err(io("create", &repo_dir))?;
+    std::fs::create_dir_all(&repo_dir).map_err(Error::io("create", &repo_dir))?;
     let program_root = stage.join("program");
     let bin = program_root.join("bin");
-    std::fs::create_dir_all(&bin).map_err(io("create", &bin))?;
+    std::fs::create_dir_all(&bin).map_err(Error::io("create", &bin))?;
     let program = program_root.join(spec::PROGRAM.trim_start_matches('/'));
-    std::fs::copy(&shared.test_container, &program).map_err(io("copy", &program))?;
+    std::fs::copy(&shared.test_container, &program).map_err(Error::io("copy", &program))?;
     let containers = spec::containers(scenario);
     let options = npk::pack::Options {
         key: Some(&package_key),
@@ -63,17 +58,11 @@ pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<I
     let mut tampered = None;
     for container in &containers {
         let yaml = stage.join(format!("{}.yaml", container.name));
-        std::fs::write(&yaml, container.manifest()).map_err(io("write", &yaml))?;
-        let manifest = npk::pack::read_manifest(&yaml).map_err(|source| Error::Pack {
-            name: container.name.clone(),
-            source,
-        })?;
+        std::fs::write(&yaml, container.manifest()).map_err(Error::io("write", &yaml))?;
+        let manifest = npk::pack::read_manifest(&yaml).map_err(Error::pack(&container.name))?;
         let npk =
             npk::pack::pack_manifest(&manifest, &program_root, &repo_dir, &options, &mut |_| ())
-                .map_err(|source| Error::Pack {
-                    name: container.name.clone(),
-                    source,
-                })?;
+                .map_err(Error::pack(&container.name))?;
         if scenario == Scenario::TamperedPackage && container.name == spec::TAMPERED {
             tampered = Some((npk.clone(), tamper::package(&npk)?));
         }
@@ -85,19 +74,12 @@ pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<I
         tampered = Some((root_path.clone(), tamper::squashfs_at(&root_path, 0)?));
     }
 
-    let resolution =
-        ModuleIndex::load(&shared.kernel.modules_dir)?.resolve(&shared.files.modules)?;
     let initrd_path = dir.join("initramfs.cpio");
-    initrd::write(
-        &initrd::Contents {
-            init: &shared.init,
-            board_toml: &shared.files.board_toml,
-            root_key: root.key.to_bytes(),
-            root_descriptor: &root.descriptor_text,
-            root_signature: root.signature,
-            kernel: &shared.kernel,
-            modules: &resolution,
-        },
+    write_initrd(
+        &shared.kernel,
+        &shared.files,
+        &shared.init,
+        &root,
         &initrd_path,
     )?;
     Ok(Images {

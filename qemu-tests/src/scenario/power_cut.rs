@@ -71,11 +71,7 @@ pub(super) fn run(
 ) -> Result<Outcome, Error> {
     let big = package::pack_big(shared, images, dir)?;
     let size = std::fs::metadata(&big)
-        .map_err(|source| Error::Io {
-            step: "read",
-            path: big.clone(),
-            source,
-        })?
+        .map_err(Error::io("read", &big))?
         .len();
     let mut old: Vec<String> = images.containers.iter().map(Container::id).collect();
     old.sort();

@@ -5,35 +5,15 @@
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::Error;
 
 /// The squashfs superblock's size and magic (`hsqs`).
 const SUPERBLOCK: u64 = 96;
 const MAGIC: &[u8; 4] = b"hsqs";
 /// Offset of `inode_table_start` (u64, little-endian) in the superblock.
 const INODE_TABLE_START: usize = 64;
-
-/// Errors tampering with an image.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("cannot {step} {path}")]
-    Io {
-        step: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: no squashfs at offset {offset}")]
-    NotSquashfs { path: PathBuf, offset: u64 },
-    #[error("{path}: the squashfs at offset {offset} has an empty data area")]
-    NoData { path: PathBuf, offset: u64 },
-    #[error("{path}: not a package")]
-    Package {
-        path: PathBuf,
-        #[source]
-        source: Box<npk::package::Error>,
-    },
-}
 
 /// Where one byte was changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,13 +39,7 @@ pub fn data_offset(superblock: &[u8]) -> Option<u64> {
 /// Changes the byte in the data area of the squashfs at `start` in `path` (all its bits
 /// flipped).
 pub fn squashfs_at(path: &Path, start: u64) -> Result<Tampered, Error> {
-    let io = |step| {
-        move |source| Error::Io {
-            step,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
+    let io = |step| Error::io(step, path);
     let mut file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -101,7 +75,7 @@ pub fn squashfs_at(path: &Path, start: u64) -> Result<Tampered, Error> {
 
 /// Changes a byte in the data area of the squashfs in `fs.img` of the package at `path`.
 pub fn package(path: &Path) -> Result<Tampered, Error> {
-    let npk = npk::package::Npk::open(path).map_err(|source| Error::Package {
+    let npk = npk::package::Npk::open(path).map_err(|source| Error::NotPackage {
         path: path.to_path_buf(),
         source: Box::new(source),
     })?;

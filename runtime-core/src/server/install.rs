@@ -20,11 +20,14 @@ use sha2::{Digest, Sha256};
 use std::{
     fs::{self, File, OpenOptions},
     io::{self, Write},
-    os::unix::fs::OpenOptionsExt,
+    os::{fd::AsFd, unix::fs::OpenOptionsExt},
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
     time::Instant,
 };
+
+/// Bytes written between two starts of the spool's writeback.
+const WRITEBACK_CHUNK: u64 = 4 << 20;
 
 /// An install whose bytes are arriving.
 #[derive(Debug)]
@@ -40,6 +43,9 @@ pub(super) struct Spool {
     pub sha256: Option<[u8; 32]>,
     /// Bytes still to come.
     pub remaining: u64,
+    /// Bytes written so far, and up to where their writeback was started.
+    written: u64,
+    flushed: u64,
     /// When the bytes must have arrived.
     pub deadline: Instant,
 }
@@ -68,6 +74,8 @@ impl Spool {
             repository,
             sha256,
             remaining: size,
+            written: 0,
+            flushed: 0,
             deadline,
         })
     }
@@ -78,10 +86,22 @@ impl Spool {
             hasher.update(data);
         }
         self.remaining = self.remaining.saturating_sub(data.len() as u64);
-        match self.file.as_mut() {
-            Some(file) => file.write_all(data),
-            None => Err(io::Error::other("spool closed")),
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("spool closed"));
+        };
+        file.write_all(data)?;
+        self.written += data.len() as u64;
+        // The runtime syncs the package before it takes it: start the writeback now, a
+        // chunk at a time, so that sync has little left to wait for. Best effort.
+        if self.written - self.flushed >= WRITEBACK_CHUNK {
+            let _ = northstar_sys::writeback::start(
+                file.as_fd(),
+                self.flushed,
+                self.written - self.flushed,
+            );
+            self.flushed = self.written;
         }
+        Ok(())
     }
 
     /// Every byte arrived: close the file; `Err` names a digest mismatch.

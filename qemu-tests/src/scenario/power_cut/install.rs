@@ -37,11 +37,7 @@ pub(super) fn install(cx: &Context<'_>, cut: Cut, qemu: &mut Qemu) -> Result<Str
         ..northstar_client::Options::default()
     };
     let mut client = Client::connect(&nstar.url(), options).map_err(client_error("connect"))?;
-    let file = File::open(big).map_err(|source| Error::Io {
-        step: "open",
-        path: big.to_path_buf(),
-        source,
-    })?;
+    let file = File::open(big).map_err(Error::io("open", big))?;
     let repository = RepositoryName::new(APPS).map_err(|e| Error::Io {
         step: "name the repository",
         path: PathBuf::from(APPS),

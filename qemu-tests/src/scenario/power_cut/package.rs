@@ -12,20 +12,16 @@ use crate::scenario::{Error, Shared};
 /// `big`: the test program and a payload of random bytes (which no compressor shrinks),
 /// signed with the scenario's package key, in `<dir>/big/`.
 pub(super) fn pack_big(shared: &Shared, images: &Images, dir: &Path) -> Result<PathBuf, Error> {
-    let io = |step, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { step, path, source }
-    };
     let stage = dir.join("stage").join(BIG);
-    crate::image::fresh_dir(&stage).map_err(io("create", &stage))?;
+    crate::image::fresh_dir(&stage).map_err(Error::io("create", &stage))?;
     let bin = stage.join("bin");
-    std::fs::create_dir_all(&bin).map_err(io("create", &bin))?;
+    std::fs::create_dir_all(&bin).map_err(Error::io("create", &bin))?;
     let program = stage.join(spec::PROGRAM.trim_start_matches('/'));
-    std::fs::copy(&shared.test_container, &program).map_err(io("copy", &program))?;
+    std::fs::copy(&shared.test_container, &program).map_err(Error::io("copy", &program))?;
     let mut payload = vec![0u8; PAYLOAD_MIB << 20];
-    getrandom(&mut payload).map_err(io("fill", &stage))?;
+    getrandom(&mut payload).map_err(Error::io("fill", &stage))?;
     let payload_path = stage.join("payload");
-    std::fs::write(&payload_path, &payload).map_err(io("write", &payload_path))?;
+    std::fs::write(&payload_path, &payload).map_err(Error::io("write", &payload_path))?;
 
     let container = Container {
         name: BIG.to_owned(),
@@ -36,20 +32,17 @@ pub(super) fn pack_big(shared: &Shared, images: &Images, dir: &Path) -> Result<P
     let yaml = dir.join("stage").join(format!("{BIG}.yaml"));
     // Not started at boot: installed, listed, verified.
     let manifest_text = container.manifest().replace("autostart: relaxed\n", "");
-    std::fs::write(&yaml, manifest_text).map_err(io("write", &yaml))?;
-    let pack = |source| Error::Pack {
-        name: BIG.to_owned(),
-        source,
-    };
-    let manifest = npk::pack::read_manifest(&yaml).map_err(pack)?;
+    std::fs::write(&yaml, manifest_text).map_err(Error::io("write", &yaml))?;
+    let manifest = npk::pack::read_manifest(&yaml).map_err(Error::pack(BIG))?;
     let out = dir.join(BIG);
-    crate::image::fresh_dir(&out).map_err(io("create", &out))?;
+    crate::image::fresh_dir(&out).map_err(Error::io("create", &out))?;
     let options = npk::pack::Options {
         key: Some(&images.package_key),
         compression: npk::squashfs::Compression::None,
         ..npk::pack::Options::default()
     };
-    npk::pack::pack_manifest(&manifest, &stage, &out, &options, &mut |_| ()).map_err(pack)
+    npk::pack::pack_manifest(&manifest, &stage, &out, &options, &mut |_| ())
+        .map_err(Error::pack(BIG))
 }
 
 /// Random bytes from the kernel.
