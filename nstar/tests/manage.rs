@@ -200,7 +200,7 @@ fn kill_stop_restart() {
 }
 
 #[test]
-fn install_sends_the_file_and_its_digest() {
+fn install_sends_the_file_and_its_digest_when_asked() {
     let server = FakeServer::runtime().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let npk = dir.path().join("hello.npk");
@@ -216,6 +216,20 @@ fn install_sends_the_file_and_its_digest() {
         panic!()
     };
     assert_eq!(*size, bytes.len() as u64);
+    assert_eq!(*sha256, None, "no digest unless --check-digest");
+    // With --check-digest the file's SHA-256 goes with the request.
+    ok(
+        &server,
+        &[
+            "install",
+            npk.to_str().unwrap(),
+            "default",
+            "--check-digest",
+        ],
+    );
+    let Request::Install { sha256, .. } = &server.requests()[1] else {
+        panic!()
+    };
     use sha2::Digest;
     let digest = Sha256(sha2::Sha256::digest(&bytes).into());
     assert_eq!(*sha256, Some(digest));
