@@ -151,7 +151,12 @@ fn stop_ends_every_process_and_reports_it() {
     let plain = world.container("sleeper", &["orphans:3", "sleep-forever"], "");
     let stubborn = world.container(
         "stubborn",
-        &["ignore:TERM", "children:2", "sleep-forever"],
+        &[
+            "ignore:TERM",
+            "print:1,ignoring",
+            "children:2",
+            "sleep-forever",
+        ],
         "",
     );
     let rt = world.start();
@@ -160,6 +165,12 @@ fn stop_ends_every_process_and_reports_it() {
             Response::Started { pid } => assert!(pid > 0),
             other => panic!("{other:?}"),
         }
+    }
+    // A SIGTERM before the stubborn one ignores it would end it at once.
+    let begin = std::time::Instant::now();
+    while !rt.logs(&stubborn).contains("ignoring") {
+        assert!(begin.elapsed() < support::PATIENCE, "never ignored SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
     match rt.stop(&plain).unwrap() {
         Response::Stopped { status } => assert_eq!(status, ExitStatus::Signal(libc::SIGTERM)),
