@@ -355,7 +355,9 @@ if [ "$boot" -eq 1 ]; then
             -device i6300esb
     fi
     # raspi2b: the SD card image of genimage, grown to the power of two QEMU wants;
-    # the watchdog off (QEMU resets the machine when it is started, see the board's README).
+    # the watchdog off (QEMU resets the machine when it is started), no kernel or socket
+    # memory accounting and no cpuset controller (static keys whose patching stalls
+    # raspi2b under TCG): the board's README.
     images=$work/northstar_raspberrypi2_defconfig/images
     kernel=(target/qemu-cache/rpi2/root/boot/vmlinuz-*)
     dtb=(target/qemu-cache/rpi2/root/usr/lib/linux-image-*/bcm2836-rpi-2-b.dtb)
@@ -367,7 +369,7 @@ if [ "$boot" -eq 1 ]; then
         boot_qemu northstar_raspberrypi2_defconfig "$images/console.log" \
             qemu-system-arm -M raspi2b -m 1024 -accel tcg -nographic -no-reboot -monitor none -serial stdio \
             -dtb "${dtb[0]}" -kernel "${kernel[0]}" -initrd "$images/initramfs.cpio.gz" \
-            -append "console=ttyAMA0 panic=-1 northstar.watchdog=off" \
+            -append "console=ttyAMA0 panic=-1 cgroup.memory=nokmem,nosocket cgroup_disable=cpuset northstar.watchdog=off" \
             -drive file="$images/sd.img",if=sd,format=raw
     fi
     # R-Car H3 on its stand-in, aarch64 virt with a Cortex-A57: the eMMC image of genimage

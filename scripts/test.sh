@@ -12,8 +12,8 @@ export CARGO_INCREMENTAL=0
 # profiles, and a full disk is the first thing to rule out when a step fails.
 step() {
     printf '\n==== %s\n' "$*"
-    printf '(disk: %s free, target/ %s)\n' "$(df -h --output=avail . | tail -n 1 | tr -d ' ')" \
-        "$(du -sh target 2>/dev/null | cut -f1 || echo 0)"
+    printf '(%d s into the run; disk: %s free, target/ %s)\n' "$SECONDS" \
+        "$(df -h --output=avail . | tail -n 1 | tr -d ' ')" "$(du -sh target 2>/dev/null | cut -f1 || echo 0)"
 }
 # Below this much free space (GiB), a step removes build output the rest no longer needs.
 low_disk_gib=${LOW_DISK_GIB:-25}
@@ -57,7 +57,7 @@ echo "x86_64 boot: $((SECONDS - started)) s"
 # keyboard: a container asks for the reboot through its console connection instead.
 for board in aarch64 rpi2; do
     started=$SECONDS
-    qemu_tests boot --board "$board" --timeout 150
+    qemu_tests boot --board "$board" --timeout 180
     echo "$board boot: $((SECONDS - started)) s"
 done
 # The README's demo, non-interactive: every example on the x86_64 image with its expected

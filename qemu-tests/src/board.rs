@@ -97,6 +97,22 @@ impl Board {
         }
     }
 
+    /// Kernel arguments the emulated machine needs, before the scenario's own.
+    ///
+    /// raspi2b: no kernel memory or socket accounting in memory cgroups, no cpuset
+    /// controller. The first memory or cpuset cgroup otherwise switches on static keys,
+    /// which 32-bit ARM patches one call site at a time, each under `stop_machine`
+    /// holding all four CPUs. Under TCG, such a patch that meets the page-by-page TLB
+    /// flush after a module's init memory is freed (every page a broadcast invalidation
+    /// that waits for every vCPU thread) stalled the guest for over 100 s on a two-core
+    /// host. The real board broadcasts in hardware and needs none of this.
+    pub fn kernel_args(self) -> &'static [&'static str] {
+        match self {
+            Board::X86_64 | Board::Aarch64 => &[],
+            Board::Rpi2 => &["cgroup.memory=nokmem,nosocket", "cgroup_disable=cpuset"],
+        }
+    }
+
     /// Guest memory in MiB (raspi2b accepts exactly 1024).
     pub fn memory_mib(self) -> u32 {
         match self {

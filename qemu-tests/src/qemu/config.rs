@@ -81,6 +81,7 @@ impl QemuConfig {
             format!("console={}", self.board.console()),
             "panic=-1".into(),
         ];
+        args.extend(self.board.kernel_args().iter().map(|a| a.to_string()));
         args.extend(self.cmdline.iter().cloned());
         args.join(" ")
     }

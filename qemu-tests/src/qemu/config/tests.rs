@@ -39,7 +39,11 @@ fn every_board_boots_under_tcg_without_network() {
         assert_eq!(after(&args, "-kernel"), ["/k/vmlinuz"]);
         assert_eq!(after(&args, "-initrd"), ["/i/initrd"]);
         let append = after(&args, "-append");
-        assert_eq!(append, [format!("console={} panic=-1", board.console())]);
+        let mut expected = format!("console={} panic=-1", board.console());
+        for arg in board.kernel_args() {
+            expected = format!("{expected} {arg}");
+        }
+        assert_eq!(append, [expected]);
     }
 }
 
@@ -49,6 +53,10 @@ fn the_raspberry_pi_gets_its_dtb_and_1024_mib() {
     assert_eq!(after(&args, "-M"), ["raspi2b"]);
     assert_eq!(after(&args, "-m"), ["1024"]);
     assert_eq!(after(&args, "-dtb"), ["/k/bcm2836-rpi-2-b.dtb"]);
+    assert_eq!(
+        after(&args, "-append"),
+        ["console=ttyAMA0 panic=-1 cgroup.memory=nokmem,nosocket cgroup_disable=cpuset"]
+    );
     assert!(after(&config(Board::X86_64).args().unwrap(), "-dtb").is_empty());
 }
 
