@@ -90,6 +90,15 @@ pub fn build_nstar() -> Result<PathBuf, Error> {
 /// The pause before each host client of the channel.
 pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
 
+/// Runs of one `nstar` command whose handshake was lost to a quick reconnect.
+pub const HANDSHAKE_ATTEMPTS: u32 = 3;
+
+/// Whether nstar's error output says it never got the server's answer to its `hello`
+/// (and so sent no request).
+fn lost_handshake(stderr: &[u8]) -> bool {
+    String::from_utf8_lossy(stderr).contains("waiting for the handshake")
+}
+
 /// `nstar` against one machine's channel.
 #[derive(Clone, Debug)]
 pub struct Nstar {
@@ -115,8 +124,28 @@ impl Nstar {
     /// timeout plus 10 s); its output, whatever its status. Waits [`RECONNECT_PAUSE`]
     /// first: the guest learns of a host client's disconnect asynchronously, and a next
     /// client whose first bytes it reads before that news loses its session
-    /// (doc/boot.md, "The management channel").
+    /// (doc/boot.md, "The management channel"). Such a client times out waiting for the
+    /// handshake, before any request was sent: that is retried, up to
+    /// [`HANDSHAKE_ATTEMPTS`] runs in all.
     pub fn output(&self, args: &[&str]) -> Result<Output, Error> {
+        let mut attempt = 1;
+        loop {
+            let output = self.output_once(args)?;
+            if output.status.success()
+                || attempt == HANDSHAKE_ATTEMPTS
+                || !lost_handshake(&output.stderr)
+            {
+                return Ok(output);
+            }
+            log::warn!(
+                "nstar {}: no handshake (attempt {attempt} of {HANDSHAKE_ATTEMPTS}), again",
+                args.join(" ")
+            );
+            attempt += 1;
+        }
+    }
+
+    fn output_once(&self, args: &[&str]) -> Result<Output, Error> {
         std::thread::sleep(RECONNECT_PAUSE);
         let hard = (2 * self.timeout + Duration::from_secs(10))
             .as_secs()
@@ -132,6 +161,30 @@ impl Nstar {
                 program: self.binary.display().to_string(),
                 source,
             })
+    }
+
+    /// A client library connection to the channel, after [`RECONNECT_PAUSE`]; like
+    /// [`Nstar::output`], a handshake lost to a quick reconnect is tried again, up to
+    /// [`HANDSHAKE_ATTEMPTS`] in all.
+    pub fn client(
+        &self,
+        options: northstar_client::Options,
+    ) -> Result<northstar_client::Client, northstar_client::Error> {
+        let mut attempt = 1;
+        loop {
+            std::thread::sleep(RECONNECT_PAUSE);
+            match northstar_client::Client::connect(&self.url(), options.clone()) {
+                Err(northstar_client::Error::Timeout { what, .. })
+                    if what == "the handshake" && attempt < HANDSHAKE_ATTEMPTS =>
+                {
+                    log::warn!(
+                        "client: no handshake (attempt {attempt} of {HANDSHAKE_ATTEMPTS}), again"
+                    );
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// Runs nstar with `args`; its standard output when it succeeded.
@@ -183,6 +236,17 @@ pub fn parse_list(stdout: &str) -> Result<Vec<(String, String)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_lost_handshake_is_retried() {
+        assert!(lost_handshake(
+            b"nstar: error: timed out after 30s waiting for the handshake\n"
+        ));
+        assert!(!lost_handshake(
+            b"nstar: error: timed out after 30s waiting for the answer to shutdown\n"
+        ));
+        assert!(!lost_handshake(b""));
+    }
 
     #[test]
     fn the_list_of_nstar() {

@@ -1,21 +1,21 @@
 //! `install-power-cut`: the power is cut (SIGKILL to QEMU) while a large signed package
 //! is installed through the management channel, and the same disks boot again, four
-//! times:
+//! times. Each boot makes one connection through the channel with the client library
+//! and does everything on it:
 //!
-//! 1. Boot; `nstar list --json` over the channel gives the old package set (`idle`).
-//!    Install `big` (a signed package of [`PAYLOAD_MIB`] MiB that does not compress) into
-//!    the `apps` repository with the client library, and cut the power once half of its
-//!    bytes went into the channel's socket.
-//! 2. Boot the same disks: the runtime starts normally, `nstar list` gives the old set
-//!    (the runtime removed any spool of the cut install). Install `big` again and cut the
+//! 1. Boot; `list` gives the old package set (`idle`). Install `big` (a signed package of
+//!    [`PAYLOAD_MIB`] MiB that does not compress) into the `apps` repository, and cut the
+//!    power once half of its bytes went into the channel's socket.
+//! 2. Boot the same disks: the runtime starts normally, `list` gives the old set (the
+//!    runtime removed any spool of the cut install). Install `big` again and cut the
 //!    power once its last byte went into the socket, before the answer: the guest may be
 //!    receiving, checking or placing it.
-//! 3. Boot: `nstar list` gives the old set or the new one (`big` complete, loaded, which
-//!    means signature and every block checked). From the new set `big` is uninstalled;
-//!    then it is installed completely and the power cut right after the answer
-//!    `installed` (the package was in its final place and synced before the answer).
-//! 4. Boot: `nstar list` gives the new set. `nstar shutdown` over the channel: power-off,
-//!    QEMU exits 0.
+//! 3. Boot: `list` gives the old set or the new one (`big` complete, loaded, which means
+//!    signature and every block checked). From the new set `big` is uninstalled; then it
+//!    is installed completely and the power cut right after the answer `installed` (the
+//!    package was in its final place and synced before the answer).
+//! 4. Boot: `list` gives the new set. `shutdown` over the channel: power-off, QEMU exits
+//!    0.
 //! 5. On the host: `e2fsck -fn` clean, no `.partial` file in the repositories, `big` in
 //!    `apps`.
 mod install;
@@ -31,7 +31,7 @@ use crate::boot::{self, report};
 use crate::image::data;
 use crate::qemu::channel::{Nstar, PORT};
 use crate::qemu::Qemu;
-use install::{install, shutdown, Cut};
+use install::{install, shutdown, uninstall_big, Cut, Machine, INSTALL_TIMEOUT};
 
 /// The package installed during the cuts, and its payload.
 const BIG: &str = "big";
@@ -111,13 +111,13 @@ pub(super) fn run(
         && cycle(&cx, 3, &mut run, |q, listed| {
             let mut note = String::new();
             if listed == cx.new {
-                let uninstalled = cx.nstar.run(&["uninstall", &big_id()])?;
-                note = format!("{}; ", uninstalled.trim());
+                uninstall_big(q)?;
+                note = format!("{} uninstalled; ", big_id());
             }
             Ok(note + &install(&cx, Cut::Answered, q)?)
         })?
         // 4: the new set; an orderly power-off through the channel.
-        && cycle(&cx, 4, &mut run, |q, _| shutdown(&cx.nstar, q, options))?;
+        && cycle(&cx, 4, &mut run, |q, _| shutdown(q, options))?;
     if go_on {
         host_checks(shared, images, &mut run.outcome)?;
     }
@@ -139,12 +139,14 @@ fn expected<'a>(cx: &'a Context<'_>, boot: usize) -> Vec<&'a [String]> {
 }
 
 /// One boot: up (report, containers ready, channel), the package set as expected, then
-/// `act` with the listed set. Whether to go on.
+/// `act` with the listed set, all on one connection of the channel (a client that
+/// reconnects at once can lose its handshake: doc/boot.md, "The management channel").
+/// Whether to go on.
 fn cycle(
     cx: &Context<'_>,
     boot: usize,
     run: &mut Run,
-    act: impl FnOnce(&mut Qemu, &[String]) -> Result<String, Error>,
+    act: impl FnOnce(&mut Machine<'_>, &[String]) -> Result<String, Error>,
 ) -> Result<bool, Error> {
     let log = format!("console-{boot}.log");
     let config = drive::machine(
@@ -157,7 +159,18 @@ fn cycle(
     )?;
     let mut qemu = Qemu::spawn(&config)?;
     let result = up(&mut qemu, cx.images, cx.options).and_then(|()| {
-        let mut listed: Vec<String> = cx.nstar.list()?.into_iter().map(|(id, _)| id).collect();
+        let options = northstar_client::Options {
+            request_timeout: Some(INSTALL_TIMEOUT),
+            ..northstar_client::Options::default()
+        };
+        let client_error = |what| move |source| Error::Client { what, source };
+        let mut client = cx.nstar.client(options).map_err(client_error("connect"))?;
+        let mut listed: Vec<String> = client
+            .list()
+            .map_err(client_error("list"))?
+            .into_iter()
+            .map(|c| c.container.to_string())
+            .collect();
         listed.sort();
         let allowed = expected(cx, boot);
         if !allowed.contains(&listed.as_slice()) {
@@ -167,8 +180,14 @@ fn cycle(
         }
         run.outcome
             .notes
-            .push(format!("boot {boot}: nstar list: {}", listed.join(" ")));
-        act(&mut qemu, &listed)
+            .push(format!("boot {boot}: list: {}", listed.join(" ")));
+        act(
+            &mut Machine {
+                qemu: &mut qemu,
+                client,
+            },
+            &listed,
+        )
     });
     let killed = qemu.kill_now();
     run.outcome.machine += qemu.elapsed();

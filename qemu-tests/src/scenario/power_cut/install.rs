@@ -6,15 +6,15 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use northstar_client::{api::RepositoryName, Client};
+use northstar_client::api::{ContainerId, RepositoryName};
+use northstar_client::Client;
 
-use super::{Context, APPS};
-use crate::qemu::channel::Nstar;
+use super::{big_id, Context, APPS};
 use crate::qemu::Qemu;
 use crate::scenario::{drive, Error, Options};
 
 /// The longest wait for an install's answer, and for each part of it to be sent.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(180);
+pub(super) const INSTALL_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Where to cut the power during an install.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,15 +28,20 @@ pub(super) enum Cut {
     Answered,
 }
 
+/// One boot's machine and its connection through the channel.
+pub(super) struct Machine<'a> {
+    pub qemu: &'a mut Qemu,
+    pub client: Client,
+}
+
+fn client_error(what: &'static str) -> impl Fn(northstar_client::Error) -> Error {
+    move |source| Error::Client { what, source }
+}
+
 /// Install `big` through the channel and cut the power as `cut` says.
-pub(super) fn install(cx: &Context<'_>, cut: Cut, qemu: &mut Qemu) -> Result<String, Error> {
-    let (nstar, big, size) = (&cx.nstar, cx.big.as_path(), cx.size);
-    let client_error = |what| move |source| Error::Client { what, source };
-    let options = northstar_client::Options {
-        request_timeout: Some(INSTALL_TIMEOUT),
-        ..northstar_client::Options::default()
-    };
-    let mut client = Client::connect(&nstar.url(), options).map_err(client_error("connect"))?;
+pub(super) fn install(cx: &Context<'_>, cut: Cut, m: &mut Machine<'_>) -> Result<String, Error> {
+    let (big, size) = (cx.big.as_path(), cx.size);
+    let (qemu, client) = (&mut *m.qemu, &mut m.client);
     let file = File::open(big).map_err(Error::io("open", big))?;
     let repository = RepositoryName::new(APPS).map_err(|e| Error::Io {
         step: "name the repository",
@@ -131,9 +136,22 @@ impl Read for CutReader<'_> {
     }
 }
 
-/// `nstar shutdown` over the channel; the kernel's power-off and QEMU's exit with 0.
-pub(super) fn shutdown(nstar: &Nstar, qemu: &mut Qemu, options: &Options) -> Result<String, Error> {
-    let answer = nstar.run(&["shutdown"])?;
+/// Uninstall `big` through the channel.
+pub(super) fn uninstall_big(m: &mut Machine<'_>) -> Result<(), Error> {
+    let id: ContainerId = big_id().parse().map_err(|e| Error::Io {
+        step: "name the container",
+        path: PathBuf::from(big_id()),
+        source: io::Error::new(io::ErrorKind::InvalidInput, format!("{e}")),
+    })?;
+    m.client
+        .uninstall(&id, false)
+        .map_err(client_error("uninstall"))
+}
+
+/// A shutdown request over the channel; the kernel's power-off and QEMU's exit with 0.
+pub(super) fn shutdown(m: &mut Machine<'_>, options: &Options) -> Result<String, Error> {
+    m.client.shutdown().map_err(client_error("shutdown"))?;
+    let qemu = &mut *m.qemu;
     qemu.expect(drive::POWER_DOWN, options.exit_timeout)?;
     let status = qemu.wait_exit(options.exit_timeout)?;
     if status.code() != Some(0) {
@@ -143,5 +161,5 @@ pub(super) fn shutdown(nstar: &Nstar, qemu: &mut Qemu, options: &Options) -> Res
             source: io::Error::other(format!("qemu exited with {status}, expected 0")),
         });
     }
-    Ok(format!("nstar shutdown: {}; powered off", answer.trim()))
+    Ok("shutdown requested; powered off".to_string())
 }
