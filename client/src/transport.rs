@@ -31,6 +31,9 @@ pub enum TcpAuthentication {
 #[derive(Debug)]
 pub(crate) enum Stream {
     Unix(UnixStream),
+    /// One end of a socket pair whose other end is the one session of a link on a
+    /// management channel, run by a thread of its own ([`crate::channel`]).
+    Channel(UnixStream),
     Tcp(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
@@ -49,6 +52,9 @@ impl Stream {
         };
         match url {
             Url::Unix(path) => UnixStream::connect(path).map(Stream::Unix).map_err(fail),
+            Url::Channel { path, baud } => crate::channel::connect(path, *baud)
+                .map(Stream::Channel)
+                .map_err(fail),
             Url::Tcp { host, port } => {
                 if matches!(tcp, TcpAuthentication::Refuse) {
                     return Err(Error::TcpUnauthenticated { url: url.clone() });
@@ -76,7 +82,7 @@ impl Stream {
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
-            Stream::Unix(s) => s.set_read_timeout(timeout),
+            Stream::Unix(s) | Stream::Channel(s) => s.set_read_timeout(timeout),
             Stream::Tcp(s) => s.set_read_timeout(timeout),
             Stream::Tls(s) => s.sock.set_read_timeout(timeout),
         }
@@ -84,7 +90,7 @@ impl Stream {
 
     pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         match self {
-            Stream::Unix(s) => s.set_write_timeout(timeout),
+            Stream::Unix(s) | Stream::Channel(s) => s.set_write_timeout(timeout),
             Stream::Tcp(s) => s.set_write_timeout(timeout),
             Stream::Tls(s) => s.sock.set_write_timeout(timeout),
         }
@@ -92,7 +98,7 @@ impl Stream {
 
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         match self {
-            Stream::Unix(s) => s.set_nonblocking(nonblocking),
+            Stream::Unix(s) | Stream::Channel(s) => s.set_nonblocking(nonblocking),
             Stream::Tcp(s) => s.set_nonblocking(nonblocking),
             Stream::Tls(s) => s.sock.set_nonblocking(nonblocking),
         }
@@ -101,7 +107,7 @@ impl Stream {
     /// Tell the server nothing more comes; errors are of no interest (it may be gone).
     pub(crate) fn shutdown_write(&mut self) {
         let _ = match self {
-            Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            Stream::Unix(s) | Stream::Channel(s) => s.shutdown(Shutdown::Write),
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Tls(s) => {
                 // close_notify is the end of the client's data; TLS 1.3 lets the server
@@ -116,7 +122,7 @@ impl Stream {
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Unix(s) => s.read(buf),
+            Stream::Unix(s) | Stream::Channel(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
             Stream::Tls(s) => match s.read(buf) {
                 // The server ended without close_notify: the end all the same (frames
@@ -131,7 +137,7 @@ impl Read for Stream {
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Unix(s) => s.write(buf),
+            Stream::Unix(s) | Stream::Channel(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
         }
@@ -139,7 +145,7 @@ impl Write for Stream {
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Stream::Unix(s) => s.flush(),
+            Stream::Unix(s) | Stream::Channel(s) => s.flush(),
             Stream::Tcp(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
         }

@@ -1,4 +1,6 @@
-//! Where the server listens: `unix:///path/to/socket` or `tcp://host:port`.
+//! Where the server listens: `unix:///path/to/socket` or `tcp://host:port`, or the device's
+//! end of a management channel: `channel://<path>` (a QEMU chardev socket or a serial
+//! line's tty, `?baud=N` for its speed).
 
 use std::{fmt, path::PathBuf, str::FromStr};
 
@@ -14,11 +16,22 @@ pub enum Url {
         /// Port.
         port: u16,
     },
+    /// The link protocol of a management channel, spoken directly on a unix socket (a
+    /// QEMU `-chardev socket`) or a tty (a serial line at `baud` bits per second):
+    /// `channel://` followed by the path, `?baud=N` optionally.
+    Channel {
+        /// The socket or tty.
+        path: PathBuf,
+        /// The serial line's speed (ignored for a socket).
+        baud: u32,
+    },
 }
 
 /// A URL that is not one of the two forms.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid url {url:?}: {reason} (expected unix:///path or tcp://host:port)")]
+#[error(
+    "invalid url {url:?}: {reason} (expected unix:///path, tcp://host:port or channel:///path)"
+)]
 pub struct InvalidUrl {
     /// The URL as given.
     pub url: String,
@@ -42,6 +55,28 @@ impl FromStr for Url {
                 return Err(fail("the path contains a NUL byte"));
             }
             return Ok(Url::Unix(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("channel://") {
+            let (path, baud) = match rest.rsplit_once("?baud=") {
+                Some((path, baud)) => (
+                    path,
+                    baud.parse::<u32>()
+                        .ok()
+                        .filter(|b| *b > 0 && baud.bytes().all(|c| c.is_ascii_digit()))
+                        .ok_or_else(|| fail("the baud rate is not a positive number"))?,
+                ),
+                None => (rest, northstar_channel::serial::DEFAULT_BAUD),
+            };
+            if path.is_empty() {
+                return Err(fail("no socket or tty path"));
+            }
+            if path.contains('\0') {
+                return Err(fail("the path contains a NUL byte"));
+            }
+            return Ok(Url::Channel {
+                path: PathBuf::from(path),
+                baud,
+            });
         }
         if let Some(rest) = text.strip_prefix("tcp://") {
             let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -79,6 +114,10 @@ impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Url::Unix(path) => write!(f, "unix://{}", path.display()),
+            Url::Channel { path, baud } if *baud == northstar_channel::serial::DEFAULT_BAUD => {
+                write!(f, "channel://{}", path.display())
+            }
+            Url::Channel { path, baud } => write!(f, "channel://{}?baud={baud}", path.display()),
             Url::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
             Url::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
         }
@@ -88,6 +127,28 @@ impl fmt::Display for Url {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_urls() {
+        let url: Url = "channel:///dev/ttyUSB0".parse().unwrap();
+        assert_eq!(
+            url,
+            Url::Channel {
+                path: "/dev/ttyUSB0".into(),
+                baud: 115_200
+            }
+        );
+        assert_eq!(url.to_string(), "channel:///dev/ttyUSB0");
+        let url: Url = "channel://chardev.sock?baud=921600".parse().unwrap();
+        assert_eq!(url.to_string(), "channel://chardev.sock?baud=921600");
+        for bad in [
+            "channel://",
+            "channel:///dev/ttyS0?baud=fast",
+            "channel:///x?baud=0",
+        ] {
+            assert!(bad.parse::<Url>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn unix() {

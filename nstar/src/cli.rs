@@ -44,8 +44,36 @@ pub enum Command {
     #[command(subcommand)]
     Manifest(ManifestCommand),
     Completions(CompletionsArgs),
+    Channel(ChannelArgs),
     #[command(flatten)]
     Manage(ManageCommand),
+}
+
+/// Serve a device's management channel on a local socket: keep the one connection to
+/// the device's end (a QEMU chardev socket, or a serial line to a board) and give every
+/// client of SOCKET its own session of the link.
+///
+/// Clients use `nstar -u unix://SOCKET …` as they would the device's API socket, any
+/// number of them, one after another or at once. The proxy reconnects when the device's
+/// end goes away (QEMU restarted, a USB serial adapter replugged); the sessions of that
+/// moment end and new clients wait for the link's handshake. Whoever can open SOCKET
+/// has what the device grants to the channel (root's grant): it is created mode 0600.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  # A QEMU guest started with -chardev socket,id=c0,path=chardev.sock,server=on,wait=off:
+  nstar channel chardev.sock --listen api.sock &
+  nstar -u unix://$PWD/api.sock list
+  # A board whose [channel] is its second UART, on a USB serial adapter:
+  nstar channel /dev/ttyUSB0 --baud 115200 --listen /tmp/board.sock")]
+pub struct ChannelArgs {
+    /// The device's end: a unix socket (QEMU's `-chardev socket`) or a tty.
+    pub link: PathBuf,
+    /// Where clients connect (a unix socket, created; a stale one is replaced).
+    #[arg(long, value_name = "SOCKET")]
+    pub listen: PathBuf,
+    /// The serial line's speed in bits per second (ignored for a socket).
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
 }
 
 /// Pack a root directory and a manifest into `<name>-<version>.npk`.

@@ -30,6 +30,7 @@ macro_rules! err {
     }};
 }
 
+mod channel;
 mod cli;
 mod error;
 mod fs_list;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
         Command::Manifest(ManifestCommand::Check(args)) => manifest::check(args),
         Command::Manifest(ManifestCommand::Schema(_)) => manifest::schema(),
         Command::Completions(args) => completions(args.shell),
+        Command::Channel(args) => channel::run(args),
         Command::Manage(command) => manage::run(command, global),
     };
     match result {
@@ -108,6 +110,7 @@ fn check_global_options(cli: &Cli) {
         Command::Keygen(_) => ("keygen", false, false),
         Command::Manifest(_) => ("manifest", false, false),
         Command::Completions(_) => ("completions", false, false),
+        Command::Channel(_) => ("channel", false, false),
     };
     if g.json && !json_ok {
         usage(&format!("--json is not supported by `{name}`"));

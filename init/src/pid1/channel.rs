@@ -1,24 +1,27 @@
-//! The management channel: a virtio-serial port relayed to the management API's socket,
-//! so that the host of a virtual machine (QEMU: `-device virtserialport,name=…` on a
-//! `-chardev socket`) can run `nstar -u unix://<host socket> …` against this init
-//! (`doc/boot.md`, "The management channel").
+//! The management channel: the link protocol (`northstar-channel`, `doc/channel.md`) on a
+//! virtio-serial port or a serial line, each of its sessions relayed to the management
+//! API's socket, so that the host of a virtual machine (QEMU: `-device
+//! virtserialport,name=…` on a `-chardev socket`) or a lab machine on the board's UART
+//! runs `nstar channel` and `nstar -u unix://<its socket> …` against this init.
 //!
-//! The board configuration names the port (`[channel] port`); the kernel names it in
-//! `/sys/class/virtio-ports/<vportNpM>/name`, and devtmpfs makes `/dev/<vportNpM>`. A
-//! thread of its own finds the port (looking every 10 ms up to `[channel] wait`: ports are
-//! added after the driver loaded, asynchronously), opens it and relays ([`relay`]). Every
-//! connection it makes to the API socket comes from the init: the server treats the host's
-//! clients as uid 0 and gid 0 and gives them what the runtime configuration grants to
-//! those.
+//! The board configuration names the port (`[channel] port`) or the serial line
+//! (`[channel] device`, `baud`). For a port, the kernel names it in
+//! `/sys/class/virtio-ports/<vportNpM>/name` and devtmpfs makes `/dev/<vportNpM>`. A
+//! thread of its own finds the port or the line (looking every 10 ms up to `[channel]
+//! wait`: ports are added after the driver loaded, asynchronously), opens it and runs
+//! the guest's end of the link. Every connection it makes to the API socket comes from
+//! the init: the server treats the host's clients as uid 0 and gid 0 and gives them what
+//! the runtime configuration grants to those.
 //!
 //! The channel is a convenience, not part of the boot: its errors are logged and the
 //! system runs on without it.
 
-mod relay;
-mod sessions;
-
 use super::{board, device};
-use runtime_core::config::ApiConfig;
+use northstar_channel::{serial, OnEof, Pump, Role, Sessions};
+use runtime_core::{
+    config::ApiConfig,
+    server::api::{codec::Encoder, ApiError, ServerMessage},
+};
 use std::{
     fs::{File, OpenOptions},
     io::{self, ErrorKind},
@@ -33,6 +36,10 @@ pub const CLASS: &str = "/sys/class/virtio-ports";
 const DEV: &str = "/dev";
 /// How often the port is looked for while it has not appeared.
 const INTERVAL: Duration = Duration::from_millis(10);
+/// Most sessions at once (the API server has its own, usually lower, limit).
+const MAX_SESSIONS: usize = 64;
+/// Largest error frame sent to a host client whose session cannot reach the API socket.
+const REFUSAL: usize = 4096;
 
 /// Why the channel is not available.
 #[derive(Debug, thiserror::Error)]
@@ -41,45 +48,50 @@ pub enum Error {
     NoApi,
     #[error("no virtio port named {port:?} appeared in {CLASS} within {} ms", waited.as_millis())]
     NotFound { port: String, waited: Duration },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Sysfs {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("port {port:?}")]
+    #[error("{what}")]
     Device {
-        port: String,
+        what: String,
         #[source]
         source: device::Error,
     },
-    #[error("cannot open {}: {source}", path.display())]
+    #[error("cannot open {}", path.display())]
     Open {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot spawn its thread: {0}")]
+    #[error("serial line")]
+    Serial(#[from] serial::Error),
+    #[error("cannot spawn its thread")]
     Thread(#[source] io::Error),
-    #[error("relay")]
-    Relay(#[from] relay::Error),
+    #[error("link")]
+    Link(#[from] northstar_channel::pump::Error),
 }
 
 /// Start the channel of the board on a thread of its own; errors are logged there.
 pub fn start(channel: &board::Channel, api: Option<&ApiConfig>) {
+    let name = describe(channel);
     let result = match api {
         None => Err(Error::NoApi),
         Some(api) => {
             let channel = channel.clone();
             let socket = api.socket.clone();
-            let max_frame = usize::try_from(api.max_frame).unwrap_or(usize::MAX);
+            let max = usize::try_from(api.max_connections)
+                .unwrap_or(MAX_SESSIONS)
+                .min(MAX_SESSIONS);
+            let name = name.clone();
             std::thread::Builder::new()
                 .name("channel".into())
                 .spawn(move || {
-                    if let Err(e) = run(&channel, &socket, max_frame) {
+                    if let Err(e) = run(&channel, &socket, max) {
                         let message = format!(
-                            "management channel {}: {}; the channel is closed",
-                            channel.port,
+                            "management channel {name}: {}; the channel is closed",
                             crate::logger::chain(&e)
                         );
                         // A machine started without the port is not an error of the init.
@@ -95,34 +107,60 @@ pub fn start(channel: &board::Channel, api: Option<&ApiConfig>) {
         }
     };
     if let Err(e) = result {
-        log::error!(
-            "management channel {}: {}",
-            channel.port,
-            crate::logger::chain(&e)
-        );
+        log::error!("management channel {name}: {}", crate::logger::chain(&e));
     }
 }
 
-/// Find and open the port, then relay for as long as the port works.
-fn run(channel: &board::Channel, socket: &Path, max_frame: usize) -> Result<(), Error> {
-    let (path, waited) = wait(
-        Path::new(CLASS),
-        Path::new(DEV),
-        &channel.port,
-        channel.wait,
-    )?;
-    let port = open(&path)?;
+/// How the log names the channel: its port, or its serial line.
+fn describe(channel: &board::Channel) -> String {
+    match (&channel.port, &channel.device) {
+        (Some(port), _) => port.clone(),
+        (None, Some(device)) => device.display().to_string(),
+        (None, None) => "(none)".into(),
+    }
+}
+
+/// Find and open the port or line, then run the link for as long as it works.
+fn run(channel: &board::Channel, socket: &Path, max_sessions: usize) -> Result<(), Error> {
+    let (mut stream, path, waited) = match (&channel.port, &channel.device) {
+        (Some(port), _) => {
+            let (path, waited) = wait(Path::new(CLASS), Path::new(DEV), port, channel.wait)?;
+            (open(&path)?, path, waited)
+        }
+        (None, Some(device)) => {
+            let waited = device::wait_for_node(device, device::Kind::Character, channel.wait)
+                .map_err(|source| Error::Device {
+                    what: format!("serial line {}", device.display()),
+                    source,
+                })?;
+            (serial::open(device, channel.baud)?, device.clone(), waited)
+        }
+        (None, None) => return Ok(()),
+    };
     log::info!(
-        "management channel: port {} at {}, relayed to {} (found after {} ms)",
-        channel.port,
+        "management channel: {} at {}, sessions relayed to {} (found after {} ms)",
+        describe(channel),
         path.display(),
         socket.display(),
         waited.as_millis()
     );
-    match relay::Relay::new(port, socket, max_frame)?.run() {
-        Ok(never) => match never {},
-        Err(e) => Err(e.into()),
-    }
+    let sessions = Sessions::Connect {
+        socket: socket.to_owned(),
+        refusal: Box::new(refusal),
+    };
+    let mut pump = Pump::new(Role::Guest, sessions, max_sessions)?;
+    // A port or line whose other end is gone reads as closed until it comes back: the
+    // link waits (OnEof::Wait), and only an error ends it.
+    pump.run(&mut stream, OnEof::Wait)?;
+    Ok(())
+}
+
+/// What a host client gets when its session cannot reach the API socket: the protocol's
+/// error frame, so that `nstar` says why.
+fn refusal(e: &io::Error) -> Vec<u8> {
+    let message = format!("the management channel cannot reach the API socket: {e}");
+    let frame = ServerMessage::error(None, ApiError::Internal { message });
+    Encoder::new(REFUSAL).to_vec(&frame).unwrap_or_default()
 }
 
 /// Open the port for reading and writing, non-blocking.
@@ -152,7 +190,7 @@ fn wait(
             let left = wait.saturating_sub(start.elapsed());
             device::wait_for_node(&node, device::Kind::Character, left).map_err(|source| {
                 Error::Device {
-                    port: name.to_owned(),
+                    what: format!("port {name:?}"),
                     source,
                 }
             })?;

@@ -194,13 +194,22 @@ pub struct Watchdog {
     pub timeout: Duration,
 }
 
-/// `[channel]`: a virtio-serial port relayed to the management API's socket, so that a
-/// host (a QEMU machine's, a hypervisor's) can manage the runtime (`doc/boot.md`).
+/// `[channel]`: a virtio-serial port or a serial line whose link protocol carries
+/// sessions of the management API, so that a host (a QEMU machine's, a lab machine on
+/// the board's UART) can manage the runtime (`doc/channel.md`). Exactly one of `port`
+/// and `device`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Channel {
-    /// The port's name as the host gives it (`/sys/class/virtio-ports/*/name`).
-    pub port: String,
+    /// A virtio port's name as the host gives it (`/sys/class/virtio-ports/*/name`).
+    #[serde(default)]
+    pub port: Option<String>,
+    /// A serial line's device node (a UART, a USB gadget serial port).
+    #[serde(default)]
+    pub device: Option<PathBuf>,
+    /// The serial line's speed in bits per second.
+    #[serde(default = "default_baud")]
+    pub baud: u32,
     /// How long to wait for the port to appear.
     #[serde(default = "default_wait", deserialize_with = "duration")]
     pub wait: Duration,
@@ -231,6 +240,9 @@ pub(crate) fn default_key() -> PathBuf {
 }
 pub(crate) fn default_wait() -> Duration {
     Duration::from_secs(10)
+}
+pub(crate) fn default_baud() -> u32 {
+    northstar_channel::serial::DEFAULT_BAUD
 }
 pub(crate) fn default_fs() -> String {
     "ext4".to_string()

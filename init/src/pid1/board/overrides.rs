@@ -126,10 +126,15 @@ pub fn apply(board: &mut Board, param: &Param) -> Result<(), Error> {
             None => return Err(absent("watchdog")),
         },
         "channel.port" => match &mut board.channel {
-            Some(channel) => channel.port = value.to_string(),
+            Some(channel) => {
+                channel.port = Some(value.to_string());
+                channel.device = None;
+            }
             None => {
                 board.channel = Some(super::Channel {
-                    port: value.to_string(),
+                    port: Some(value.to_string()),
+                    device: None,
+                    baud: super::default_baud(),
                     wait: super::default_wait(),
                 })
             }

@@ -307,14 +307,14 @@ fn the_channel() {
     let text = format!("{MINIMAL}[channel]\nport = \"org.northstar.api\"\n");
     let b = parse(&text, &[]).unwrap();
     let channel = b.channel.unwrap();
-    assert_eq!(channel.port, "org.northstar.api");
+    assert_eq!(channel.port.as_deref(), Some("org.northstar.api"));
     assert_eq!(channel.wait, Duration::from_secs(10));
     let b = parse(&text, &[param("channel.wait", Some("2s"))]).unwrap();
     assert_eq!(b.channel.unwrap().wait, Duration::from_secs(2));
     let b = parse(&text, &[param("channel", Some("off"))]).unwrap();
     assert_eq!(b.channel, None);
     let b = parse(MINIMAL, &[param("channel.port", Some("vport.a"))]).unwrap();
-    assert_eq!(b.channel.unwrap().port, "vport.a");
+    assert_eq!(b.channel.unwrap().port.as_deref(), Some("vport.a"));
     let e = parse(MINIMAL, &[param("channel.wait", Some("2s"))]).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -336,4 +336,32 @@ fn the_channel() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("unknown field `name`"), "{e}");
+}
+
+#[test]
+fn a_channel_on_a_serial_line() {
+    let text = format!("{MINIMAL}[channel]\ndevice = \"/dev/ttyAMA1\"\n");
+    let channel = parse(&text, &[]).unwrap().channel.unwrap();
+    assert_eq!(channel.device.as_deref(), Some(Path::new("/dev/ttyAMA1")));
+    assert_eq!(channel.baud, 115_200);
+    let text = format!("{MINIMAL}[channel]\ndevice = \"/dev/ttyGS0\"\nbaud = 921600\n");
+    assert_eq!(parse(&text, &[]).unwrap().channel.unwrap().baud, 921_600);
+    for (bad, key, says) in [
+        (
+            "device = \"/dev/ttyS1\"\nbaud = 1234\n",
+            "channel.baud",
+            "1234 is not a speed",
+        ),
+        ("device = \"ttyS1\"\n", "channel.device", "absolute"),
+        (
+            "port = \"p\"\ndevice = \"/dev/ttyS1\"\n",
+            "channel",
+            "exactly one of port",
+        ),
+        ("wait = \"1s\"\n", "channel", "exactly one of port"),
+    ] {
+        let e = parse(&format!("{MINIMAL}[channel]\n{bad}"), &[]).unwrap_err();
+        assert_eq!(e.key(), Some(key), "{bad}: {e}");
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+    }
 }

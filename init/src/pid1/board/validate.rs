@@ -106,16 +106,28 @@ impl Board {
             }
         }
         if let Some(channel) = &self.channel {
-            if !valid_name(&channel.port, 64, |c| {
-                c.is_ascii_alphanumeric() || "._-".contains(c)
-            }) {
-                return fail(
-                    "channel.port",
-                    format!(
-                        "{:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -",
-                        channel.port
-                    ),
-                );
+            match (&channel.port, &channel.device) {
+                (Some(port), None) => {
+                    if !valid_name(port, 64, |c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+                        return fail(
+                            "channel.port",
+                            format!("{port:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -"),
+                        );
+                    }
+                }
+                (None, Some(device)) => {
+                    absolute("channel.device", device)?;
+                    if let Err(e) = northstar_channel::serial::baud_rate(channel.baud) {
+                        return fail("channel.baud", e.to_string());
+                    }
+                }
+                _ => {
+                    return fail(
+                        "channel",
+                        "needs exactly one of port (a virtio port) and device (a serial line)"
+                            .to_string(),
+                    )
+                }
             }
             wait("channel.wait", channel.wait)?;
         }
