@@ -6,13 +6,15 @@
 //! 1. fetch the board's kernel; read its configuration (`board-configs/<board>/`) with the
 //!    machine's overrides applied ([`Board::config_overrides`]: the `virt` stand-in's
 //!    virtio disks and modules, raspi2b's watchdog off);
-//! 2. build `northstar`, `hello-world` and, where the shutdown is a container's request,
-//!    `test-container` for the board's target (static, release);
-//! 3. generate a root key and a package key for this run;
-//! 4. build the images ([`crate::image`]): the root image (verity, signed descriptor),
-//!    the example packages (and the rebooter) in the runtime configuration's `system`
-//!    repository on the data image (ext4), on raspi2b both in one SD card image (MBR,
-//!    partitions 2 and 3), the initramfs with the modules the init will load;
+//! 2. take `northstar`, `hello-world` and, where the shutdown is a container's request,
+//!    `test-container` of the run's build for the board's target ([`Binaries`]: static,
+//!    release, built once for every command of the run);
+//! 3. generate a package key for this run;
+//! 4. build the images ([`crate::image::set`]): the root image (verity, signed descriptor,
+//!    its own root key), the example packages (and the rebooter) in the runtime
+//!    configuration's `system` repository on the data image (ext4), on raspi2b both in one
+//!    SD card image (MBR, partitions 2 and 3), the initramfs with the modules the init
+//!    will load;
 //! 5. boot: root image read-only as the first virtio disk and the data image as the
 //!    second (or the SD card), the board's watchdog device, a QMP socket where
 //!    Ctrl-Alt-Del is the trigger; the console goes to `console.log`;
@@ -38,11 +40,11 @@ pub mod shutdown;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::binaries::Binaries;
 use crate::image::{config::BoardFiles, data, packages};
 use crate::kernels::KernelCache;
 use crate::qemu::{qmp, Qemu, QemuConfig};
 use crate::{cargo, Board};
-pub(crate) use images::write_initrd;
 use images::Images;
 pub use outcome::BootRun;
 pub use report::BootReport;
@@ -77,7 +79,7 @@ pub struct BootOptions {
     pub exit_timeout: Duration,
     /// Extra kernel arguments (e.g. `northstar.log=debug`).
     pub cmdline: Vec<String>,
-    /// A prebuilt `northstar` for the board; `None` builds it with cargo.
+    /// A prebuilt `northstar` for the board; `None` takes the run's build.
     pub init: Option<PathBuf>,
     /// Everything goes to `<work_dir>/<board>/boot/`.
     pub work_dir: PathBuf,
@@ -95,8 +97,14 @@ impl Default for BootOptions {
     }
 }
 
-/// Boots Northstar's init on `board` and reports what happened.
-pub fn run(board: Board, cache: &KernelCache, options: &BootOptions) -> Result<BootRun, Error> {
+/// Boots Northstar's init on `board` with the binaries of `binaries` and reports what
+/// happened.
+pub fn run(
+    board: Board,
+    cache: &KernelCache,
+    binaries: &Binaries,
+    options: &BootOptions,
+) -> Result<BootRun, Error> {
     let kernel = cache.fetch(board)?;
     let cmdline: Vec<String> = board
         .config_overrides()
@@ -113,7 +121,7 @@ pub fn run(board: Board, cache: &KernelCache, options: &BootOptions) -> Result<B
     };
     let dir = options.work_dir.join(board.name()).join("boot");
     std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
-    let binaries = images::binaries(board, options, trigger == Trigger::Console)?;
+    let binaries = images::binaries(board, binaries, options, trigger == Trigger::Console)?;
     let images = images::build_images(&kernel, &files, &binaries, &dir)?;
 
     let mut config = QemuConfig::new(&kernel, &images.initrd, &dir.join("console.log"));

@@ -1,6 +1,9 @@
-//! Where the workspace and its target directory are, and cross-building guest binaries
-//! (static, release) with cargo: this crate's own (`probe-init`) and the workspace's
-//! (`northstar`, the example containers).
+//! Where the workspace and its target directory are, and building binaries (release)
+//! with cargo: the guests' static binaries, this crate's own (`probe-init`) and the
+//! workspace's (`northstar`, the example containers, `test-container`), and the host's
+//! `nstar`. Every cargo it starts runs with the environment of the harness's caller, less
+//! what `cargo run` added ([`command`]), so that its builds and a shell's reuse each
+//! other's output.
 //!
 //! It does not install targets or linkers: `scripts/setup.sh` does (see
 //! `.cargo/config.toml` for the per-target linkers and `+crt-static`).
@@ -18,21 +21,21 @@ pub enum Error {
     Spawn {
         cargo: OsString,
         bin: String,
-        target: &'static str,
+        target: String,
         #[source]
         source: std::io::Error,
     },
     #[error("cargo failed to build {bin} for {target} ({status}):\n{stderr}")]
     Build {
         bin: String,
-        target: &'static str,
+        target: String,
         status: std::process::ExitStatus,
         stderr: String,
     },
     #[error("cargo built {bin} for {target} but {path} does not exist")]
     Missing {
         bin: String,
-        target: &'static str,
+        target: String,
         path: PathBuf,
     },
 }
@@ -58,18 +61,8 @@ pub fn target_dir() -> PathBuf {
 pub fn build_guest_binary(bin: &str, board: Board) -> Result<PathBuf, Error> {
     let package = env!("CARGO_PKG_NAME");
     let args = ["-p", package, "--bin", bin, "--no-default-features"];
-    let mut paths = build(board, &args, &[bin])?;
+    let mut paths = build(&[board], &args, &[bin])?;
     Ok(paths.remove(0))
-}
-
-/// Builds the named binaries of workspace packages (`(package, binary)`) for the board's
-/// target in one cargo run (release profile, `Cargo.lock` as it is) and returns their
-/// paths in the same order.
-pub fn build_workspace_binaries(
-    binaries: &[(&str, &str)],
-    board: Board,
-) -> Result<Vec<PathBuf>, Error> {
-    build_workspace_binaries_with(binaries, &[], board)
 }
 
 /// Every workspace package a board's images or the test suite's cross builds take. Each
@@ -87,47 +80,95 @@ pub const GUEST_PACKAGES: [&str; 8] = [
     "test-container",
 ];
 
-/// [`build_workspace_binaries`] with cargo features (`package/feature`) enabled. Every
-/// package of [`GUEST_PACKAGES`] is built (a package outside it too, when asked for).
-pub fn build_workspace_binaries_with(
-    binaries: &[(&str, &str)],
+/// Builds every package of [`GUEST_PACKAGES`] for the targets of `boards` in one cargo
+/// run (release profile, `Cargo.lock` as it is; cargo keeps both cores busy across the
+/// targets, where one target's build ends in single-threaded link-time optimisation), with
+/// cargo features (`package/feature`) enabled. Returns for each board the paths of the
+/// binaries (each package's binary has its name) in the order of [`GUEST_PACKAGES`].
+///
+/// A feature of one package (`northstar`'s `fault-injection`, which enables nothing in its
+/// dependencies) leaves every other package's output as it was: only that package is
+/// compiled again, and both builds of it stay fresh side by side in cargo's cache. Its
+/// binary in the target directory is the one built last, though: copy it before the next
+/// build.
+pub fn build_guest_packages(
+    boards: &[Board],
     features: &[&str],
-    board: Board,
-) -> Result<Vec<PathBuf>, Error> {
+) -> Result<Vec<Vec<PathBuf>>, Error> {
     let mut args = Vec::new();
     for package in GUEST_PACKAGES {
         args.extend(["-p", package]);
-    }
-    for (package, _) in binaries {
-        if !GUEST_PACKAGES.contains(package) {
-            args.extend(["-p", package]);
-        }
     }
     let features = features.join(",");
     if !features.is_empty() {
         args.extend(["--features", &features]);
     }
-    let bins: Vec<&str> = binaries.iter().map(|(_, bin)| *bin).collect();
-    build(board, &args, &bins)
+    let mut paths = build(boards, &args, &GUEST_PACKAGES)?.into_iter();
+    Ok(boards
+        .iter()
+        .map(|_| paths.by_ref().take(GUEST_PACKAGES.len()).collect())
+        .collect())
 }
 
-/// `cargo build --locked --release --target <board's target> <args>`; the paths of `bins`.
-fn build(board: Board, args: &[&str], bins: &[&str]) -> Result<Vec<PathBuf>, Error> {
-    let target = board.rust_target();
-    let what = bins.join(", ");
+/// Builds binary `bin` of workspace package `package` for the host (release profile,
+/// `Cargo.lock` as it is) and returns its path.
+pub fn build_host_binary(package: &str, bin: &str) -> Result<PathBuf, Error> {
+    let mut paths = build(&[], &["-p", package, "--bin", bin], &[bin])?;
+    Ok(paths.remove(0))
+}
+
+/// A cargo command run in the workspace root, without the variables `cargo run` sets for
+/// the program it runs ([`set_by_cargo_run`]). Some build scripts rerun when one of them
+/// changes (ring's reads `CARGO_MANIFEST_DIR` and `CARGO_PKG_*` and asks cargo to watch
+/// them): a build started from the harness under `cargo run` would otherwise see other
+/// values than one started from a shell, and each would rebuild what the other built
+/// (ring, rustls, the client and every binary linking them).
+pub fn command() -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace_root());
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_run) {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
+/// Whether `cargo run` sets the environment variable `name` for the program it runs (not
+/// counting `CARGO` itself, the cargo to use, and `LD_LIBRARY_PATH`, which no build
+/// script of the workspace watches).
+pub fn set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "OUT_DIR"
+        )
+}
+
+/// `cargo build --locked --release [--target <board's target>]... <args>`; the paths of
+/// `bins` for each board in turn. Without boards, the host's build.
+fn build(boards: &[Board], args: &[&str], bins: &[&str]) -> Result<Vec<PathBuf>, Error> {
+    let targets: Vec<&'static str> = boards.iter().map(|b| b.rust_target()).collect();
+    let target = if targets.is_empty() {
+        HOST.to_owned()
+    } else {
+        targets.join(", ")
+    };
+    let what = bins.join(", ");
     log::info!("building {what} for {target}");
-    let output = Command::new(&cargo)
-        .current_dir(workspace_root())
-        .args(["build", "--locked", "--release", "--target", target])
-        .args(args)
-        .output()
-        .map_err(|source| Error::Spawn {
-            cargo: cargo.clone(),
-            bin: what.clone(),
-            target,
-            source,
-        })?;
+    let mut command = command();
+    command.args(["build", "--locked", "--release"]);
+    for t in &targets {
+        command.args(["--target", t]);
+    }
+    let output = command.args(args).output().map_err(|source| Error::Spawn {
+        cargo: command.get_program().to_owned(),
+        bin: what.clone(),
+        target: target.clone(),
+        source,
+    })?;
     if !output.status.success() {
         return Err(Error::Build {
             bin: what,
@@ -136,22 +177,33 @@ fn build(board: Board, args: &[&str], bins: &[&str]) -> Result<Vec<PathBuf>, Err
             stderr: tail(&String::from_utf8_lossy(&output.stderr), 40),
         });
     }
-    let dir = target_dir().join(target).join("release");
-    bins.iter()
-        .map(|bin| {
+    let dirs: Vec<PathBuf> = if targets.is_empty() {
+        vec![target_dir().join("release")]
+    } else {
+        targets
+            .iter()
+            .map(|t| target_dir().join(t).join("release"))
+            .collect()
+    };
+    let mut paths = Vec::new();
+    for dir in dirs {
+        for bin in bins {
             let path = dir.join(bin);
-            if path.is_file() {
-                Ok(path)
-            } else {
-                Err(Error::Missing {
+            if !path.is_file() {
+                return Err(Error::Missing {
                     bin: (*bin).to_owned(),
                     target,
                     path,
-                })
+                });
             }
-        })
-        .collect()
+            paths.push(path);
+        }
+    }
+    Ok(paths)
 }
+
+/// How [`Error`] names the host's build.
+const HOST: &str = "the host";
 
 /// The last `lines` lines of `text`.
 pub(crate) fn tail(text: &str, lines: usize) -> String {
@@ -168,6 +220,33 @@ mod tests {
         assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
         assert_eq!(tail("a", 5), "a");
         assert_eq!(tail("", 5), "");
+    }
+
+    #[test]
+    fn builds_leave_out_what_cargo_run_sets() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_CRATE_NAME",
+            "CARGO_BIN_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+        ] {
+            assert!(set_by_cargo_run(name), "{name}");
+        }
+        // What the caller chose for every build stays.
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+            "CARGO_BUILD_JOBS",
+            "RUSTFLAGS",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_run(name), "{name}");
+        }
     }
 
     #[test]

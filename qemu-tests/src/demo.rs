@@ -26,6 +26,7 @@ use npk::key::SecretKey;
 pub use crate::error::Error;
 pub use check::{CheckRun, Line};
 
+use crate::binaries::Binaries;
 use crate::image::config::BoardFiles;
 use crate::kernels::{Kernel, KernelCache};
 use crate::qemu::{self, channel, Drive, QemuConfig};
@@ -85,30 +86,52 @@ impl Prepared {
                 .devices
                 .extend(BOARD.watchdog_device().map(String::from));
         }
-        config.serial_ports = vec![channel::serial_port(&self.nstar.socket)?];
+        config.serial_ports = vec![channel::serial_port(&self.dir.join(channel::CHARDEV))?];
         Ok(config)
+    }
+
+    /// The channel's proxy (`nstar channel`) on the machine's chardev socket, serving
+    /// [`channel::API`]; its messages in [`PROXY_LOG`].
+    pub fn proxy(&self) -> Result<channel::Proxy, Error> {
+        Ok(channel::Proxy::start(
+            &self.nstar.binary,
+            &self.dir.join(channel::CHARDEV),
+            &self.nstar.socket,
+            &self.dir.join(PROXY_LOG),
+        )?)
     }
 }
 
-/// Builds the binaries (the init, the examples for the guest; nstar for the host) and the
-/// images in `<work_dir>/x86_64/demo/`.
-pub fn prepare(cache: &KernelCache, options: &Options) -> Result<Prepared, Error> {
+/// The proxy's messages, in the demo's directory.
+pub const PROXY_LOG: &str = "proxy.log";
+
+/// The programs the demo takes from the run's build: the init and the examples' programs
+/// for the board, `nstar` for the host.
+pub const PROGRAMS: [&str; 6] = [
+    "northstar",
+    "hello-world",
+    "ferris",
+    "persistence",
+    "cpueater",
+    "memeater",
+];
+
+/// Builds the images in `<work_dir>/x86_64/demo/` with the run's binaries (the init and
+/// the examples of [`PROGRAMS`] for the board, `nstar` for the host).
+pub fn prepare(
+    cache: &KernelCache,
+    built: &Binaries,
+    options: &Options,
+) -> Result<Prepared, Error> {
     let dir = options.work_dir.join(BOARD.name()).join("demo");
     std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
     let kernel = cache.fetch(BOARD)?;
     let files = BoardFiles::load(BOARD)?;
-    let programs = [
-        "northstar",
-        "hello-world",
-        "ferris",
-        "persistence",
-        "cpueater",
-        "memeater",
-    ];
-    let wanted: Vec<(&str, &str)> = programs.iter().map(|p| (*p, *p)).collect();
-    let built = cargo::build_workspace_binaries(&wanted, BOARD)?;
-    let binaries: Vec<(&str, PathBuf)> = programs.into_iter().zip(built).collect();
-    let nstar = channel::build_nstar()?;
+    let binaries = PROGRAMS
+        .into_iter()
+        .map(|p| Ok((p, built.guest(BOARD, p)?)))
+        .collect::<Result<Vec<(&str, PathBuf)>, Error>>()?;
+    let nstar = built.nstar()?;
 
     // The package key stays beside the images, for the user's own packages.
     let keys = dir.join("keys");
@@ -130,8 +153,9 @@ pub fn prepare(cache: &KernelCache, options: &Options) -> Result<Prepared, Error
         images,
         nstar: channel::Nstar {
             binary: nstar,
-            socket: dir.join("api.sock"),
+            socket: dir.join(channel::API),
             timeout: Duration::from_secs(30),
+            direct: false,
         },
         dir,
     })
@@ -143,6 +167,8 @@ pub fn run(prepared: &Prepared) -> Result<std::process::ExitStatus, Error> {
     let mut config = prepared.machine(0)?;
     config.interactive = true;
     config.no_reboot = false;
+    // Kept for as long as QEMU runs: it reconnects by itself when the machine restarts.
+    let _proxy = prepared.proxy()?;
     let nstar = prepared.nstar.command_line();
     eprintln!(
         "\nNorthstar demo: {} packages on the x86_64 image ({}).\n\

@@ -10,6 +10,8 @@
 //!   root and data images in partitions 2 and 3;
 //! - [`initrd`]: the initramfs with the init, the board configuration, the root's key and
 //!   descriptor, and the board's kernel modules with their dependencies;
+//! - [`set`]: the images of one machine (root, data, initramfs) as the boot, the demo and
+//!   the scenarios build them, with the packages the caller puts into the repository;
 //! - [`config`]: what the harness reads from the board's configuration files
 //!   (`board-configs/<board>/`), with the kernel command line's overrides applied.
 //!
@@ -21,6 +23,7 @@ pub mod initrd;
 pub mod packages;
 pub mod root;
 pub mod sdcard;
+pub mod set;
 mod tool;
 
 pub use tool::ToolError;

@@ -6,7 +6,9 @@
 //! QEMU with a captured console, a QMP socket and hard timeouts ([`qemu`]), building the
 //! images of a real boot (root, data, initramfs: `image`) and the scenarios: the probe
 //! ([`probe`]), the boot of Northstar's init (`boot`), the boot scenarios that prove its
-//! promises one by one (`scenario`) and the demo of the examples (`demo`). It does not own
+//! promises one by one (`scenario`) and the demo of the examples (`demo`); building the
+//! guest binaries once per run (`binaries`), the reports of the runs (`report`) and the
+//! test suite's runs, several machines at a time (`suite`). It does not own
 //! the guest's software: a scenario brings its init (the probe's is the `probe-init`
 //! binary of this crate, `src/bin/probe-init.rs`; the boot's is the workspace's
 //! `northstar`).
@@ -16,6 +18,8 @@
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
 
+#[cfg(feature = "images")]
+pub mod binaries;
 pub mod board;
 #[cfg(feature = "images")]
 pub mod boot;
@@ -32,6 +36,10 @@ pub mod modules;
 pub mod probe;
 pub mod qemu;
 #[cfg(feature = "images")]
+pub mod report;
+#[cfg(feature = "images")]
 pub mod scenario;
+#[cfg(feature = "images")]
+pub mod suite;
 
 pub use board::Board;

@@ -5,9 +5,10 @@
 //! qemu-tests modules --board B NAME...             module load order for a board's kernel
 //! qemu-tests boot-probe --board B [--timeout S] [--probe-init PATH] [--append KERNEL-ARG]...
 //!                       [--module NAME]... [NAME]...
-//! qemu-tests boot --board B [--timeout S] [--init PATH] [--append KERNEL-ARG]...
-//! qemu-tests scenario --board B [--timeout S] [--append KERNEL-ARG]... NAME...|all
+//! qemu-tests boot --board B... [--jobs N] [--timeout S] [--init PATH] [--append KERNEL-ARG]...
+//! qemu-tests scenario --board B [--jobs N] [--timeout S] [--append KERNEL-ARG]... NAME...|all
 //! qemu-tests demo [--check] [--timeout S]
+//! qemu-tests suite [--jobs N]                      the boots, the demo's check, the scenarios
 //! ```
 //! Boards: x86_64, aarch64, rpi2. The kernel cache is `NORTHSTAR_QEMU_CACHE` or
 //! `target/qemu-cache`; `QEMU_TESTS_LOG=debug` shows the QEMU command lines.
@@ -18,12 +19,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use qemu_tests::binaries::{Binaries, Needs};
 use qemu_tests::boot::{self, BootOptions};
 use qemu_tests::demo;
 use qemu_tests::kernels::KernelCache;
 use qemu_tests::modules::ModuleIndex;
 use qemu_tests::probe::{self, ProbeOptions};
-use qemu_tests::scenario::{self, Scenario};
+use qemu_tests::report::{self, Report};
+use qemu_tests::scenario::{self, Scenario, Shared};
+use qemu_tests::suite::{self, Run};
 use qemu_tests::Board;
 
 const USAGE: &str = "usage:
@@ -31,19 +35,26 @@ const USAGE: &str = "usage:
   qemu-tests modules --board B NAME...
   qemu-tests boot-probe --board B [--timeout SECS] [--probe-init PATH]
                         [--append KERNEL-ARG]... [--module NAME]... [NAME]...
-  qemu-tests boot --board B [--timeout SECS] [--init PATH] [--append KERNEL-ARG]...
-  qemu-tests scenario --board x86_64 [--timeout SECS] [--append KERNEL-ARG]... NAME...|all
+  qemu-tests boot --board B... [--jobs N] [--timeout SECS] [--init PATH]
+                  [--append KERNEL-ARG]...
+  qemu-tests scenario --board x86_64 [--jobs N] [--timeout SECS] [--append KERNEL-ARG]...
+                      NAME...|all
   qemu-tests demo [--check] [--timeout SECS]
+  qemu-tests suite [--jobs N]
 Module names (positional or --module) replace boot-probe's default: loop dm-verity.
 boot boots Northstar's init with a verified root, a data partition and the example
 containers, reboots it (Ctrl-Alt-Del on x86_64, a container's request elsewhere) and
-checks the shutdown's steps and the data partition.
+checks the shutdown's steps and the data partition; on each board given, N machines at a
+time (default 2).
 scenario runs the named boot scenarios (ten, tampered-root, tampered-package, oom,
 orphans, watchdog-fed, watchdog-hang, install-power-cut; all: every one) with binaries
-built once.
+built once, N machines at a time (default 2).
 demo boots the examples on the x86_64 image with the serial console on this terminal and
 prints the nstar command line for its management channel; --check boots it twice without
-a terminal and checks the examples, nstar over the channel and the data partition.";
+a terminal and checks the examples, nstar over the channel and the data partition.
+suite fetches the three kernels, builds every binary once, then runs the boot on each
+board, demo --check and every scenario, N machines at a time (default 2), and prints a
+table of their times.";
 
 fn main() -> ExitCode {
     init_logging();
@@ -110,6 +121,7 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         "boot" => boot(&cache, &args),
         "scenario" => scenarios(&cache, &args),
         "demo" => demo(&cache, &args),
+        "suite" => suite(&cache, &args),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -158,9 +170,11 @@ fn boot_probe(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
 }
 
 fn boot(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
-    let board = args.one_board()?;
-    if !args.names.is_empty() || args.probe_init.is_some() {
-        bail!("boot takes no module names and no --probe-init\n{USAGE}");
+    if args.boards.is_empty() || !args.names.is_empty() || args.probe_init.is_some() {
+        bail!("boot takes one --board or more, no module names and no --probe-init\n{USAGE}");
+    }
+    if args.init.is_some() && args.boards.len() > 1 {
+        bail!("--init is one board's init: give one --board with it\n{USAGE}");
     }
     let mut options = BootOptions::default();
     if let Some(secs) = args.timeout {
@@ -168,44 +182,35 @@ fn boot(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
     }
     options.init = args.init.clone();
     options.cmdline = args.append.clone();
-    let run = boot::run(board, cache, &options)?;
-    println!(
-        "{board}: {} booted Northstar's init; up (report and container output) after {:.1} s, \
-         {} to the machine's end {:.1} s, machine gone after {:.1} s (wall); log {}",
-        run.kernel.release,
-        run.up_after.as_secs_f64(),
-        run.trigger.describe(),
-        run.shutdown.as_secs_f64(),
-        run.total.as_secs_f64(),
-        run.log.display()
+    let started = Instant::now();
+    let needs = Needs {
+        boards: args.boards.clone(),
+        ..Needs::default()
+    };
+    let binaries = build(&needs, &options.work_dir)?;
+    let began = Instant::now();
+    let reports = suite::parallel(
+        &args.boards,
+        args.jobs(),
+        |board| {
+            let began = Instant::now();
+            match boot::run(*board, cache, &binaries, &options) {
+                Ok(run) => report::boot(*board, &run, began.elapsed()),
+                Err(err) => Report::error(format!("{board} boot"), began.elapsed(), &err),
+            }
+        },
+        Report::print,
     );
-    if let Some(report) = &run.report {
-        println!(
-            "  boot report: {:.3} s (kernel) + {:.3} s (init)",
-            report.kernel.as_secs_f64(),
-            report.init.as_secs_f64()
-        );
-        for step in &report.steps {
-            println!("  {:>6} ms {:>6} ms  {}", step.at, step.took, step.name);
-        }
-        for c in &report.containers {
-            println!("  container {} {}", c.id, c.outcome);
+    if reports.len() > 1 {
+        for line in report::table("boots", &reports, began.elapsed()) {
+            println!("{line}");
         }
     }
-    println!("  {}", run.hello.trim());
     println!(
-        "  data image: e2fsck -fn status {}, state {}",
-        run.fsck.status, run.superblock.state
+        "boot: done in {:.1} s with the build",
+        started.elapsed().as_secs_f64()
     );
-    let problems = run.problems();
-    for problem in &problems {
-        eprintln!("{board}: FAILED: {problem}");
-    }
-    Ok(if problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(exit_code(reports.iter().all(Report::passed)))
 }
 
 fn demo(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
@@ -214,6 +219,7 @@ fn demo(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
         || !args.append.is_empty()
         || args.init.is_some()
         || args.probe_init.is_some()
+        || args.jobs.is_some()
     {
         bail!("demo takes only --check and --timeout\n{USAGE}");
     }
@@ -221,10 +227,16 @@ fn demo(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
     if let Some(secs) = args.timeout {
         options.boot_timeout = Duration::from_secs(secs);
     }
+    let needs = Needs {
+        boards: vec![demo::BOARD],
+        host_nstar: true,
+        ..Needs::default()
+    };
+    let binaries = build(&needs, &options.work_dir)?;
     let started = Instant::now();
-    let prepared = demo::prepare(cache, &options)?;
+    let prepared = demo::prepare(cache, &binaries, &options)?;
     println!(
-        "x86_64 demo: binaries and images ready after {:.1} s ({} packages: {})",
+        "x86_64 demo: images ready after {:.1} s ({} packages: {})",
         started.elapsed().as_secs_f64(),
         prepared.images.packages.len(),
         prepared.images.packages.join(" ")
@@ -234,42 +246,12 @@ fn demo(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
         println!("x86_64 demo: QEMU ended ({status})");
         return Ok(ExitCode::SUCCESS);
     }
-    let run = demo::check(&prepared, &options)?;
-    for line in &run.lines {
-        println!("  {}: {}", line.what, line.seen);
-    }
-    let boots: Vec<String> = run
-        .boots
-        .iter()
-        .map(|b| format!("{:.1} s", b.as_secs_f64()))
-        .collect();
-    println!(
-        "x86_64 demo --check: {} in {:.1} s (machines {}); logs {}",
-        if run.problems.is_empty() {
-            "passed"
-        } else {
-            "FAILED"
-        },
-        started.elapsed().as_secs_f64(),
-        boots.join(", "),
-        run.logs
-            .iter()
-            .map(|l| l.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    println!(
-        "  manage it as the demo does: {}",
-        prepared.nstar.command_line()
-    );
-    for problem in &run.problems {
-        eprintln!("x86_64 demo: FAILED: {problem}");
-    }
-    Ok(if run.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    let report = match demo::check(&prepared, &options) {
+        Ok(run) => report::demo_check(&prepared, &run, started.elapsed()),
+        Err(err) => Report::error("x86_64 demo --check", started.elapsed(), &err),
+    };
+    report.print();
+    Ok(exit_code(report.passed()))
 }
 
 fn scenarios(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
@@ -279,7 +261,8 @@ fn scenarios(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
     }
     let chosen: Vec<Scenario> = match args.names.as_slice() {
         [] => bail!("name the scenarios (or all)\n{USAGE}"),
-        [all] if all == "all" => Scenario::ALL.to_vec(),
+        // The longest first, as in the suite: the last two end close together.
+        [all] if all == "all" => Run::scenarios(),
         names => names
             .iter()
             .map(|n| n.parse().map_err(anyhow::Error::msg))
@@ -291,54 +274,94 @@ fn scenarios(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
     }
     options.cmdline = args.append.clone();
     let started = Instant::now();
-    let shared = scenario::Shared::prepare(board, cache)?;
-    println!(
-        "{board}: binaries ready after {:.1} s",
-        started.elapsed().as_secs_f64()
+    let binaries = build(&Shared::needs(board), &options.work_dir)?;
+    let shared = Shared::prepare(board, cache, &binaries)?;
+    let began = Instant::now();
+    let reports = suite::parallel(
+        &chosen,
+        args.jobs(),
+        |s| {
+            let started = Instant::now();
+            match scenario::run(&shared, *s, &options) {
+                Ok(outcome) => report::scenario(board, &outcome, started.elapsed()),
+                Err(err) => Report::error(format!("{board} scenario {s}"), started.elapsed(), &err),
+            }
+        },
+        Report::print,
     );
-    let mut failed = Vec::new();
-    for s in chosen {
-        let began = Instant::now();
-        let outcome = scenario::run(&shared, s, &options);
-        let wall = began.elapsed().as_secs_f64();
-        match outcome {
-            Ok(outcome) => {
-                let verdict = if outcome.problems.is_empty() {
-                    "passed"
-                } else {
-                    "FAILED"
-                };
-                println!(
-                    "{board} {s}: {verdict} in {wall:.1} s (machine {:.1} s); log {}",
-                    outcome.machine.as_secs_f64(),
-                    outcome.log.display()
-                );
-                for note in &outcome.notes {
-                    println!("  {}", note.trim());
-                }
-                for problem in &outcome.problems {
-                    eprintln!("{board} {s}: FAILED: {problem}");
-                }
-                if !outcome.problems.is_empty() {
-                    failed.push(s);
-                }
-            }
-            Err(err) => {
-                eprintln!("{board} {s}: FAILED after {wall:.1} s: {err:#}");
-                failed.push(s);
-            }
-        }
+    for line in report::table(&format!("{board} scenarios"), &reports, began.elapsed()) {
+        println!("{line}");
     }
     println!(
-        "{board}: scenarios done in {:.1} s",
+        "{board} scenarios: done in {:.1} s with the build",
         started.elapsed().as_secs_f64()
     );
-    if failed.is_empty() {
-        Ok(ExitCode::SUCCESS)
+    let failed: Vec<&str> = reports
+        .iter()
+        .zip(&chosen)
+        .filter(|(r, _)| !r.passed())
+        .map(|(_, s)| s.name())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("{board}: failed scenarios: {}", failed.join(" "));
+    }
+    Ok(exit_code(failed.is_empty()))
+}
+
+fn suite(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
+    if !args.boards.is_empty()
+        || !args.names.is_empty()
+        || !args.append.is_empty()
+        || args.timeout.is_some()
+        || args.init.is_some()
+        || args.probe_init.is_some()
+        || args.check
+    {
+        bail!("suite takes only --jobs\n{USAGE}");
+    }
+    let started = Instant::now();
+    for board in Board::ALL {
+        let kernel = cache.fetch(board)?;
+        println!("{board}: {}", kernel.package);
+    }
+    let binaries = build(&suite::needs(), &BootOptions::default().work_dir)?;
+    let began = Instant::now();
+    let reports = suite::run(cache, &binaries, &Run::all(), args.jobs());
+    let mut lines = vec![format!(
+        "suite: kernels and binaries ready after {:.1} s",
+        (began - started).as_secs_f64()
+    )];
+    lines.extend(report::table("suite", &reports, began.elapsed()));
+    for line in lines {
+        println!("{line}");
+    }
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("suite: failed: {}", failed.join(", "));
+    }
+    Ok(exit_code(failed.is_empty()))
+}
+
+/// Builds what `needs` asks for, printing how long it took.
+fn build(needs: &Needs, work_dir: &std::path::Path) -> Result<Binaries> {
+    let started = Instant::now();
+    let binaries = Binaries::build(needs, work_dir)?;
+    println!(
+        "binaries ready after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(binaries)
+}
+
+fn exit_code(passed: bool) -> ExitCode {
+    if passed {
+        ExitCode::SUCCESS
     } else {
-        let names: Vec<&str> = failed.iter().map(|s| s.name()).collect();
-        eprintln!("{board}: failed scenarios: {}", names.join(" "));
-        Ok(ExitCode::FAILURE)
+        ExitCode::FAILURE
     }
 }
 
@@ -357,6 +380,8 @@ struct Args {
     append: Vec<String>,
     /// `--module NAME` and positional names.
     names: Vec<String>,
+    /// `--jobs N`: machines at a time.
+    jobs: Option<usize>,
 }
 
 impl Args {
@@ -372,6 +397,10 @@ impl Args {
                     parsed.timeout =
                         Some(secs.parse().with_context(|| format!("--timeout {secs}"))?);
                 }
+                "--jobs" => {
+                    let jobs = value("--jobs")?;
+                    parsed.jobs = Some(jobs.parse().with_context(|| format!("--jobs {jobs}"))?);
+                }
                 "--probe-init" => parsed.probe_init = Some(value("--probe-init")?.into()),
                 "--init" => parsed.init = Some(value("--init")?.into()),
                 "--append" => parsed.append.push(value("--append")?.clone()),
@@ -383,6 +412,12 @@ impl Args {
             }
         }
         Ok(parsed)
+    }
+
+    /// `--jobs`, by default two: the build machines have two cores, and a machine under
+    /// TCG keeps one busy.
+    fn jobs(&self) -> usize {
+        self.jobs.unwrap_or(2).max(1)
     }
 
     fn one_board(&self) -> Result<Board> {

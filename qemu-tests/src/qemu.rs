@@ -217,13 +217,20 @@ impl Qemu {
     }
 
     /// Waits until a console line containing `pattern` appears anywhere in the transcript
-    /// (before or after the previous match), at most until `deadline`; returns that line.
+    /// since the [`Qemu::mark`] (before or after the previous match), at most until
+    /// `deadline`; returns that line.
     /// The position of [`Qemu::expect`] does not move.
     pub fn seen_until(&self, pattern: &str, deadline: Instant) -> Result<String, Error> {
         let started = Instant::now();
         self.console
             .seen(pattern, deadline)
             .map_err(|failure| self.failure(failure, pattern, deadline, started))
+    }
+
+    /// From now on [`Qemu::seen_until`] looks only at lines after the last
+    /// [`Qemu::expect`]ed one (the next boot of a machine that rebooted in place).
+    pub fn mark(&mut self) {
+        self.console.mark();
     }
 
     /// Waits for QEMU to exit by itself (guest power-off), at most `timeout`.

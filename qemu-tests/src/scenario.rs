@@ -15,10 +15,11 @@
 //! | `install-power-cut` | a power cut during an install through the management channel leaves the old package set or the new one, complete and verified |
 //!
 //! The kernel, the board's configuration and the binaries (`northstar` with the feature
-//! `fault-injection`, `test-container`) are prepared once ([`Shared`]) for every scenario
-//! of a run; each scenario builds its images (under a second) and boots in
-//! `<work_dir>/<board>/scenario/<name>/`. How each one checks its result:
-//! `doc/qemu-tests.md`.
+//! `fault-injection`, `test-container`, `nstar` for the host: the run's build,
+//! [`Binaries`]) are prepared once ([`Shared`]) for every scenario of a run; each
+//! scenario builds its images ([`crate::image::set`], under a second) and boots in
+//! `<work_dir>/<board>/scenario/<name>/`. Scenarios share nothing else, so several can
+//! run at the same time. How each one checks its result: `doc/qemu-tests.md`.
 
 mod checks;
 mod console;
@@ -31,13 +32,16 @@ mod tamper;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::binaries::{Binaries, Needs};
 /// Errors preparing or running a scenario (what the guest did wrong is in
 /// [`Outcome::problems`], or, when a line never came, in the [`crate::qemu::Error`]).
 pub use crate::error::Error;
 use crate::image::{config::BoardFiles, data};
 use crate::kernels::{Kernel, KernelCache};
-use crate::qemu;
 use crate::{boot, cargo, Board};
+
+/// The board of the scenarios (the only one so far).
+pub const BOARD: Board = Board::X86_64;
 
 /// A scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,29 +141,32 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Fetches the kernel, reads the board's files and builds the binaries.
-    pub fn prepare(board: Board, cache: &KernelCache) -> Result<Shared, Error> {
-        if board != Board::X86_64 {
+    /// What the scenarios of `board` need built.
+    pub fn needs(board: Board) -> Needs {
+        Needs {
+            boards: Vec::new(),
+            fault_injection: vec![board],
+            host_nstar: true,
+        }
+    }
+
+    /// Fetches the kernel, reads the board's files and takes the binaries of
+    /// [`Shared::needs`] from `binaries`.
+    pub fn prepare(
+        board: Board,
+        cache: &KernelCache,
+        binaries: &Binaries,
+    ) -> Result<Shared, Error> {
+        if board != BOARD {
             return Err(Error::Unsupported { board });
         }
-        let kernel = cache.fetch(board)?;
-        let files = BoardFiles::load(board)?;
-        let built = cargo::build_workspace_binaries_with(
-            &[
-                ("northstar", "northstar"),
-                ("test-container", "test-container"),
-            ],
-            &["northstar/fault-injection"],
-            board,
-        )?;
-        let nstar = qemu::channel::build_nstar()?;
         Ok(Shared {
             board,
-            kernel,
-            files,
-            init: built[0].clone(),
-            test_container: built[1].clone(),
-            nstar,
+            kernel: cache.fetch(board)?,
+            files: BoardFiles::load(board)?,
+            init: binaries.fault_injection_init(board)?,
+            test_container: binaries.guest(board, "test-container")?,
+            nstar: binaries.nstar()?,
         })
     }
 }

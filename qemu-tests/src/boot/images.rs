@@ -1,8 +1,9 @@
 //! The binaries and images of one boot: `northstar`, `hello-world` and (for a reboot
-//! through a container's console) `test-container` built for the board, a root key and a
-//! package key generated for the run, the root image with its signed descriptor, the
-//! example packages (and the rebooter) on the data image, the disks the machine gets
-//! (two virtio disks, or one SD card holding both), the initramfs.
+//! through a container's console) `test-container` of the run's build for the board, a
+//! package key generated for the run, the images of [`image::set`] with the example
+//! packages (and the rebooter) in the repository, the signed root descriptor beside the
+//! root image, and the disks the machine gets (two virtio disks, or one SD card holding
+//! both).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,11 +11,11 @@ use std::time::Instant;
 use npk::key::SecretKey;
 
 use super::{BootOptions, Error, REPOSITORY};
-use crate::image::{self, config::BoardFiles, data, initrd, packages, root, sdcard};
+use crate::binaries::Binaries;
+use crate::image::{config::BoardFiles, packages, sdcard, set};
 use crate::kernels::Kernel;
-use crate::modules::ModuleIndex;
 use crate::qemu::Drive;
-use crate::{cargo, Board};
+use crate::Board;
 
 /// The images of one boot.
 pub(super) struct Images {
@@ -49,47 +50,33 @@ impl Images {
 }
 
 /// The binaries of a boot.
-pub(super) struct Binaries {
+pub(super) struct BootBinaries {
     pub init: PathBuf,
     pub hello_world: PathBuf,
     /// `test-container`, when the rebooter is needed.
     pub test_container: Option<PathBuf>,
 }
 
-/// The init (given or built), hello-world and, with `rebooter`, test-container, built
-/// together for the board.
+/// The init (given, or the run's build), hello-world and, with `rebooter`,
+/// test-container for the board.
 pub(super) fn binaries(
     board: Board,
+    built: &Binaries,
     options: &BootOptions,
     rebooter: bool,
-) -> Result<Binaries, Error> {
-    let mut wanted = Vec::new();
-    if options.init.is_none() {
-        wanted.push(("northstar", "northstar"));
-    }
-    wanted.push(("hello-world", "hello-world"));
-    if rebooter {
-        wanted.push(("test-container", "test-container"));
-    }
-    let mut built = cargo::build_workspace_binaries(&wanted, board)?.into_iter();
-    let mut next = |name: &str| {
-        built.next().ok_or_else(|| Error::Binary {
-            name: name.to_owned(),
-        })
-    };
+) -> Result<BootBinaries, Error> {
     let init = match &options.init {
         Some(init) => init.clone(),
-        None => next("northstar")?,
+        None => built.guest(board, "northstar")?,
     };
-    let hello_world = next("hello-world")?;
     let test_container = if rebooter {
-        Some(next("test-container")?)
+        Some(built.guest(board, "test-container")?)
     } else {
         None
     };
-    Ok(Binaries {
+    Ok(BootBinaries {
         init,
-        hello_world,
+        hello_world: built.guest(board, packages::HELLO_WORLD)?,
         test_container,
     })
 }
@@ -97,75 +84,71 @@ pub(super) fn binaries(
 pub(super) fn build_images(
     kernel: &Kernel,
     files: &BoardFiles,
-    binaries: &Binaries,
+    binaries: &BootBinaries,
     dir: &Path,
 ) -> Result<Images, Error> {
-    let (init, hello_world) = (binaries.init.as_path(), binaries.hello_world.as_path());
-    let root_key = SecretKey::generate().map_err(Error::key("generate"))?;
-    let package_key = SecretKey::generate().map_err(Error::key("generate"))?;
-    let stage = dir.join("stage");
-
     let started = Instant::now();
-    let contents = root::RootContents {
-        runtime_config: files.runtime_toml.clone(),
-        packages_key: package_key.public(),
+    let package_key = SecretKey::generate().map_err(Error::key("generate"))?;
+    let spec = set::Spec {
+        kernel,
+        files,
+        init: &binaries.init,
+        runtime_config: &files.runtime_toml,
+        package_key: &package_key,
+        repository: REPOSITORY,
     };
-    let root = root::build(
-        &contents,
-        &stage.join("root"),
-        &dir.join("root.img"),
-        &root_key,
-    )?;
-    write(&dir.join("root.verity"), root.descriptor_text.as_bytes())?;
-    write(&dir.join("root.verity.sig"), &root.signature)?;
-
-    let repository = files.data_repository(REPOSITORY)?;
-    let data_stage = stage.join("data");
-    image::fresh_dir(&data_stage).map_err(Error::io("create", &data_stage))?;
-    let repo_dir = data_stage.join(repository.on_data().unwrap_or_default());
-    let mut packed = packages::pack_examples(
-        hello_world,
-        &stage.join("hello-world"),
-        &repo_dir,
-        &package_key,
-    )?;
-    let mut running_at_shutdown = Vec::new();
-    if let Some(test_container) = &binaries.test_container {
-        let rebooter = packages::pack_rebooter(
-            test_container,
-            &stage.join(packages::REBOOTER),
-            &repo_dir,
+    let (set, (packed, running_at_shutdown)) = set::build(&spec, dir, |stage| {
+        let mut packed = packages::pack_examples(
+            &binaries.hello_world,
+            &stage.scratch.join(packages::HELLO_WORLD),
+            stage.repository,
             &package_key,
         )?;
-        running_at_shutdown.push(rebooter.id.clone());
-        packed.push(rebooter);
-    }
-    let data = dir.join("data.img");
-    data::make_ext4(&data_stage, &data, data::SIZE_MIB)?;
+        let mut running_at_shutdown = Vec::new();
+        if let Some(test_container) = &binaries.test_container {
+            let rebooter = packages::pack_rebooter(
+                test_container,
+                &stage.scratch.join(packages::REBOOTER),
+                stage.repository,
+                &package_key,
+            )?;
+            running_at_shutdown.push(rebooter.id.clone());
+            packed.push(rebooter);
+        }
+        Ok((packed, running_at_shutdown))
+    })?;
+    write(
+        &dir.join("root.verity"),
+        set.root.descriptor_text.as_bytes(),
+    )?;
+    write(&dir.join("root.verity.sig"), &set.root.signature)?;
+
     let (drives, sd_card) = if kernel.board.has_virtio() {
         let drive = |path: &Path, read_only| Drive {
             path: path.to_path_buf(),
             read_only,
         };
-        (vec![drive(&root.path, true), drive(&data, false)], None)
+        (
+            vec![drive(&set.root.path, true), drive(&set.data, false)],
+            None,
+        )
     } else {
-        let card = sdcard::build(&root.path, &data, &dir.join("sd.img"))?;
+        let card = sdcard::build(&set.root.path, &set.data, &dir.join("sd.img"))?;
         let drive = Drive {
             path: card.path.clone(),
             read_only: false,
         };
         (vec![drive], Some(card))
     };
-
-    let initrd = dir.join("initramfs.cpio");
-    let (size, modules) = write_initrd(kernel, files, init, &root, &initrd)?;
     log::info!(
-        "images in {:.1} s: root {} data blocks, {} packages, initramfs {} KiB with {} modules",
+        "{}: images in {:.1} s: root {} data blocks, {} packages, initramfs {} KiB with {} \
+         modules",
+        kernel.board,
         started.elapsed().as_secs_f64(),
-        root.descriptor.data_blocks,
+        set.root.descriptor.data_blocks,
         packed.len(),
-        size / 1024,
-        modules
+        set.initrd_size / 1024,
+        set.modules
     );
     Ok(Images {
         autostart: packed
@@ -175,37 +158,11 @@ pub(super) fn build_images(
             .collect(),
         packages: packed.iter().map(|p| p.id.clone()).collect(),
         running_at_shutdown,
-        data,
+        data: set.data,
         sd_card,
         drives,
-        initrd,
+        initrd: set.initrd,
     })
-}
-
-/// Writes the initramfs at `path`: `init`, the board's `board.toml`, the key, descriptor
-/// and signature of `root`, and the board's modules of `kernel` with their dependencies.
-/// Returns its size in bytes and the number of modules.
-pub(crate) fn write_initrd(
-    kernel: &Kernel,
-    files: &BoardFiles,
-    init: &Path,
-    root: &root::RootImage,
-    path: &Path,
-) -> Result<(u64, usize), Error> {
-    let resolution = ModuleIndex::load(&kernel.modules_dir)?.resolve(&files.modules)?;
-    let size = initrd::write(
-        &initrd::Contents {
-            init,
-            board_toml: &files.board_toml,
-            root_key: root.key.to_bytes(),
-            root_descriptor: &root.descriptor_text,
-            root_signature: root.signature,
-            kernel,
-            modules: &resolution,
-        },
-        path,
-    )?;
-    Ok((size, resolution.load_order.len()))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), Error> {

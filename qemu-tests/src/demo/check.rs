@@ -1,26 +1,44 @@
-//! `demo --check`: the demo's image booted twice without a terminal.
+//! `demo --check`: the demo's image booted without a terminal, with the channel's proxy
+//! (`nstar channel`) running from before QEMU's start to its end. Every `nstar` runs once:
+//! a client that is not answered the first time is a failure.
 //!
 //! 1. Boot: the init starts, every example prints what it should (hello-world's greeting,
 //!    Ferris's bubble from two resources, persistence's first count, cpueater's share
-//!    under its CPU limit, memeater's OOM kill in its own cgroup), the channel is up, and
-//!    `nstar list --json` over it shows every package, cpueater running. `nstar reboot`
-//!    over the channel: the kernel restarts the machine (QEMU exits, `-no-reboot`).
-//! 2. Boot the same disks: persistence counts 2 (its data survived the reboot), `nstar
-//!    list` again, then `nstar shutdown` over the channel: the kernel powers off, QEMU
+//!    under its CPU limit, memeater's OOM kill in its own cgroup), the channel is up.
+//!    Through the proxy: `nstar logs -f cpueater:0.0.1` kept open while 100 `nstar list`
+//!    run one after the other and then 10 at once, every one answered; the followed log
+//!    still grows afterwards. The proxy is stopped, `nstar -u channel://` speaks the link
+//!    itself to QEMU's socket for one `list`; a new proxy starts, and the next `nstar
+//!    list` through it is answered. `nstar list --json` shows every package, cpueater running. `nstar
+//!    reboot`: the machine restarts in place (QEMU keeps running, and so does the proxy's
+//!    connection to it).
+//! 2. The same machine after its reboot: persistence counts 2 (its data survived), `nstar
+//!    list` through the same proxy, then `nstar shutdown`: the kernel powers off, QEMU
 //!    exits with 0.
 //! 3. The data image on the host: `e2fsck -fn` clean, the superblock `clean`.
 
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{Error, Options, Prepared};
 use crate::boot::{BOOT_FAILED, HOLD, RESTARTING, STARTED};
 use crate::image::data;
-use crate::qemu::{channel::PORT, Qemu};
+use crate::qemu::{
+    channel::{parse_list, Nstar, Proxy, PORT},
+    Qemu,
+};
 
 /// The kernel's line of a power-off.
 const POWER_DOWN: &str = "reboot: Power down";
 /// The init's line when the channel is up.
-const CHANNEL_UP: &str = "management channel: port";
+const CHANNEL_UP: &str = "management channel:";
+/// `nstar` runs one after the other, and at once.
+const SEQUENTIAL: usize = 100;
+const PARALLEL: usize = 10;
+/// How long the followed log may take to show a new line (cpueater prints every 5 s).
+const FOLLOW_GROWS: Duration = Duration::from_secs(20);
+/// Upper bound of the channel checks of the first boot.
+const CHANNEL_CHECKS: Duration = Duration::from_secs(300);
 /// Most of a CPU cpueater may report under its limit of a quarter.
 const CPU_SHARE_MAX: f64 = 35.0;
 
@@ -64,27 +82,39 @@ pub const FIRST_BOOT: [(&str, &str); 5] = [
 
 pub(super) fn run(prepared: &Prepared, options: &Options) -> Result<CheckRun, Error> {
     let mut run = CheckRun::default();
+    let mut config = prepared.machine(1)?;
+    // The guest reboots in place: QEMU, its chardev socket and the proxy's connection to
+    // it stay, and the link's handshake after the reboot is the guest's own.
+    config.no_reboot = false;
+    config.hard_timeout = 2 * options.boot_timeout
+        + 2 * options.exit_timeout
+        + CHANNEL_CHECKS
+        + Duration::from_secs(120);
+    let mut proxy = prepared.proxy()?;
+    let mut qemu = Qemu::spawn(&config)?;
+    run.logs.push(qemu.log_path().to_path_buf());
+    run.logs.push(prepared.dir.join(super::PROXY_LOG));
+    let mut result = Ok(());
     for boot in 1..=2 {
-        let mut config = prepared.machine(boot)?;
-        config.hard_timeout =
-            options.boot_timeout + 2 * options.exit_timeout + Duration::from_secs(120);
-        let mut qemu = Qemu::spawn(&config)?;
-        run.logs.push(qemu.log_path().to_path_buf());
-        let result = one_boot(&mut qemu, boot, prepared, options, &mut run);
-        let killed = qemu.kill();
-        run.boots.push(qemu.elapsed());
-        let transcript = qemu.transcript();
-        for line in transcript.lines() {
-            if line.contains(BOOT_FAILED) || line.contains(HOLD) {
-                run.problems.push(format!("boot {boot}: {}", line.trim()));
-            }
+        let started = qemu.elapsed();
+        result = one_boot(&mut qemu, &mut proxy, boot, prepared, options, &mut run);
+        run.boots.push(qemu.elapsed().saturating_sub(started));
+        if result.is_err() {
+            break;
         }
-        if let Err(e) = result {
-            run.problems.push(format!("boot {boot}: {e}"));
-            return Ok(run);
-        }
-        killed?;
     }
+    let killed = qemu.kill();
+    let transcript = qemu.transcript();
+    for line in transcript.lines() {
+        if line.contains(BOOT_FAILED) || line.contains(HOLD) {
+            run.problems.push(line.trim().to_string());
+        }
+    }
+    if let Err(e) = result {
+        run.problems.push(format!("{e}\nproxy:\n{}", proxy.log()));
+        return Ok(run);
+    }
+    killed?;
     let fsck = data::fsck(&prepared.images.data)?;
     let superblock = data::superblock(&prepared.images.data)?;
     run.seen(
@@ -110,6 +140,7 @@ pub(super) fn run(prepared: &Prepared, options: &Options) -> Result<CheckRun, Er
 /// Drive one boot; an error when a line never came (or nstar failed).
 fn one_boot(
     qemu: &mut Qemu,
+    proxy: &mut Proxy,
     boot: u32,
     prepared: &Prepared,
     options: &Options,
@@ -117,7 +148,7 @@ fn one_boot(
 ) -> Result<(), Error> {
     let deadline = Instant::now() + options.boot_timeout;
     qemu.expect_until(STARTED, deadline)?;
-    let channel = qemu.seen_until(&format!("{CHANNEL_UP} {PORT}"), deadline)?;
+    let channel = qemu.seen_until(&format!("{CHANNEL_UP} {PORT} at"), deadline)?;
     run.seen(
         format!("boot {boot}: channel"),
         after(&channel, "northstar: "),
@@ -129,6 +160,7 @@ fn one_boot(
             example(id, &seen, run);
             run.seen(id, seen);
         }
+        channel_checks(&prepared.nstar, proxy, run)?;
     } else {
         let line = qemu.seen_until("persistence:0.0.1: persistence: started ", deadline)?;
         let seen = after(&line, "persistence:0.0.1: ");
@@ -166,13 +198,156 @@ fn one_boot(
     let answer = prepared.nstar.run(&[request])?;
     run.seen(format!("boot {boot}: nstar {request}"), answer.trim());
     qemu.expect(line, options.exit_timeout)?;
-    let status = qemu.wait_exit(options.exit_timeout)?;
-    if status.code() != Some(0) {
-        run.problems.push(format!(
-            "boot {boot}: qemu exited with {status}, expected 0"
-        ));
+    // The next boot's lines are those after the restart line.
+    qemu.mark();
+    if boot == 2 {
+        let status = qemu.wait_exit(options.exit_timeout)?;
+        if status.code() != Some(0) {
+            run.problems.push(format!(
+                "boot {boot}: qemu exited with {status}, expected 0"
+            ));
+        }
     }
     Ok(())
+}
+
+/// The channel under load: a followed log kept open while clients come and go one after
+/// the other and at once, then a new proxy. Every client must be answered the first time.
+fn channel_checks(nstar: &Nstar, proxy: &mut Proxy, run: &mut CheckRun) -> Result<(), Error> {
+    let follow_out = proxy.socket.with_file_name("follow.out");
+    let mut follow = spawn_follow(nstar, &follow_out)?;
+    let lines = |path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("cpueater: "))
+            .count()
+    };
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for i in 0..SEQUENTIAL {
+        let output = nstar.output(&["list", "--json"])?;
+        if let Some(why) = unanswered(&output) {
+            failed.push(format!("run {}: {why}", i + 1));
+        }
+    }
+    let sequential = started.elapsed();
+    let started = Instant::now();
+    let children: Vec<Child> = (0..PARALLEL)
+        .map(|_| {
+            nstar
+                .command(&["list", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|source| crate::qemu::channel::Error::Spawn {
+                    program: nstar.binary.display().to_string(),
+                    source,
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    for (i, child) in children.into_iter().enumerate() {
+        let output =
+            child
+                .wait_with_output()
+                .map_err(|source| crate::qemu::channel::Error::Spawn {
+                    program: nstar.binary.display().to_string(),
+                    source,
+                })?;
+        if let Some(why) = unanswered(&output) {
+            failed.push(format!("parallel run {}: {why}", i + 1));
+        }
+    }
+    let parallel = started.elapsed();
+    run.seen(
+        "channel: clients through the proxy",
+        format!(
+            "{SEQUENTIAL} nstar list one after the other in {:.1} s, {PARALLEL} at once in {:.1} s, {} not answered",
+            sequential.as_secs_f64(),
+            parallel.as_secs_f64(),
+            failed.len()
+        ),
+    );
+    run.problems.extend(failed);
+    // The followed log: still open, and still growing.
+    let before = lines(&follow_out);
+    let deadline = Instant::now() + FOLLOW_GROWS;
+    while lines(&follow_out) <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = lines(&follow_out);
+    let alive = matches!(follow.try_wait(), Ok(None));
+    run.seen(
+        "channel: nstar logs -f cpueater:0.0.1 meanwhile",
+        format!(
+            "{after} lines, {} after the other clients, still open: {alive}",
+            after - before.min(after)
+        ),
+    );
+    if !alive || after <= before || before == 0 {
+        run.problems.push(format!(
+            "nstar logs -f: {before} lines before the other clients ended, {after} after, still open: {alive}"
+        ));
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    // Without the proxy: nstar speaks the link itself to QEMU's socket, once.
+    proxy.stop();
+    let output = nstar.direct(proxy.chardev()).output(&["list", "--json"])?;
+    answered("nstar -u channel://…/chardev.sock list", &output, run);
+    // A new proxy while the guest runs.
+    proxy.restart()?;
+    let output = nstar.output(&["list", "--json"])?;
+    answered("nstar list after the proxy restarted", &output, run);
+    Ok(())
+}
+
+/// Notes whether the `nstar list --json` run `what` was answered; a problem when not.
+fn answered(what: &str, output: &std::process::Output, run: &mut CheckRun) {
+    match unanswered(output) {
+        None => run.seen(format!("channel: {what}"), "answered"),
+        Some(why) => {
+            run.seen(format!("channel: {what}"), output.status.to_string());
+            run.problems.push(format!("{what}: {why}"));
+        }
+    }
+}
+
+/// Why an `nstar list --json` run did not give a list of containers, if it did not.
+fn unanswered(output: &std::process::Output) -> Option<String> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    match (output.status.success(), parse_list(&stdout)) {
+        (true, Ok(list)) if !list.is_empty() => None,
+        (true, Ok(_)) => Some("an empty list".into()),
+        (true, Err(e)) => Some(format!("not a list ({e}): {stdout}")),
+        (false, _) => Some(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+    }
+}
+
+/// `nstar logs -f cpueater:0.0.1`, its output into `out`.
+fn spawn_follow(nstar: &Nstar, out: &std::path::Path) -> Result<Child, Error> {
+    let spawn = |source| crate::qemu::channel::Error::Spawn {
+        program: nstar.binary.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::create(out).map_err(spawn)?;
+    // Not under timeout(1): it follows for as long as the checks take.
+    let child = std::process::Command::new(&nstar.binary)
+        .args(["-u", &nstar.url(), "logs", "-f", "cpueater:0.0.1"])
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(spawn)?;
+    // Its first lines (the log so far) before the other clients.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::metadata(out).map_or(0, |m| m.len()) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(child)
 }
 
 /// The checks of one example's line beyond its start.

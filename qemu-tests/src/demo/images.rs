@@ -1,6 +1,7 @@
-//! The demo's images: every example of `examples/` packed and signed with the demo's
-//! package key into the `system` repository of the data image, the root with the board's
-//! runtime configuration and that key, the initramfs with the board's modules.
+//! The demo's images ([`crate::image::set`]): every example of `examples/` packed and
+//! signed with the demo's package key into the `system` repository of the data image, the
+//! root with the board's runtime configuration and that key, the initramfs with the
+//! board's modules.
 
 use std::path::{Path, PathBuf};
 
@@ -8,8 +9,8 @@ use npk::key::SecretKey;
 use npk::manifest::Autostart;
 
 use super::Error;
-use crate::boot::{write_initrd, REPOSITORY};
-use crate::image::{self, config::BoardFiles, data, root};
+use crate::boot::REPOSITORY;
+use crate::image::{config::BoardFiles, set};
 use crate::kernels::Kernel;
 
 /// One example: its directory in `examples/`, the program of the workspace built for it
@@ -96,60 +97,56 @@ pub fn build(
                 name: name.to_owned(),
             })
     };
-    let stage = dir.join("stage");
-    image::fresh_dir(&stage).map_err(Error::io("create", &stage))?;
-    let root_key = SecretKey::generate().map_err(Error::key("generate"))?;
-    let contents = root::RootContents {
-        runtime_config: files.runtime_toml.clone(),
-        packages_key: key.public(),
+    let init = binary("northstar")?;
+    let spec = set::Spec {
+        kernel,
+        files,
+        init: &init,
+        runtime_config: &files.runtime_toml,
+        package_key: key,
+        repository: REPOSITORY,
     };
-    let root_path = dir.join("root.img");
-    let root = root::build(&contents, &stage.join("root"), &root_path, &root_key)?;
-
-    let repository = files.data_repository(REPOSITORY)?;
-    let data_stage = stage.join("data");
-    let repo_dir = data_stage.join(repository.on_data().unwrap_or_default());
-    std::fs::create_dir_all(&repo_dir).map_err(Error::io("create", &repo_dir))?;
-    let examples = crate::cargo::workspace_root().join("examples");
-    let options = npk::pack::Options {
-        key: Some(key),
-        ..npk::pack::Options::default()
-    };
-    let mut packages = Vec::new();
-    for example in &EXAMPLES {
-        let mut manifest =
-            npk::pack::read_manifest(&examples.join(example.name).join("manifest.yaml"))
-                .map_err(Error::pack(example.name))?;
-        if example.autostart && manifest.autostart.is_none() {
-            manifest.autostart = Some(Autostart::Relaxed);
-        }
-        let image_root = match example.root {
-            Some(sub) => examples.join(example.name).join(sub),
-            None => {
-                let image_root = stage.join("images").join(example.name);
-                std::fs::create_dir_all(&image_root).map_err(Error::io("create", &image_root))?;
-                if let Some(program) = example.program {
-                    let bin = image_root.join("bin");
-                    std::fs::create_dir_all(&bin).map_err(Error::io("create", &bin))?;
-                    let target = bin.join(program);
-                    std::fs::copy(binary(program)?, &target).map_err(Error::io("copy", &target))?;
-                }
-                image_root
-            }
+    let (set, packages) = set::build(&spec, dir, |stage| {
+        let examples = crate::cargo::workspace_root().join("examples");
+        let options = npk::pack::Options {
+            key: Some(key),
+            ..npk::pack::Options::default()
         };
-        npk::pack::pack_manifest(&manifest, &image_root, &repo_dir, &options, &mut |_| ())
-            .map_err(Error::pack(example.name))?;
-        packages.push(format!("{}:{}", manifest.name, manifest.version));
-    }
-    let data_path = dir.join("data.img");
-    data::make_ext4(&data_stage, &data_path, data::SIZE_MIB)?;
-
-    let initrd_path = dir.join("initramfs.cpio");
-    write_initrd(kernel, files, &binary("northstar")?, &root, &initrd_path)?;
+        let mut packages = Vec::new();
+        for example in &EXAMPLES {
+            let mut manifest =
+                npk::pack::read_manifest(&examples.join(example.name).join("manifest.yaml"))
+                    .map_err(Error::pack(example.name))?;
+            if example.autostart && manifest.autostart.is_none() {
+                manifest.autostart = Some(Autostart::Relaxed);
+            }
+            let image_root = match example.root {
+                Some(sub) => examples.join(example.name).join(sub),
+                None => {
+                    let image_root = stage.scratch.join(example.name);
+                    std::fs::create_dir_all(&image_root)
+                        .map_err(Error::io("create", &image_root))?;
+                    if let Some(program) = example.program {
+                        let bin = image_root.join("bin");
+                        std::fs::create_dir_all(&bin).map_err(Error::io("create", &bin))?;
+                        let target = bin.join(program);
+                        std::fs::copy(binary(program)?, &target)
+                            .map_err(Error::io("copy", &target))?;
+                    }
+                    image_root
+                }
+            };
+            let repository = stage.repository;
+            npk::pack::pack_manifest(&manifest, &image_root, repository, &options, &mut |_| ())
+                .map_err(Error::pack(example.name))?;
+            packages.push(format!("{}:{}", manifest.name, manifest.version));
+        }
+        Ok(packages)
+    })?;
     Ok(Images {
-        root: root_path,
-        data: data_path,
-        initrd: initrd_path,
+        root: set.root.path,
+        data: set.data,
+        initrd: set.initrd,
         packages,
     })
 }

@@ -1,15 +1,23 @@
-//! The host's end of a guest's management channel (`doc/boot.md`, "The management
-//! channel"): a virtio-serial port named [`PORT`] on a unix socket that QEMU listens on,
-//! and the workspace's `nstar` run against that socket, as a user would run it.
+//! The host's end of a guest's management channel (`doc/channel.md`): a virtio-serial
+//! port named [`PORT`] on a unix socket that QEMU listens on ([`CHARDEV`]), the proxy
+//! `nstar channel` holding the one connection to it and serving its own socket
+//! ([`Proxy`]), and the workspace's `nstar` run against the proxy, as a user would run it.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::SerialPort;
 
 /// The port's name, as the boards' `[channel] port` expects it.
 pub const PORT: &str = "org.northstar.api";
+/// QEMU's socket of the port, in a machine's directory.
+pub const CHARDEV: &str = "chardev.sock";
+/// The proxy's socket for clients, in a machine's directory.
+pub const API: &str = "api.sock";
+/// How long the proxy may take to listen.
+const PROXY_START: Duration = Duration::from_secs(10);
 /// The longest unix socket path (`sun_path` less its NUL).
 pub const MAX_SOCKET_PATH: usize = 107;
 
@@ -35,6 +43,8 @@ pub enum Error {
         status: std::process::ExitStatus,
         stderr: String,
     },
+    #[error("the proxy (nstar channel) did not listen on {socket} within {PROXY_START:?}:\n{log}")]
+    ProxyNotUp { socket: PathBuf, log: String },
     #[error("nstar {args}: not the JSON expected ({reason}):\n{stdout}")]
     Json {
         args: String,
@@ -87,16 +97,108 @@ pub fn build_nstar() -> Result<PathBuf, Error> {
     Ok(crate::cargo::target_dir().join("release").join("nstar"))
 }
 
-/// The pause before each host client of the channel.
-pub const RECONNECT_PAUSE: Duration = Duration::from_secs(1);
+/// `nstar channel <chardev> --listen <socket>`: the host's end of the link, for as long
+/// as it lives (killed when dropped). Its messages go to its log file.
+pub struct Proxy {
+    child: Child,
+    nstar: PathBuf,
+    chardev: PathBuf,
+    pub socket: PathBuf,
+    log: PathBuf,
+}
 
-/// Runs of one `nstar` command whose handshake was lost to a quick reconnect.
-pub const HANDSHAKE_ATTEMPTS: u32 = 3;
+impl Proxy {
+    /// Starts the proxy of QEMU's socket `chardev` (which need not exist yet) on
+    /// `socket`, and waits until it listens.
+    pub fn start(nstar: &Path, chardev: &Path, socket: &Path, log: &Path) -> Result<Proxy, Error> {
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(Error::SocketPath {
+                path: socket.to_path_buf(),
+            });
+        }
+        // Each proxy's log begins empty; its restarts add to it.
+        let _ = std::fs::remove_file(log);
+        let mut proxy = Proxy {
+            child: spawn_proxy(nstar, chardev, socket, log)?,
+            nstar: nstar.to_path_buf(),
+            chardev: chardev.to_path_buf(),
+            socket: socket.to_path_buf(),
+            log: log.to_path_buf(),
+        };
+        proxy.wait_listening()?;
+        Ok(proxy)
+    }
 
-/// Whether nstar's error output says it never got the server's answer to its `hello`
-/// (and so sent no request).
-fn lost_handshake(stderr: &[u8]) -> bool {
-    String::from_utf8_lossy(stderr).contains("waiting for the handshake")
+    /// Kills the proxy (QEMU's socket is free for another client then).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills the proxy if it runs and starts a new one on the same sockets.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        self.stop();
+        self.child = spawn_proxy(&self.nstar, &self.chardev, &self.socket, &self.log)?;
+        self.wait_listening()
+    }
+
+    /// QEMU's socket, for `nstar -u channel://…` while the proxy is stopped.
+    pub fn chardev(&self) -> &Path {
+        &self.chardev
+    }
+
+    /// What the proxy said so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn wait_listening(&mut self) -> Result<(), Error> {
+        let deadline = Instant::now() + PROXY_START;
+        while Instant::now() < deadline {
+            if self.log().contains("served to clients of") && self.socket.exists() {
+                return Ok(());
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(Error::ProxyNotUp {
+            socket: self.socket.clone(),
+            log: self.log(),
+        })
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_proxy(nstar: &Path, chardev: &Path, socket: &Path, log: &Path) -> Result<Child, Error> {
+    let spawn = |source| Error::Spawn {
+        program: format!("{} channel", nstar.display()),
+        source,
+    };
+    // The old socket may be a live one of a proxy being replaced: gone with it.
+    let _ = std::fs::remove_file(socket);
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(spawn)?;
+    Command::new(nstar)
+        .arg("channel")
+        .arg(chardev)
+        .arg("--listen")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(spawn)
 }
 
 /// `nstar` against one machine's channel.
@@ -106,13 +208,17 @@ pub struct Nstar {
     pub socket: PathBuf,
     /// `nstar --timeout`: the connection, the handshake and each answer.
     pub timeout: Duration,
+    /// `socket` is QEMU's own: `-u channel://`, not `unix://`.
+    pub direct: bool,
 }
 
 impl Nstar {
-    /// `nstar`'s `-u` for the channel: `unix://` and the socket's absolute path.
+    /// `nstar`'s `-u` for the channel: `unix://` (or `channel://`) and the socket's
+    /// absolute path.
     pub fn url(&self) -> String {
         let socket = std::path::absolute(&self.socket).unwrap_or_else(|_| self.socket.clone());
-        format!("unix://{}", socket.display())
+        let scheme = if self.direct { "channel" } else { "unix" };
+        format!("{scheme}://{}", socket.display())
     }
 
     /// The command line a user types to manage the machine.
@@ -120,71 +226,46 @@ impl Nstar {
         format!("{} -u {}", self.binary.display(), self.url())
     }
 
-    /// Runs `nstar -u <url> --timeout <timeout> <args>` (under `timeout(1)`, twice the
-    /// timeout plus 10 s); its output, whatever its status. Waits [`RECONNECT_PAUSE`]
-    /// first: the guest learns of a host client's disconnect asynchronously, and a next
-    /// client whose first bytes it reads before that news loses its session
-    /// (doc/boot.md, "The management channel"). Such a client times out waiting for the
-    /// handshake, before any request was sent: that is retried, up to
-    /// [`HANDSHAKE_ATTEMPTS`] runs in all.
-    pub fn output(&self, args: &[&str]) -> Result<Output, Error> {
-        let mut attempt = 1;
-        loop {
-            let output = self.output_once(args)?;
-            if output.status.success()
-                || attempt == HANDSHAKE_ATTEMPTS
-                || !lost_handshake(&output.stderr)
-            {
-                return Ok(output);
-            }
-            log::warn!(
-                "nstar {}: no handshake (attempt {attempt} of {HANDSHAKE_ATTEMPTS}), again",
-                args.join(" ")
-            );
-            attempt += 1;
-        }
-    }
-
-    fn output_once(&self, args: &[&str]) -> Result<Output, Error> {
-        std::thread::sleep(RECONNECT_PAUSE);
+    /// `nstar -u <url> --timeout <timeout> <args>`, under `timeout(1)` (twice the
+    /// timeout plus 10 s), ready to spawn.
+    pub fn command(&self, args: &[&str]) -> Command {
         let hard = (2 * self.timeout + Duration::from_secs(10))
             .as_secs()
             .to_string();
         let timeout = format!("{}s", self.timeout.as_secs().max(1));
-        Command::new("timeout")
+        let mut command = Command::new("timeout");
+        command
             .args(["--kill-after=5", &hard])
             .arg(&self.binary)
             .args(["-u", &self.url(), "--timeout", &timeout])
-            .args(args)
-            .output()
-            .map_err(|source| Error::Spawn {
-                program: self.binary.display().to_string(),
-                source,
-            })
+            .args(args);
+        command
     }
 
-    /// A client library connection to the channel, after [`RECONNECT_PAUSE`]; like
-    /// [`Nstar::output`], a handshake lost to a quick reconnect is tried again, up to
-    /// [`HANDSHAKE_ATTEMPTS`] in all.
+    /// The same `nstar` speaking the link itself to QEMU's socket `chardev`
+    /// (`-u channel://…`), for one command.
+    pub fn direct(&self, chardev: &Path) -> Nstar {
+        Nstar {
+            socket: chardev.to_path_buf(),
+            direct: true,
+            ..self.clone()
+        }
+    }
+
+    /// Runs `nstar … <args>` once; its output, whatever its status.
+    pub fn output(&self, args: &[&str]) -> Result<Output, Error> {
+        self.command(args).output().map_err(|source| Error::Spawn {
+            program: self.binary.display().to_string(),
+            source,
+        })
+    }
+
+    /// A client library connection to the channel.
     pub fn client(
         &self,
         options: northstar_client::Options,
     ) -> Result<northstar_client::Client, northstar_client::Error> {
-        let mut attempt = 1;
-        loop {
-            std::thread::sleep(RECONNECT_PAUSE);
-            match northstar_client::Client::connect(&self.url(), options.clone()) {
-                Err(northstar_client::Error::Timeout { what, .. })
-                    if what == "the handshake" && attempt < HANDSHAKE_ATTEMPTS =>
-                {
-                    log::warn!(
-                        "client: no handshake (attempt {attempt} of {HANDSHAKE_ATTEMPTS}), again"
-                    );
-                    attempt += 1;
-                }
-                result => return result,
-            }
-        }
+        northstar_client::Client::connect(&self.url(), options)
     }
 
     /// Runs nstar with `args`; its standard output when it succeeded.
@@ -238,17 +319,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_lost_handshake_is_retried() {
-        assert!(lost_handshake(
-            b"nstar: error: timed out after 30s waiting for the handshake\n"
-        ));
-        assert!(!lost_handshake(
-            b"nstar: error: timed out after 30s waiting for the answer to shutdown\n"
-        ));
-        assert!(!lost_handshake(b""));
-    }
-
-    #[test]
     fn the_list_of_nstar() {
         let out = r#"{"type":"containers","containers":[{"container":"hello-world:0.0.1","repository":"system","resource":false,"state":"stopped","mounted":true,"restarts":0},{"container":"idle:0.0.1","repository":"system","resource":false,"state":"running","pid":12,"uptime_ms":5,"mounted":true,"restarts":0}]}"#;
         assert_eq!(
@@ -268,9 +338,12 @@ mod tests {
             binary: "nstar".into(),
             socket: "relative/api.sock".into(),
             timeout: Duration::from_secs(30),
+            direct: false,
         };
         assert!(n.url().starts_with("unix:///"), "{}", n.url());
         assert!(n.url().ends_with("/relative/api.sock"));
+        let d = n.direct(Path::new("/m/chardev.sock"));
+        assert_eq!(d.url(), "channel:///m/chardev.sock");
         assert!(serial_port(&PathBuf::from("/".repeat(200))).is_err());
         let dir = tempfile::tempdir().unwrap();
         let port = serial_port(&dir.path().join("api.sock")).unwrap();

@@ -41,6 +41,8 @@ pub struct Console {
     shared: Arc<Shared>,
     /// Offset in `out` after the last matched line.
     cursor: usize,
+    /// Where [`Console::seen`] begins to look.
+    mark: usize,
 }
 
 impl Console {
@@ -56,7 +58,11 @@ impl Console {
         if let Some(stderr) = stderr {
             spawn_reader(stderr, Arc::clone(&shared), true);
         }
-        Self { shared, cursor: 0 }
+        Self {
+            shared,
+            cursor: 0,
+            mark: 0,
+        }
     }
 
     /// Waits for a complete line containing `pattern` after the cursor, until `deadline`,
@@ -67,11 +73,17 @@ impl Console {
         Ok(line)
     }
 
-    /// Waits for a complete line containing `pattern` anywhere in the transcript, until
-    /// `deadline`; the cursor stays where it is. For lines whose order relative to others
-    /// is not fixed.
+    /// Waits for a complete line containing `pattern` anywhere in the transcript since the
+    /// mark ([`Console::mark`]; its start until then), until `deadline`; the cursor stays
+    /// where it is. For lines whose order relative to others is not fixed.
     pub fn seen(&self, pattern: &str, deadline: Instant) -> Result<String, Failure> {
-        Ok(self.wait_line(0, pattern, deadline)?.0)
+        Ok(self.wait_line(self.mark, pattern, deadline)?.0)
+    }
+
+    /// From now on [`Console::seen`] looks only after the cursor (e.g. after a machine's
+    /// reboot line, for the lines of its next boot).
+    pub fn mark(&mut self) {
+        self.mark = self.cursor;
     }
 
     fn wait_line(
@@ -194,6 +206,7 @@ mod tests {
         let mut console = Console {
             shared: Arc::clone(&shared),
             cursor: 0,
+            mark: 0,
         };
         shared.lock().out.extend_from_slice(b"hello\n");
         let soon = Instant::now() + std::time::Duration::from_millis(10);

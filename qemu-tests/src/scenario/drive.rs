@@ -42,7 +42,7 @@ pub(super) struct Observed {
 }
 
 /// The scenario's machine: the root read-only and the data disk, the board's watchdog, a
-/// QMP socket `qmp.sock` and the management channel on `api.sock`, the console logged to
+/// QMP socket `qmp.sock` and the management channel on `chardev.sock`, the console logged to
 /// `log` in `dir`.
 pub(super) fn machine(
     shared: &Shared,
@@ -74,7 +74,7 @@ pub(super) fn machine(
             .extend(shared.board.watchdog_device().map(String::from));
     }
     config.qmp = Some(qmp_socket);
-    config.serial_ports = vec![channel::serial_port(&dir.join("api.sock"))?];
+    config.serial_ports = vec![channel::serial_port(&dir.join(channel::CHARDEV))?];
     config.hard_timeout = options.boot_timeout + 2 * options.exit_timeout + Duration::from_secs(60);
     Ok(config)
 }

@@ -1,7 +1,8 @@
 //! `install-power-cut`: the power is cut (SIGKILL to QEMU) while a large signed package
 //! is installed through the management channel, and the same disks boot again, four
-//! times. Each boot makes one connection through the channel with the client library
-//! and does everything on it:
+//! times. The channel's proxy (`nstar channel`) runs for the whole scenario and connects
+//! to each boot's machine by itself; each boot lists the packages on one connection
+//! through it (the client library) and acts on a second one:
 //!
 //! 1. Boot; `list` gives the old package set (`idle`). Install `big` (a signed package of
 //!    [`PAYLOAD_MIB`] MiB that does not compress) into the `apps` repository, and cut the
@@ -29,7 +30,7 @@ use super::spec::{self, Container};
 use super::{drive, Error, Options, Outcome, Scenario, Shared};
 use crate::boot::{self, report};
 use crate::image::data;
-use crate::qemu::channel::{Nstar, PORT};
+use crate::qemu::channel::{self, Nstar, Proxy, PORT};
 use crate::qemu::Qemu;
 use install::{install, shutdown, uninstall_big, Cut, Machine, INSTALL_TIMEOUT};
 
@@ -39,7 +40,7 @@ const PAYLOAD_MIB: usize = 8;
 /// The repository it goes to.
 const APPS: &str = "apps";
 /// The init's line when the channel is up.
-const CHANNEL_UP: &str = "management channel: port";
+const CHANNEL_UP: &str = "management channel:";
 /// The runtime's line when it removed the spool of a cut install.
 const REMOVED: &str = "removed an interrupted install";
 
@@ -85,14 +86,22 @@ pub(super) fn run(
         options,
         nstar: Nstar {
             binary: shared.nstar.clone(),
-            socket: dir.join("api.sock"),
+            socket: dir.join(channel::API),
             timeout: Duration::from_secs(30),
+            direct: false,
         },
         big,
         size,
         old,
         new,
     };
+    // For every boot: it waits for each machine's socket and connects by itself.
+    let proxy = Proxy::start(
+        &cx.nstar.binary,
+        &dir.join(channel::CHARDEV),
+        &cx.nstar.socket,
+        &dir.join("proxy.log"),
+    )?;
     let mut run = Run {
         outcome: Outcome {
             scenario: Scenario::InstallPowerCut,
@@ -118,6 +127,7 @@ pub(super) fn run(
         })?
         // 4: the new set; an orderly power-off through the channel.
         && cycle(&cx, 4, &mut run, |q, _| shutdown(q, options))?;
+    drop(proxy);
     if go_on {
         host_checks(shared, images, &mut run.outcome)?;
     }
@@ -138,10 +148,9 @@ fn expected<'a>(cx: &'a Context<'_>, boot: usize) -> Vec<&'a [String]> {
     }
 }
 
-/// One boot: up (report, containers ready, channel), the package set as expected, then
-/// `act` with the listed set, all on one connection of the channel (a client that
-/// reconnects at once can lose its handshake: doc/boot.md, "The management channel").
-/// Whether to go on.
+/// One boot: up (report, containers ready, channel), the package set as expected (one
+/// connection through the proxy), then `act` with the listed set (a second one). Whether
+/// to go on.
 fn cycle(
     cx: &Context<'_>,
     boot: usize,
@@ -164,7 +173,10 @@ fn cycle(
             ..northstar_client::Options::default()
         };
         let client_error = |what| move |source| Error::Client { what, source };
-        let mut client = cx.nstar.client(options).map_err(client_error("connect"))?;
+        let mut client = cx
+            .nstar
+            .client(options.clone())
+            .map_err(client_error("connect"))?;
         let mut listed: Vec<String> = client
             .list()
             .map_err(client_error("list"))?
@@ -181,6 +193,8 @@ fn cycle(
         run.outcome
             .notes
             .push(format!("boot {boot}: list: {}", listed.join(" ")));
+        drop(client);
+        let client = cx.nstar.client(options).map_err(client_error("connect"))?;
         act(
             &mut Machine {
                 qemu: &mut qemu,
@@ -219,7 +233,7 @@ fn up(qemu: &mut Qemu, images: &Images, options: &Options) -> Result<(), Error> 
     for container in &images.containers {
         qemu.seen_until(&format!("{}: {}", container.id(), spec::READY), deadline)?;
     }
-    qemu.seen_until(&format!("{CHANNEL_UP} {PORT}"), deadline)?;
+    qemu.seen_until(&format!("{CHANNEL_UP} {PORT} at"), deadline)?;
     Ok(())
 }
 /// The data image after the last, orderly end: clean, no spool left, `big` in place.
