@@ -74,7 +74,13 @@ pub fn open(path: &Path, baud: u32) -> Result<File, Error> {
     termios::cfmakeraw(&mut t);
     t.control_flags &= !(ControlFlags::CSTOPB | ControlFlags::PARENB | ControlFlags::CRTSCTS);
     t.control_flags |= ControlFlags::CS8 | ControlFlags::CLOCAL | ControlFlags::CREAD;
-    termios::cfsetspeed(&mut t, speed).map_err(termios_error)?;
+    // The speed as Linux reads it from TCSETS: the CBAUD bits of c_cflag. (Not
+    // cfsetspeed: the libc crate binds it to a versioned glibc symbol that a static glibc
+    // build, the Raspberry Pi 2's, cannot link.)
+    t.control_flags
+        .remove(ControlFlags::from_bits_retain(nix::libc::CBAUD));
+    t.control_flags
+        .insert(ControlFlags::from_bits_retain(speed as nix::libc::tcflag_t));
     termios::tcsetattr(&file, SetArg::TCSANOW, &t).map_err(termios_error)?;
     // What the line held before it was set up is not for the link.
     let _ = termios::tcflush(&file, termios::FlushArg::TCIOFLUSH);
@@ -97,6 +103,21 @@ mod tests {
         assert!(baud_rate(921_600).is_ok());
         let e = baud_rate(12_345).unwrap_err();
         assert!(e.to_string().starts_with("12345 is not a speed"), "{e}");
+    }
+
+    #[test]
+    fn the_speed_is_set() {
+        use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+        let master = posix_openpt(nix::fcntl::OFlag::O_RDWR).unwrap();
+        grantpt(&master).unwrap();
+        unlockpt(&master).unwrap();
+        let slave = ptsname_r(&master).unwrap();
+        for (baud, rate) in [(9_600, BaudRate::B9600), (921_600, BaudRate::B921600)] {
+            let line = open(Path::new(&slave), baud).unwrap();
+            let t = termios::tcgetattr(&line).unwrap();
+            assert_eq!(termios::cfgetospeed(&t), rate);
+            assert!(!t.local_flags.contains(termios::LocalFlags::ECHO));
+        }
     }
 
     #[test]
