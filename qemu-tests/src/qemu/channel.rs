@@ -32,11 +32,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("cargo failed to build nstar for the host ({status}):\n{stderr}")]
-    Build {
-        status: std::process::ExitStatus,
-        stderr: String,
-    },
     #[error("nstar {args} failed ({status}):\n{stderr}")]
     Failed {
         args: String,
@@ -66,35 +61,6 @@ pub fn serial_port(socket: &Path) -> Result<SerialPort, Error> {
         name: PORT.to_owned(),
         socket: socket.to_path_buf(),
     })
-}
-
-/// Builds `nstar` for the host (release, `Cargo.lock` as it is); returns its path.
-pub fn build_nstar() -> Result<PathBuf, Error> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    log::info!("building nstar for the host");
-    let output = Command::new(&cargo)
-        .current_dir(crate::cargo::workspace_root())
-        .args([
-            "build",
-            "--locked",
-            "--release",
-            "-p",
-            "nstar",
-            "--bin",
-            "nstar",
-        ])
-        .output()
-        .map_err(|source| Error::Spawn {
-            program: cargo.to_string_lossy().into_owned(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(Error::Build {
-            status: output.status,
-            stderr: crate::cargo::tail(&String::from_utf8_lossy(&output.stderr), 40),
-        });
-    }
-    Ok(crate::cargo::target_dir().join("release").join("nstar"))
 }
 
 /// `nstar channel <chardev> --listen <socket>`: the host's end of the link, for as long
