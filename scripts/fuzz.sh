@@ -30,12 +30,13 @@ mapfile -t targets < <(cargo fuzz list)
 for target in "${targets[@]}"; do
     mkdir -p "corpus/$target"
     case $target in
-        manifest) cp ../npk/tests/data/northstar-0.9/manifests/*.yaml "corpus/$target/" ;;
+        manifest | plan) cp ../npk/tests/data/northstar-0.9/manifests/*.yaml "corpus/$target/" ;;
         package) cp ../npk/tests/data/northstar-0.9/message-0.1.2.npk "corpus/$target/" ;;
         api_frames)
             # The example sessions of the protocol's documentation.
             sed -n 's/^> {/{/p' ../doc/api.md > "corpus/$target/client.jsonl"
             sed -n 's/^< {/{/p' ../doc/api.md > "corpus/$target/server.jsonl" ;;
+        api_server) sed -n 's/^> {/{/p' ../doc/api.md > "corpus/$target/client.jsonl" ;;
     esac
 done
 

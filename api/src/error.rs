@@ -31,6 +31,22 @@ pub enum ApiError {
         /// The permission the request needs.
         permission: Permission,
     },
+    /// The connection has the permission the request needs, but not for this repository.
+    #[error("permission denied: this connection's {permission} permission does not cover repository {repository}")]
+    RepositoryNotGranted {
+        /// The permission the request needs.
+        permission: Permission,
+        /// The repository it is not granted for.
+        repository: RepositoryName,
+    },
+    /// The connection has the permission the request needs, but not for this container.
+    #[error("permission denied: this connection's {permission} permission does not cover container {container}")]
+    ContainerNotGranted {
+        /// The permission the request needs.
+        permission: Permission,
+        /// The container it is not granted for.
+        container: ContainerId,
+    },
     /// The client's protocol version is not served (another major, or a newer minor).
     #[error(
         "protocol version {client} is not supported: the server speaks {server} \
@@ -178,10 +194,12 @@ fn invalid_request(what: &str, field: Option<&str>, offset: Option<u64>) -> Stri
 
 impl ApiError {
     /// Every code, in the order of the variants.
-    pub const CODES: [&'static str; 21] = [
+    pub const CODES: [&'static str; 23] = [
         "not_found",
         "repository_not_found",
         "permission_denied",
+        "repository_not_granted",
+        "container_not_granted",
         "version_mismatch",
         "invalid_request",
         "frame_too_large",
@@ -208,6 +226,8 @@ impl ApiError {
             ApiError::NotFound { .. } => "not_found",
             ApiError::RepositoryNotFound { .. } => "repository_not_found",
             ApiError::PermissionDenied { .. } => "permission_denied",
+            ApiError::RepositoryNotGranted { .. } => "repository_not_granted",
+            ApiError::ContainerNotGranted { .. } => "container_not_granted",
             ApiError::VersionMismatch { .. } => "version_mismatch",
             ApiError::InvalidRequest { .. } => "invalid_request",
             ApiError::FrameTooLarge { .. } => "frame_too_large",

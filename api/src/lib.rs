@@ -38,11 +38,12 @@ mod version;
 pub use error::ApiError;
 pub use message::{ClientMessage, Hello, ServerMessage, Welcome};
 pub use notification::Notification;
-pub use permission::{required, Permission, Permissions};
+pub use permission::{required, Permission, Permissions, Scope, Targets};
 pub use request::Request;
 pub use response::{
     BootOutcome, BootReport, BootStep, CgroupStats, ContainerInfo, ContainerState, CpuStats,
     Inspection, MemoryEvents, MemoryStats, PidsStats, ProcessInfo, RepositoryInfo, Response,
+    SelinuxStatus,
 };
 pub use types::{
     Args, ClientName, ContainerId, Env, ExitStatus, InvalidValue, RepositoryName, RequestId,

@@ -105,6 +105,35 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
+    /// The message as a session of `version` may see it, when it differs: a 1.0 session
+    /// gets no limited grant in `welcome` (only the unlimited ones) and
+    /// `permission_denied` for the errors of limited grants.
+    pub fn for_version(&self, version: ProtocolVersion) -> Option<ServerMessage> {
+        if version >= ProtocolVersion::new(1, 1) {
+            return None;
+        }
+        match self {
+            ServerMessage::Welcome(welcome) => Some(ServerMessage::Welcome(Welcome {
+                version: welcome.version,
+                permissions: welcome.permissions.unlimited(),
+            })),
+            ServerMessage::Error {
+                id,
+                message,
+                error:
+                    ApiError::RepositoryNotGranted { permission, .. }
+                    | ApiError::ContainerNotGranted { permission, .. },
+            } => Some(ServerMessage::Error {
+                id: *id,
+                message: message.clone(),
+                error: ApiError::PermissionDenied {
+                    permission: *permission,
+                },
+            }),
+            _ => None,
+        }
+    }
+
     /// An error frame, with its message.
     pub fn error(id: Option<RequestId>, error: ApiError) -> ServerMessage {
         ServerMessage::Error {
@@ -116,3 +145,41 @@ impl ServerMessage {
 }
 
 impl Message for ServerMessage {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Permission, RepositoryName};
+
+    #[test]
+    fn a_1_0_session_gets_what_1_0_has() {
+        let old = ProtocolVersion::new(1, 0);
+        let mut permissions: Permissions = [Permission::List].into_iter().collect();
+        permissions.insert_for(Permission::Install, "apps").unwrap();
+        let welcome = ServerMessage::Welcome(Welcome {
+            version: crate::PROTOCOL_VERSION,
+            permissions: permissions.clone(),
+        });
+        let Some(ServerMessage::Welcome(seen)) = welcome.for_version(old) else {
+            panic!("a 1.0 welcome")
+        };
+        assert_eq!(seen.permissions, [Permission::List].into_iter().collect());
+        assert_eq!(welcome.for_version(crate::PROTOCOL_VERSION), None);
+        let error = ServerMessage::error(
+            Some(RequestId(1)),
+            ApiError::RepositoryNotGranted {
+                permission: Permission::Install,
+                repository: RepositoryName::new("system").unwrap(),
+            },
+        );
+        let Some(ServerMessage::Error { error: seen, .. }) = error.for_version(old) else {
+            panic!("a 1.0 error")
+        };
+        assert_eq!(
+            seen,
+            ApiError::PermissionDenied {
+                permission: Permission::Install
+            }
+        );
+    }
+}

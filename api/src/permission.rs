@@ -4,10 +4,18 @@
 //! - `start` with `args` or `env` needs `start_with_args` (plain `start` does not allow
 //!   choosing what the container runs with);
 //! - `subscribe` needs `notifications`.
+//!
+//! A permission is granted for every target, or for named ones ([`Scope`]): `install`
+//! and `uninstall` for repositories ([`Targets::Repositories`]), the requests on one
+//! container for container names ([`Targets::Containers`]). On the wire a grant is its
+//! name (every target) or `name:target` (one target), e.g. `install:apps`, `kill:hello`.
 
-use crate::request::Request;
+use crate::{request::Request, types::InvalidValue, ApiError, RepositoryName};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
-use std::fmt;
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt,
+};
 
 /// One permission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -94,8 +102,78 @@ impl Permission {
         }
     }
 
-    fn bit(self) -> u32 {
-        1 << (self as u32)
+    /// What a grant of this permission can be limited to, if anything.
+    pub fn targets(self) -> Option<Targets> {
+        match self {
+            Permission::Install | Permission::Uninstall => Some(Targets::Repositories),
+            Permission::Inspect
+            | Permission::Start
+            | Permission::StartWithArgs
+            | Permission::Stop
+            | Permission::Restart
+            | Permission::Kill
+            | Permission::Mount
+            | Permission::Umount
+            | Permission::Logs => Some(Targets::Containers),
+            Permission::List
+            | Permission::Repositories
+            | Permission::BootReport
+            | Permission::Shutdown
+            | Permission::Reboot
+            | Permission::Notifications => None,
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+/// What the grants of a permission name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// Repositories, by their configured name.
+    Repositories,
+    /// Containers, by their name (every version).
+    Containers,
+}
+
+impl Targets {
+    /// Check `name` as a target of this kind.
+    pub fn check(self, name: &str) -> Result<(), InvalidValue> {
+        match self {
+            Targets::Repositories => RepositoryName::new(name).map(drop),
+            Targets::Containers => npk::manifest::Name::new(name)
+                .map(drop)
+                .map_err(|reason| InvalidValue::new("container name", name, reason)),
+        }
+    }
+}
+
+/// What a granted permission covers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Every repository or container.
+    All,
+    /// These names only (never empty).
+    Only(BTreeSet<String>),
+}
+
+impl Scope {
+    /// Whether the scope covers `name`.
+    pub fn covers(&self, name: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Only(names) => names.contains(name),
+        }
+    }
+
+    fn add(&mut self, other: &Scope) {
+        match (&mut *self, other) {
+            (Scope::All, _) => {}
+            (_, Scope::All) => *self = Scope::All,
+            (Scope::Only(names), Scope::Only(more)) => names.extend(more.iter().cloned()),
+        }
     }
 }
 
@@ -132,57 +210,200 @@ pub fn required(request: &Request) -> Permission {
     }
 }
 
-/// A set of permissions; a list of names on the wire, in the order of [`Permission::ALL`].
-#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Permissions(u32);
+/// A set of granted permissions, each with its [`Scope`]; a list of grants on the wire
+/// (`name` or `name:target`), in the order of [`Permission::ALL`].
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Permissions {
+    grants: BTreeMap<Permission, Scope>,
+}
 
 impl Permissions {
     /// No permission.
-    pub const NONE: Permissions = Permissions(0);
+    pub const NONE: Permissions = Permissions {
+        grants: BTreeMap::new(),
+    };
 
-    /// Every permission.
+    /// Every permission, for every target.
     pub fn all() -> Permissions {
         Permission::ALL.into_iter().collect()
     }
 
-    /// Whether `permission` is in the set.
-    pub fn contains(self, permission: Permission) -> bool {
-        self.0 & permission.bit() != 0
+    /// Whether `permission` is granted, for every target or for some.
+    pub fn contains(&self, permission: Permission) -> bool {
+        self.grants.contains_key(&permission)
     }
 
-    /// Add `permission`.
+    /// What `permission` is granted for; `None`: not granted.
+    pub fn scope(&self, permission: Permission) -> Option<&Scope> {
+        self.grants.get(&permission)
+    }
+
+    /// Whether `permission` is granted for `target` (a repository or a container name).
+    pub fn covers(&self, permission: Permission, target: &str) -> bool {
+        self.scope(permission).is_some_and(|s| s.covers(target))
+    }
+
+    /// Grant `permission` for every target.
     pub fn insert(&mut self, permission: Permission) {
-        self.0 |= permission.bit();
+        self.grants.insert(permission, Scope::All);
+    }
+
+    /// Grant `permission` for `target`, which must be a valid name of the permission's
+    /// [`Targets`] (a permission without targets cannot be limited).
+    pub fn insert_for(&mut self, permission: Permission, target: &str) -> Result<(), InvalidValue> {
+        check_target(permission, target)?;
+        self.grant(permission, &Scope::Only([target.to_string()].into()));
+        Ok(())
+    }
+
+    /// Add `scope` to what `permission` is granted for.
+    fn grant(&mut self, permission: Permission, scope: &Scope) {
+        match self.grants.get_mut(&permission) {
+            Some(granted) => granted.add(scope),
+            None => {
+                self.grants.insert(permission, scope.clone());
+            }
+        }
     }
 
     /// Remove `permission`.
     pub fn remove(&mut self, permission: Permission) {
-        self.0 &= !permission.bit();
+        self.grants.remove(&permission);
     }
 
-    /// Whether the set allows `request`; the error names the missing permission.
-    pub fn check(self, request: &Request) -> Result<(), crate::ApiError> {
-        let permission = required(request);
-        if self.contains(permission) {
-            Ok(())
-        } else {
-            Err(crate::ApiError::PermissionDenied { permission })
+    /// Add every grant of `other`.
+    pub fn extend(&mut self, other: &Permissions) {
+        for (permission, scope) in &other.grants {
+            self.grant(*permission, scope);
         }
     }
 
-    /// The permissions in the set, in the order of [`Permission::ALL`].
-    pub fn iter(self) -> impl Iterator<Item = Permission> {
-        Permission::ALL
-            .into_iter()
-            .filter(move |p| self.contains(*p))
+    /// Whether the set allows `request`. The error names the missing permission, or the
+    /// repository or container the permission is not granted for. The repository of an
+    /// `uninstall` is not in the request: the server checks it against
+    /// [`Permissions::scope`] where it knows it.
+    pub fn check(&self, request: &Request) -> Result<(), ApiError> {
+        let permission = required(request);
+        let Some(scope) = self.scope(permission) else {
+            return Err(ApiError::PermissionDenied { permission });
+        };
+        match (request, permission.targets()) {
+            (Request::Install { repository, .. }, _) if !scope.covers(repository.as_str()) => {
+                Err(ApiError::RepositoryNotGranted {
+                    permission,
+                    repository: repository.clone(),
+                })
+            }
+            (_, Some(Targets::Containers)) => match request.container() {
+                Some(container) if !scope.covers(container.name.as_str()) => {
+                    Err(ApiError::ContainerNotGranted {
+                        permission,
+                        container: container.clone(),
+                    })
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// The permissions granted (for every target or for some), in the order of
+    /// [`Permission::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = Permission> + '_ {
+        self.grants.keys().copied()
+    }
+
+    /// The grants as on the wire: `name` or `name:target`, in the order of
+    /// [`Permission::ALL`] and then of the targets.
+    pub fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.grants.iter().flat_map(
+            |(permission, scope)| -> Box<dyn Iterator<Item = String> + '_> {
+                match scope {
+                    Scope::All => Box::new(std::iter::once(permission.name().to_string())),
+                    Scope::Only(targets) => Box::new(
+                        targets
+                            .iter()
+                            .map(move |t| format!("{}:{t}", permission.name())),
+                    ),
+                }
+            },
+        )
+    }
+
+    /// Only the grants for every target (what a client of protocol 1.0 understands).
+    pub fn unlimited(&self) -> Permissions {
+        Permissions {
+            grants: self
+                .grants
+                .iter()
+                .filter(|(_, scope)| **scope == Scope::All)
+                .map(|(p, s)| (*p, s.clone()))
+                .collect(),
+        }
     }
 
     /// Whether the set is empty.
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
+    pub fn is_empty(&self) -> bool {
+        self.grants.is_empty()
     }
 }
 
+/// Whether `permission` can be limited to `target`.
+fn check_target(permission: Permission, target: &str) -> Result<(), InvalidValue> {
+    match permission.targets() {
+        Some(targets) => targets.check(target),
+        None => Err(InvalidValue::new(
+            "permission",
+            format_args!("{permission}:{target}"),
+            format!("{permission} cannot be limited to a target"),
+        )),
+    }
+}
+
+/// One grant as on the wire, checked while it is parsed.
+struct Grant {
+    text: String,
+    permission: Permission,
+    target: Option<String>,
+}
+
+impl Grant {
+    fn parse(text: &str) -> Result<Grant, InvalidValue> {
+        let (name, target) = match text.split_once(':') {
+            Some((name, target)) => (name, Some(target)),
+            None => (text, None),
+        };
+        let permission = Permission::from_name(name)
+            .ok_or_else(|| InvalidValue::new("permission", text, "unknown permission"))?;
+        if let Some(target) = target {
+            // Checked here, so that the error points at this element.
+            check_target(permission, target)?;
+        }
+        Ok(Grant {
+            text: text.to_string(),
+            permission,
+            target: target.map(str::to_string),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Grant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Grant, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Grant;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a permission (`name` or `name:target`)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Grant, E> {
+                Grant::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Every permission in `iter`, each for every target.
 impl FromIterator<Permission> for Permissions {
     fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Permissions {
         let mut set = Permissions::NONE;
@@ -195,17 +416,17 @@ impl FromIterator<Permission> for Permissions {
 
 impl fmt::Debug for Permissions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(self.iter()).finish()
+        f.debug_set().entries(self.names()).finish()
     }
 }
 
 impl fmt::Display for Permissions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.iter().enumerate() {
+        for (i, name) in self.names().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            f.write_str(p.name())?;
+            f.write_str(&name)?;
         }
         Ok(())
     }
@@ -213,7 +434,7 @@ impl fmt::Display for Permissions {
 
 impl Serialize for Permissions {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
+        s.collect_seq(self.names())
     }
 }
 
@@ -223,15 +444,22 @@ impl<'de> Deserialize<'de> for Permissions {
         impl<'de> de::Visitor<'de> for V {
             type Value = Permissions;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of permissions")
+                f.write_str("a list of permissions (`name` or `name:target`)")
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Permissions, A::Error> {
                 let mut set = Permissions::NONE;
-                while let Some(p) = seq.next_element::<Permission>()? {
-                    if set.contains(p) {
-                        return Err(de::Error::custom(format!("permission {p} given twice")));
+                let mut seen = BTreeSet::new();
+                while let Some(grant) = seq.next_element::<Grant>()? {
+                    if !seen.insert(grant.text.clone()) {
+                        let text = grant.text;
+                        return Err(de::Error::custom(format!("permission {text} given twice")));
                     }
-                    set.insert(p);
+                    match &grant.target {
+                        None => set.insert(grant.permission),
+                        Some(target) => set
+                            .insert_for(grant.permission, target)
+                            .map_err(de::Error::custom)?,
+                    }
                 }
                 Ok(set)
             }
@@ -305,5 +533,78 @@ mod tests {
         let mut set = set;
         set.remove(Permission::List);
         assert!(!set.contains(Permission::List) && set.contains(Permission::Logs));
+    }
+
+    #[test]
+    fn limited_grants_on_the_wire() {
+        let set: Permissions = serde_json::from_str(
+            r#"["install:apps","list","kill:b","kill:a","uninstall","install:tools"]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#"["list","kill:a","kill:b","install:apps","install:tools","uninstall"]"#
+        );
+        assert_eq!(
+            set.to_string(),
+            "list, kill:a, kill:b, install:apps, install:tools, uninstall"
+        );
+        assert!(set.covers(Permission::Kill, "a") && !set.covers(Permission::Kill, "c"));
+        assert!(set.covers(Permission::Uninstall, "any"));
+        // A grant for every target takes in the limited ones.
+        let wide: Permissions = serde_json::from_str(r#"["kill:a","kill"]"#).unwrap();
+        assert_eq!(wide.scope(Permission::Kill), Some(&Scope::All));
+        assert_eq!(
+            set.unlimited(),
+            [Permission::List, Permission::Uninstall]
+                .into_iter()
+                .collect()
+        );
+        for bad in [
+            r#"["list:a"]"#,
+            r#"["kill:"]"#,
+            r#"["kill:a:b"]"#,
+            r#"["install:a b"]"#,
+            r#"["kill:a","kill:a"]"#,
+            r#"["fly:a"]"#,
+        ] {
+            assert!(serde_json::from_str::<Permissions>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limited_grants_refuse_other_targets_by_name() {
+        let set: Permissions =
+            serde_json::from_str(r#"["install:apps","kill:hello","inspect"]"#).unwrap();
+        let install = |repository: &str| Request::Install {
+            repository: RepositoryName::new(repository).unwrap(),
+            size: 1,
+            sha256: None,
+        };
+        assert!(set.check(&install("apps")).is_ok());
+        assert_eq!(
+            set.check(&install("system")),
+            Err(ApiError::RepositoryNotGranted {
+                permission: Permission::Install,
+                repository: RepositoryName::new("system").unwrap(),
+            })
+        );
+        let kill = |id: &str| Request::Kill {
+            container: id.parse().unwrap(),
+            signal: crate::Signal::TERM,
+        };
+        assert!(set.check(&kill("hello:1.0.0")).is_ok());
+        assert_eq!(
+            set.check(&kill("other:1.0.0")),
+            Err(ApiError::ContainerNotGranted {
+                permission: Permission::Kill,
+                container: "other:1.0.0".parse().unwrap(),
+            })
+        );
+        assert!(set
+            .check(&Request::Inspect {
+                container: "other:1.0.0".parse().unwrap()
+            })
+            .is_ok());
     }
 }

@@ -80,6 +80,23 @@ pub struct Inspection {
     /// Its cgroup's counters; absent when it has no cgroup (not running).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<CgroupStats>,
+    /// Whether its manifest's `selinux.context` was applied at its last start; absent
+    /// without a context or before the first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<SelinuxStatus>,
+}
+
+/// Whether a container's SELinux context is in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelinuxStatus {
+    /// The manifest's context.
+    pub context: String,
+    /// Whether the program was executed in it.
+    pub applied: bool,
+    /// Why not, when it was not (SELinux not enabled on the device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The state of a container.
@@ -254,6 +271,14 @@ pub struct BootReport {
     /// When the report was completed; absent while containers are still starting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<u64>,
+    /// The panic that ended the previous boot (`panicked at <file>:<line>:<column>:
+    /// <message>`), if it did end in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_panic: Option<String>,
+    /// The runtime configuration says `development = true`: packages of unverified
+    /// repositories are accepted beside signed ones.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub development: bool,
 }
 
 /// One boot step.

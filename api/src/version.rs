@@ -13,8 +13,10 @@ use crate::{types::InvalidValue, ApiError};
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 
-/// The version of the protocol this crate implements.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 0);
+/// The version of the protocol this crate implements. 1.1 added grants limited to
+/// repositories or containers (`install:apps`, `kill:hello` in `welcome`) and the errors
+/// `repository_not_granted` and `container_not_granted`.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 1);
 
 /// A protocol version, written `"major.minor"` on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -87,7 +89,7 @@ mod tests {
 
     #[test]
     fn parse() {
-        assert_eq!("1.0".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
+        assert_eq!("1.1".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
         assert_eq!(
             "12.345".parse::<ProtocolVersion>().unwrap(),
             ProtocolVersion::new(12, 345)

@@ -88,26 +88,27 @@ pub struct Frame {
 
 /// Appends the frame to `out`. The payload is cut to [`MAX_PAYLOAD`] (callers split data).
 pub fn encode(kind: Kind, session: u32, payload: &[u8], out: &mut Vec<u8>) {
-    let payload = &payload[..payload.len().min(MAX_PAYLOAD)];
-    let start = out.len();
-    out.extend_from_slice(&MAGIC);
-    out.push(kind.code());
-    out.extend_from_slice(&session.to_be_bytes());
+    let payload = payload.get(..MAX_PAYLOAD).unwrap_or(payload);
+    let [s0, s1, s2, s3] = session.to_be_bytes();
     // At most MAX_PAYLOAD, which fits.
-    out.extend_from_slice(
-        &u16::try_from(payload.len())
-            .unwrap_or(u16::MAX)
-            .to_be_bytes(),
-    );
-    let header = crc32fast::hash(&out[start..]);
-    out.extend_from_slice(&header.to_be_bytes());
+    let [l0, l1] = u16::try_from(payload.len())
+        .unwrap_or(u16::MAX)
+        .to_be_bytes();
+    let header = [MAGIC[0], MAGIC[1], kind.code(), s0, s1, s2, s3, l0, l1];
+    out.extend_from_slice(&header);
+    out.extend_from_slice(&crc32fast::hash(&header).to_be_bytes());
     out.extend_from_slice(payload);
     out.extend_from_slice(&crc32fast::hash(payload).to_be_bytes());
 }
 
 /// One encoded frame.
 pub fn frame(kind: Kind, session: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + payload.len() + TRAILER);
+    let mut out = Vec::with_capacity(
+        payload
+            .len()
+            .min(MAX_PAYLOAD)
+            .saturating_add(HEADER + TRAILER),
+    );
     encode(kind, session, payload, &mut out);
     out
 }
@@ -142,52 +143,50 @@ impl Decoder {
     /// The next complete, valid frame, if the bytes pushed so far hold one.
     pub fn next_frame(&mut self) -> Option<Frame> {
         loop {
-            let rest = &self.buf[self.pos..];
+            // `pos` never passes the end of `buf`.
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
             let Some(at) = find_magic(rest) else {
                 // Keep a last byte that may begin the magic.
                 let keep = usize::from(rest.last() == Some(&MAGIC[0]));
-                self.skip(rest.len() - keep);
+                self.skip(rest.len().saturating_sub(keep));
                 return None;
             };
             self.skip(at);
-            let rest = &self.buf[self.pos..];
-            if rest.len() < HEADER {
-                return None;
-            }
-            let crc = u32::from_be_bytes([rest[9], rest[10], rest[11], rest[12]]);
-            let kind = Kind::from_code(rest[2]);
-            let len = usize::from(u16::from_be_bytes([rest[7], rest[8]]));
+            let rest = self.buf.get(self.pos..).unwrap_or_default();
+            let (header, body) = rest.split_first_chunk::<HEADER>()?;
+            let crc = u32::from_be_bytes([header[9], header[10], header[11], header[12]]);
+            let kind = Kind::from_code(header[2]);
+            let len = usize::from(u16::from_be_bytes([header[7], header[8]]));
             let (Some(kind), true) = (
                 kind,
-                crc32fast::hash(&rest[..9]) == crc && len <= MAX_PAYLOAD,
+                crc32fast::hash(&header[..9]) == crc && len <= MAX_PAYLOAD,
             ) else {
                 self.skip(1);
                 continue;
             };
-            if rest.len() < HEADER + len + TRAILER {
-                return None;
-            }
-            let payload = &rest[HEADER..HEADER + len];
-            let t = HEADER + len;
-            let crc = u32::from_be_bytes([rest[t], rest[t + 1], rest[t + 2], rest[t + 3]]);
-            if crc32fast::hash(payload) != crc {
+            let (payload, trailer) = body.split_at_checked(len)?;
+            let trailer = trailer.first_chunk::<TRAILER>()?;
+            if crc32fast::hash(payload) != u32::from_be_bytes(*trailer) {
                 self.skip(1);
                 continue;
             }
-            let session = u32::from_be_bytes([rest[3], rest[4], rest[5], rest[6]]);
+            let session = u32::from_be_bytes([header[3], header[4], header[5], header[6]]);
             let frame = Frame {
                 kind,
                 session,
                 payload: payload.to_vec(),
             };
-            self.pos += HEADER + len + TRAILER;
+            // At most MAX_FRAME: `len` was checked above.
+            self.pos = self
+                .pos
+                .saturating_add(len.saturating_add(HEADER + TRAILER));
             return Some(frame);
         }
     }
 
     fn skip(&mut self, n: usize) {
-        self.pos += n;
-        self.skipped += n as u64;
+        self.pos = self.pos.saturating_add(n);
+        self.skipped = self.skipped.saturating_add(n as u64);
     }
 }
 

@@ -18,6 +18,12 @@
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
+// PID 1 runs the link in its channel thread and never panics: no indexing or arithmetic
+// that can panic outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 pub mod frame;
 pub mod link;

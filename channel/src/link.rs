@@ -172,20 +172,21 @@ impl Link {
 
     /// The bytes to write to the peer next (empty: nothing to write).
     pub fn output(&self) -> &[u8] {
-        self.output
-            .front()
-            .map_or(&[][..], |frame| &frame[self.written..])
+        self.output.front().map_or(&[][..], |frame| {
+            frame.get(self.written..).unwrap_or_default()
+        })
     }
 
     /// `n` bytes of [`Link::output`] were written.
     pub fn consume_output(&mut self, n: usize) {
-        self.written += n;
+        // `n` is at most what `output` gave: `written` stays within the front frame.
+        self.written = self.written.saturating_add(n);
         while let Some(front) = self.output.front() {
             if self.written < front.len() {
                 break;
             }
-            self.written -= front.len();
-            self.queued -= front.len();
+            self.written = self.written.saturating_sub(front.len());
+            self.queued = self.queued.saturating_sub(front.len());
             self.output.pop_front();
         }
     }
@@ -242,14 +243,16 @@ impl Link {
     /// Queue bytes of session `id` for the peer; how many were taken (see
     /// [`Link::can_send`]).
     pub fn send(&mut self, id: u32, data: &[u8]) -> usize {
-        let n = data.len().min(self.can_send(id));
-        for chunk in data[..n].chunks(MAX_PAYLOAD) {
+        let data = data.get(..self.can_send(id)).unwrap_or(data);
+        let n = data.len();
+        for chunk in data.chunks(MAX_PAYLOAD) {
             self.push(Kind::Data, id, chunk);
         }
         if let Some(s) = self.sessions.get_mut(&id) {
-            s.credit -= n;
+            // `n` is at most the credit (`can_send`).
+            s.credit = s.credit.saturating_sub(n);
             if let Some(sent) = s.unanswered.as_mut() {
-                sent.extend_from_slice(&data[..n]);
+                sent.extend_from_slice(data);
             }
         }
         n
@@ -269,7 +272,7 @@ impl Link {
         };
         let n = n.min(s.inbound.len());
         s.inbound.drain(..n);
-        s.taken += n;
+        s.taken = s.taken.saturating_add(n);
         if s.taken >= GRANT && !s.peer_closed && s.aborted.is_none() {
             let grant = u32::try_from(s.taken).unwrap_or(u32::MAX);
             s.taken = 0;
@@ -323,7 +326,7 @@ impl Link {
                     && frame.payload == self.hello_payload(self.nonce)
                 {
                     self.up = true;
-                    self.handshakes += 1;
+                    self.handshakes = self.handshakes.saturating_add(1);
                     self.reopen();
                 }
             }
@@ -331,7 +334,7 @@ impl Link {
                 if self.role == Role::Host {
                     self.violation(id, "the guest opened a session");
                 } else if self.sessions.contains_key(&id) {
-                    self.violations += 1;
+                    self.violations = self.violations.saturating_add(1);
                     self.push(Kind::Abort, id, b"the session id is in use");
                 } else if self.sessions.len() >= self.max_sessions {
                     let reason = format!("too many sessions (at most {})", self.max_sessions);
@@ -373,8 +376,8 @@ impl Link {
 
     /// The peer (re)started its end.
     fn peer_hello(&mut self, payload: &[u8]) {
-        if payload.len() != 9 || payload[0] != VERSION {
-            self.violations += 1;
+        if payload.len() != 9 || payload.first() != Some(&VERSION) {
+            self.violations = self.violations.saturating_add(1);
             log::warn!(
                 "management channel: a hello of another version ({:?}) ignored",
                 payload.first()
@@ -399,7 +402,7 @@ impl Link {
             // The host's decoder may hold the start of a frame cut off when an earlier
             // host end went away: the preamble completes it.
             Role::Guest => {
-                self.handshakes += 1;
+                self.handshakes = self.handshakes.saturating_add(1);
                 self.push_raw(vec![0; MAX_FRAME]);
                 self.push(Kind::Ack, 0, payload);
             }
@@ -458,9 +461,11 @@ impl Link {
         if s.aborted.is_some() {
             return;
         }
+        // Received, taken but not granted back, and the new bytes.
+        let held = s.inbound.len().saturating_add(s.taken);
         if s.peer_closed {
             self.violation(id, "data after the sender closed the session");
-        } else if s.inbound.len() + s.taken + payload.len() > WINDOW {
+        } else if held.saturating_add(payload.len()) > WINDOW {
             self.violation(id, "more data than the credit allowed");
         } else {
             s.inbound.extend(payload);
@@ -469,7 +474,7 @@ impl Link {
 
     /// The peer broke the protocol on session `id`: that session (if it exists) ends.
     fn violation(&mut self, id: u32, reason: &str) {
-        self.violations += 1;
+        self.violations = self.violations.saturating_add(1);
         if self.sessions.contains_key(&id) {
             self.abort(id, reason);
         } else if self.up {
@@ -499,18 +504,16 @@ impl Link {
     }
 
     fn push_raw(&mut self, bytes: Vec<u8>) {
-        self.queued += bytes.len();
+        self.queued = self.queued.saturating_add(bytes.len());
         self.output.push_back(bytes);
     }
 }
 
 /// `reason` cut to [`REASON`] bytes at a character boundary.
 fn truncate(reason: &str) -> &str {
-    let mut end = reason.len().min(REASON);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    &reason[..end]
+    reason
+        .get(..reason.floor_char_boundary(REASON))
+        .unwrap_or(reason)
 }
 
 #[cfg(test)]

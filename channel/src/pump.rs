@@ -252,7 +252,10 @@ impl Pump {
                     LINK => ready = READY,
                     LISTENER => listener_ready = true,
                     token => {
-                        let id = u32::try_from(token - SESSION).unwrap_or(0);
+                        let id = token
+                            .checked_sub(SESSION)
+                            .and_then(|id| u32::try_from(id).ok())
+                            .unwrap_or(0);
                         if let Some(local) = self.locals.get_mut(&id) {
                             local.ready = READY;
                         }
@@ -299,7 +302,7 @@ impl Pump {
                     let (role, max) = (self.role, self.max_sessions);
                     self.link
                         .get_or_insert_with(|| Link::new(role, nonce(), max))
-                        .receive(&self.buf[..n]);
+                        .receive(self.buf.get(..n).unwrap_or_default());
                     progress = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => ready.read = false,
@@ -526,17 +529,18 @@ impl Pump {
             if room == 0 {
                 break;
             }
-            let Some(stream) = local.stream.as_mut() else {
+            let (Some(stream), Some(buf)) = (local.stream.as_mut(), self.buf.get_mut(..room))
+            else {
                 break;
             };
-            match stream.read(&mut self.buf[..room]) {
+            match stream.read(buf) {
                 Ok(0) => {
                     local.eof = true;
                     link.close(id);
                     progress = true;
                 }
                 Ok(n) => {
-                    link.send(id, &self.buf[..n]);
+                    link.send(id, self.buf.get(..n).unwrap_or_default());
                     progress = true;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => local.ready.read = false,

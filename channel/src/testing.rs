@@ -55,7 +55,10 @@ fn serve(client: UnixStream, guest: &UnixStream) -> io::Result<()> {
     let mut buf = [0u8; 8192];
     while !gone.load(Ordering::SeqCst) {
         if let Ok(n @ 1..) = from_guest.read(&mut buf) {
-            if to_client.write_all(&buf[..n]).is_err() {
+            if to_client
+                .write_all(buf.get(..n).unwrap_or_default())
+                .is_err()
+            {
                 break;
             }
         }

@@ -141,7 +141,7 @@ impl Client {
 
     /// What this connection may ask, as the server said in the handshake.
     pub fn permissions(&self) -> Permissions {
-        self.welcome.permissions
+        self.welcome.permissions.clone()
     }
 
     /// The server's protocol version. The connection speaks the client's

@@ -36,7 +36,7 @@ fn an_inherited_socket_does_the_handshake() {
 #[test]
 fn handshake_reports_permissions_and_version() {
     let granted: Permissions = [Permission::List, Permission::Logs].into_iter().collect();
-    let server = FakeServer::runtime_with(granted).unwrap();
+    let server = FakeServer::runtime_with(granted.clone()).unwrap();
     let mut client = connect(&server);
     assert_eq!(client.permissions(), granted);
     assert_eq!(

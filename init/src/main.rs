@@ -5,6 +5,12 @@
 //! `runtime-core`. The host daemon mode runs the runtime until SIGTERM or SIGINT.
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// PID 1 never panics: no indexing or arithmetic that can panic outside tests
+// (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 mod daemon;
 mod logger;

@@ -7,8 +7,10 @@
 //! It does not mount, start or supervise anything (that is `runtime-core`), and it has no
 //! runtime dependencies: the packer (`nstar`) and the runtime both use it.
 //!
-//! Trust is carried in the types: [`package::Npk`] opens as `Npk<Unverified>`, and only
-//! [`package::Npk::verify`] with a public key produces an `Npk<Verified>`.
+//! Trust is carried in the types: [`package::Npk`] opens as `Npk<Raw>`, whose entries are
+//! bytes that nothing has parsed; only [`package::Npk::verify`] with a public key produces
+//! an `Npk<Verified>` (the signature checked before anything signed is parsed), and only
+//! [`package::Npk::parse_unverified`] an `Npk<Unverified>` (parsed without any check).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

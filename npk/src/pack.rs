@@ -120,16 +120,49 @@ pub fn pack_manifest(
     options: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<PathBuf, Error> {
-    let file_name = format!("{}-{}.npk", manifest.name, manifest.version);
-    let target = out_dir.join(&file_name);
-    let partial = Partial::create(out_dir.join(format!(".{file_name}.partial")))?;
     let manifest_bytes = manifest
         .to_yaml()
         .map_err(|source| Error::Manifest {
-            path: target.clone(),
+            path: out_dir.join(format!("{}-{}.npk", manifest.name, manifest.version)),
             source,
         })?
         .into_bytes();
+    pack_bytes(manifest, manifest_bytes, root, out_dir, options, progress)
+}
+
+/// [`pack_manifest`] with `text` as the package's manifest, as given and not validated
+/// (`manifest` gives the file name and the image's owner and mount points): a package no
+/// packer writes, for tests of what refuses it.
+#[cfg(feature = "testing")]
+pub fn pack_unchecked(
+    manifest: &Manifest,
+    text: &str,
+    root: &Path,
+    out_dir: &Path,
+    options: &Options,
+) -> Result<PathBuf, Error> {
+    let manifest_bytes = text.as_bytes().to_vec();
+    pack_bytes(
+        manifest,
+        manifest_bytes,
+        root,
+        out_dir,
+        options,
+        &mut |_| (),
+    )
+}
+
+fn pack_bytes(
+    manifest: &Manifest,
+    manifest_bytes: Vec<u8>,
+    root: &Path,
+    out_dir: &Path,
+    options: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> Result<PathBuf, Error> {
+    let file_name = format!("{}-{}.npk", manifest.name, manifest.version);
+    let target = out_dir.join(&file_name);
+    let partial = Partial::create(out_dir.join(format!(".{file_name}.partial")))?;
     let comment = format!("version: {}\n", crate::FORMAT_VERSION).into_bytes();
 
     // The signature's length depends only on the digits of the verity offset: reserve room

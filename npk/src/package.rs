@@ -1,12 +1,15 @@
-//! Opening packages: `Npk<Unverified>` from a file, `Npk<Verified>` only through
-//! [`Npk::verify`].
+//! Opening packages: `Npk<Raw>` from a file, `Npk<Verified>` only through
+//! [`Npk::verify`], `Npk<Unverified>` only through [`Npk::parse_unverified`].
 //!
-//! Opening reads the zip structure, the archive comment (format version) and the manifest;
-//! it never reads `fs.img`. Verification checks, in this order: the ed25519 signature over
-//! the raw signed bytes, then (now that they are trusted) the hash of the archive comment,
-//! the hash of the manifest, the alignment and bounds of the signed verity offset within
-//! `fs.img`, and the verity superblock's fields against the signed values. The data blocks
-//! themselves are checked by dm-verity when read, or in full by [`Npk::check_fs_img`].
+//! Opening reads the zip structure with its bounds and loads the small entries as bytes;
+//! it parses none of them and never reads `fs.img`. Verification checks, in this order:
+//! the ed25519 signature over the raw signed bytes, then (now that they are trusted) the
+//! hash of the archive comment and the hash of the manifest; only then are the comment
+//! (format version) and the manifest parsed, and the alignment and bounds of the signed
+//! verity offset within `fs.img` and the verity superblock's fields checked against the
+//! signed values. The data blocks themselves are checked by dm-verity when read, or in
+//! full by [`Npk::check_fs_img`]. A package of a repository without a key is parsed
+//! without any of these checks, by [`Npk::parse_unverified`] (the caller's decision).
 
 use crate::{
     archive::{self, Archive},
@@ -24,13 +27,48 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// Trust state: nothing about the package has been authenticated.
+/// Trust state: the archive's structure is read, its entries are bytes; nothing of them
+/// is parsed and nothing is authenticated.
 #[derive(Debug)]
-pub struct Unverified;
-/// Trust state: signature, hashes and verity metadata checked against a trusted key. Holds
-/// the checked verity parameters, so they exist only on a verified package.
+pub struct Raw;
+/// Trust state: parsed without any check (a repository without a key).
 #[derive(Debug)]
-pub struct Verified(Verity);
+pub struct Unverified(Contents);
+/// Trust state: signature, hashes and verity metadata checked against a trusted key, then
+/// parsed. Holds the checked verity parameters, so they exist only on a verified package.
+#[derive(Debug)]
+pub struct Verified(Contents, Verity);
+
+/// What parsing the comment and the manifest gave.
+#[derive(Debug)]
+pub struct Contents {
+    format: semver::Version,
+    manifest: Manifest,
+}
+
+/// A trust state that holds parsed contents: [`Unverified`] and [`Verified`].
+pub trait Parsed: private::Sealed {
+    /// The parsed contents.
+    fn contents(&self) -> &Contents;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for super::Unverified {}
+    impl Sealed for super::Verified {}
+}
+
+impl Parsed for Unverified {
+    fn contents(&self) -> &Contents {
+        &self.0
+    }
+}
+
+impl Parsed for Verified {
+    fn contents(&self) -> &Contents {
+        &self.0
+    }
+}
 
 /// An open package file.
 #[derive(Debug)]
@@ -38,8 +76,6 @@ pub struct Npk<State> {
     path: PathBuf,
     file: File,
     archive: Archive,
-    format: semver::Version,
-    manifest: Manifest,
     trust: State,
 }
 
@@ -117,45 +153,33 @@ pub fn minimum_format() -> semver::Version {
     semver::Version::new(crate::FORMAT_VERSION.major, crate::FORMAT_VERSION.minor, 0)
 }
 
-impl Npk<Unverified> {
-    /// Open a package file. Reads the zip structure, the comment and the manifest; never
-    /// `fs.img`. Nothing is trusted yet.
-    pub fn open(path: &Path) -> Result<Npk<Unverified>, Error> {
+impl Npk<Raw> {
+    /// Open a package file. Reads the zip structure and the small entries as bytes; parses
+    /// none of them and never reads `fs.img`. Nothing is trusted yet.
+    pub fn open(path: &Path) -> Result<Npk<Raw>, Error> {
         let fail = |kind| Error {
             path: path.to_owned(),
             kind,
         };
         let file = File::open(path).map_err(|e| fail(ErrorKind::Open(e)))?;
         let archive = Archive::read(&file).map_err(|e| fail(e.into()))?;
-        let format = parse_comment(&archive.comment).map_err(fail)?;
-        let text = std::str::from_utf8(&archive.manifest)
-            .map_err(|_| fail(ErrorKind::ManifestEncoding))?;
-        let manifest = Manifest::from_yaml_str(text).map_err(|e| fail(ErrorKind::Manifest(e)))?;
         Ok(Npk {
             path: path.to_owned(),
             file,
             archive,
-            format,
-            manifest,
-            trust: Unverified,
+            trust: Raw,
         })
     }
 
-    /// Whether the package carries a signature (verification may still fail).
-    pub fn is_signed(&self) -> bool {
-        self.archive.signature.is_some()
-    }
-
-    /// Authenticate the package with `key`. Only this produces an `Npk<Verified>`.
+    /// Authenticate the package with `key`, then parse it. Only this produces an
+    /// `Npk<Verified>`.
     pub fn verify(self, key: &PublicKey) -> Result<Npk<Verified>, Error> {
         match self.check(key) {
-            Ok(verity) => Ok(Npk {
+            Ok((contents, verity)) => Ok(Npk {
                 path: self.path,
                 file: self.file,
                 archive: self.archive,
-                format: self.format,
-                manifest: self.manifest,
-                trust: Verified(verity),
+                trust: Verified(contents, verity),
             }),
             Err(kind) => Err(Error {
                 path: self.path,
@@ -164,7 +188,24 @@ impl Npk<Unverified> {
         }
     }
 
-    fn check(&self, key: &PublicKey) -> Result<Verity, ErrorKind> {
+    /// Parse the comment and the manifest without checking anything: for a repository
+    /// without a key (development) and for showing what an unverified package claims.
+    pub fn parse_unverified(self) -> Result<Npk<Unverified>, Error> {
+        match parse(&self.archive) {
+            Ok(contents) => Ok(Npk {
+                path: self.path,
+                file: self.file,
+                archive: self.archive,
+                trust: Unverified(contents),
+            }),
+            Err(kind) => Err(Error {
+                path: self.path,
+                kind,
+            }),
+        }
+    }
+
+    fn check(&self, key: &PublicKey) -> Result<(Contents, Verity), ErrorKind> {
         let bytes = self.archive.signature.as_ref().ok_or(ErrorKind::Unsigned)?;
         let signed: SignedHashes = signature::verify(bytes, key)?;
         if sha256(&self.archive.comment) != signed.meta_hash {
@@ -173,6 +214,8 @@ impl Npk<Unverified> {
         if sha256(&self.archive.manifest) != signed.manifest_hash {
             return Err(ErrorKind::ManifestHash);
         }
+        // The comment and the manifest are what the key signed: only now are they parsed.
+        let contents = parse(&self.archive)?;
         let fs_len = self.archive.fs_img.end - self.archive.fs_img.start;
         let offset = signed.verity_offset;
         if offset == 0 || !offset.is_multiple_of(verity::BLOCK_SIZE) || offset >= fs_len {
@@ -200,18 +243,19 @@ impl Npk<Unverified> {
                 expected: data_blocks,
             });
         }
-        Ok(Verity {
+        let verity = Verity {
             root: signed.verity_root,
             offset,
             superblock,
-        })
+        };
+        Ok((contents, verity))
     }
 }
 
 impl Npk<Verified> {
     /// The checked verity parameters.
     pub fn verity(&self) -> &Verity {
-        &self.trust.0
+        &self.trust.1
     }
 
     /// Full check of every data block and hash block of `fs.img` against the signed root.
@@ -247,7 +291,22 @@ impl Npk<Verified> {
     }
 }
 
+impl<S: Parsed> Npk<S> {
+    /// The parsed manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.trust.contents().manifest
+    }
+    /// The format version from the archive comment.
+    pub fn format_version(&self) -> &semver::Version {
+        &self.trust.contents().format
+    }
+}
+
 impl<S> Npk<S> {
+    /// Whether the package carries a signature (verification may still fail).
+    pub fn is_signed(&self) -> bool {
+        self.archive.signature.is_some()
+    }
     /// The package file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -255,10 +314,6 @@ impl<S> Npk<S> {
     /// The open package file (for attaching a loop device).
     pub fn file(&self) -> &File {
         &self.file
-    }
-    /// The parsed manifest.
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
     }
     /// The raw manifest bytes as stored.
     pub fn manifest_bytes(&self) -> &[u8] {
@@ -268,14 +323,18 @@ impl<S> Npk<S> {
     pub fn signature_bytes(&self) -> Option<&[u8]> {
         self.archive.signature.as_deref()
     }
-    /// The format version from the archive comment.
-    pub fn format_version(&self) -> &semver::Version {
-        &self.format
-    }
     /// Byte range of `fs.img` in the file.
     pub fn fs_img(&self) -> Range<u64> {
         self.archive.fs_img.clone()
     }
+}
+
+/// Parse the comment (format version), then the manifest.
+fn parse(archive: &Archive) -> Result<Contents, ErrorKind> {
+    let format = parse_comment(&archive.comment)?;
+    let text = std::str::from_utf8(&archive.manifest).map_err(|_| ErrorKind::ManifestEncoding)?;
+    let manifest = Manifest::from_yaml_str(text).map_err(ErrorKind::Manifest)?;
+    Ok(Contents { format, manifest })
 }
 
 fn parse_comment(comment: &[u8]) -> Result<semver::Version, ErrorKind> {

@@ -2,9 +2,9 @@
 
 use npk::manifest::{
     known_capabilities, known_syscalls, AbsPath, ArgRule, Autostart, Bind, Capability, Io,
-    Manifest, Mount, MountOption, MountOptions, MountPoint, Name, Network, Output, Policy, Profile,
-    Resource, RlimitResource, RlimitValue, Sched, Seccomp, SyscallName, SyscallRule, Tmpfs,
-    Version,
+    Manifest, Mount, MountOption, MountOptions, MountPoint, Name, Network, Output, Persist, Policy,
+    Profile, Resource, RlimitResource, RlimitValue, Sched, Seccomp, SyscallName, SyscallRule,
+    Tmpfs, Version,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +36,12 @@ fn options() -> impl Strategy<Value = MountOptions> {
     .prop_map(MountOptions)
 }
 
+/// The options of tmpfs and persist mounts: none, or `exec`.
+fn exec_option() -> impl Strategy<Value = MountOptions> {
+    any::<bool>()
+        .prop_map(|exec| MountOptions(exec.then_some(MountOption::Exec).into_iter().collect()))
+}
+
 fn mount() -> impl Strategy<Value = Mount> {
     prop_oneof![
         (abs_path(), options(), any::<bool>()).prop_map(|(host, mut options, rec)| {
@@ -44,7 +50,7 @@ fn mount() -> impl Strategy<Value = Mount> {
             }
             Mount::Bind(Bind { host, options })
         }),
-        Just(Mount::Persist),
+        exec_option().prop_map(|options| Mount::Persist(Persist { options })),
         (name(), 0u64..100, 0u64..100, abs_path(), options()).prop_map(
             |(name, major, minor, dir, options)| Mount::Resource(Resource {
                 name,
@@ -53,7 +59,8 @@ fn mount() -> impl Strategy<Value = Mount> {
                 options,
             })
         ),
-        any::<u64>().prop_map(|size| Mount::Tmpfs(Tmpfs { size })),
+        (any::<u64>(), exec_option())
+            .prop_map(|(size, options)| Mount::Tmpfs(Tmpfs { size, options })),
         Just(Mount::Proc),
         Just(Mount::Sysfs),
         Just(Mount::Sockets),

@@ -657,6 +657,36 @@ fn console_permissions() {
 }
 
 #[test]
+fn console_permissions_name_containers_and_repositories() {
+    use npk::manifest::{Permission, Target};
+    let m = accepted(
+        "console:\n  permissions: [kill, \"kill:other\", \"inspect:*\", \"install:apps\", list]\n",
+    );
+    let permissions = m.console.as_ref().unwrap().permissions.clone();
+    let kill: Vec<&Target> = permissions.targets(Permission::Kill).collect();
+    assert_eq!(kill, [&Target::Default, &Target::Named("other".into())]);
+    let inspect: Vec<&Target> = permissions.targets(Permission::Inspect).collect();
+    assert_eq!(inspect, [&Target::Any]);
+    // Written back as read (not as `full`).
+    let yaml = m.to_yaml().unwrap();
+    assert!(yaml.contains("- kill:other"), "{yaml}");
+    assert_eq!(parse(&yaml).unwrap().console, m.console);
+    for (entry, message) in [
+        ("list:x", "names no container or repository"),
+        ("kill:a/b", "invalid permission"),
+        ("install:a b", "invalid permission"),
+        ("fly:x", "unknown variant `fly`"),
+    ] {
+        rejected(
+            &format!("console:\n  permissions: [list, \"{entry}\"]\n"),
+            "console.permissions[1]",
+            Some(7),
+            message,
+        );
+    }
+}
+
+#[test]
 fn oversized_manifests_are_rejected_before_parsing() {
     let text = format!("{BASE}custom: '{}'\n", "x".repeat(MAX_MANIFEST_SIZE));
     let error = parse(&text).unwrap_err();

@@ -97,7 +97,7 @@ fn full_example_has_every_section() {
             .1
     };
     assert_eq!(mount("/proc"), &Mount::Proc);
-    assert_eq!(mount("/data"), &Mount::Persist);
+    assert_eq!(mount("/data"), &Mount::Persist(Default::default()));
     let Mount::Tmpfs(tmpfs) = mount("/tmp") else {
         panic!("tmpfs")
     };
@@ -122,9 +122,9 @@ fn full_example_has_every_section() {
 
     let io = m.io.as_ref().unwrap();
     assert_eq!((io.stdout, io.stderr), (Output::Pipe, Output::Discard));
-    let permissions = &m.console.as_ref().unwrap().permissions.0;
-    assert_eq!(permissions.len(), 3);
-    assert!(permissions.contains(&Permission::Notifications));
+    let permissions = &m.console.as_ref().unwrap().permissions;
+    assert_eq!(permissions.0.len(), 3);
+    assert!(permissions.contains(Permission::Notifications));
     assert_eq!(m.custom, serde_json::json!({ "anything": [1, 2, 3] }));
     assert!(!m.is_resource());
     assert!(!m.needs_dev());

@@ -305,3 +305,62 @@ fn tampered_hash_tree_and_data_found_by_full_check() {
     assert!(matches!(err.kind, ErrorKind::FsImg(_)), "{err}");
     assert!(err.to_string().contains("block 1"), "{err}");
 }
+
+/// The manifest replaced by as deep a nesting as fits (invalid YAML, and a stack-hungry
+/// input for a parser), its CRC fixed up: nothing of it may be parsed before the signature.
+fn nest_manifest(path: &Path) {
+    let manifest = Archive::read(&fs::File::open(path).unwrap())
+        .unwrap()
+        .manifest;
+    patch_entry(path, 0, 0, &vec![b'['; manifest.len()]);
+}
+
+#[test]
+fn a_hostile_manifest_under_a_wrong_signature_is_a_signature_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pack_sample(dir.path());
+    nest_manifest(&path);
+    let sig = Archive::read(&fs::File::open(&path).unwrap())
+        .unwrap()
+        .signature
+        .unwrap();
+    let at = find(&sig, b"signature: ") + "signature: ".len() + 5;
+    let replacement = if sig[at] == b'A' { b"B" } else { b"A" };
+    patch_entry(&path, 1, at, replacement);
+    let npk = Npk::open(&path).expect("opening parses nothing");
+    let err = npk.verify(&key().public()).unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            ErrorKind::Signature(signature::Error::BadSignature)
+        ),
+        "{err}"
+    );
+    // With a key that did not sign it: the same.
+    let other = SecretKey::from_seed(&[1; 32]).public();
+    let err = Npk::open(&path).unwrap().verify(&other).unwrap_err();
+    assert!(
+        matches!(
+            err.kind,
+            ErrorKind::Signature(signature::Error::BadSignature)
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hostile_manifest_under_a_good_signature_is_a_hash_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = pack_sample(dir.path());
+    nest_manifest(&path);
+    assert!(matches!(verify_err(&path), ErrorKind::ManifestHash));
+    // A comment that is no format version: its hash fails before it is parsed.
+    let mut bytes = fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 2] = b'x';
+    fs::write(&path, bytes).unwrap();
+    assert!(matches!(verify_err(&path), ErrorKind::MetaHash));
+    // Without a key, parsing is the caller's explicit choice, and it fails as it should.
+    let err = Npk::open(&path).unwrap().parse_unverified().unwrap_err();
+    assert!(matches!(err.kind, ErrorKind::Comment(_)), "{err}");
+}

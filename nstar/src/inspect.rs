@@ -94,14 +94,17 @@ fn collect(path: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
     let manifest_bytes = npk.manifest_bytes().to_vec();
     let signature_len = npk.signature_bytes().map(|s| s.len() as u64);
     let fs_img = npk.fs_img();
-    let format_version = npk.format_version().to_string();
     let mut errors = Vec::new();
     // Only `custom` can hold something JSON cannot (a map with non-string keys).
-    let manifest = serde_json::to_value(npk.manifest()).unwrap_or_else(|e| {
-        errors.push(format!("manifest: cannot be shown as JSON: {e}"));
-        serde_json::Value::Null
-    });
-    let (signature, layout, file) = match key {
+    let mut json = |manifest: &npk::manifest::Manifest| {
+        serde_json::to_value(manifest).unwrap_or_else(|e| {
+            errors.push(format!("manifest: cannot be shown as JSON: {e}"));
+            serde_json::Value::Null
+        })
+    };
+    // A package is parsed after its signature is checked; without a key, or when the
+    // check fails, it is parsed as it claims to be (and shown as such).
+    let (signature, layout, file, format_version, manifest) = match key {
         None => {
             let state = if npk.is_signed() {
                 "not_verified"
@@ -112,7 +115,11 @@ fn collect(path: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
                 state,
                 reason: None,
             };
-            (state, probe::claimed(&npk), npk.file().try_clone())
+            let layout = probe::claimed(&npk);
+            let npk = npk.parse_unverified()?;
+            let version = npk.format_version().to_string();
+            let manifest = json(npk.manifest());
+            (state, layout, npk.file().try_clone(), version, manifest)
         }
         Some(key) => match npk.verify(&key) {
             Ok(npk) => {
@@ -120,7 +127,10 @@ fn collect(path: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
                     state: "verified",
                     reason: None,
                 };
-                (state, Ok(probe::verified(&npk)), npk.file().try_clone())
+                let version = npk.format_version().to_string();
+                let manifest = json(npk.manifest());
+                let layout = Ok(probe::verified(&npk));
+                (state, layout, npk.file().try_clone(), version, manifest)
             }
             Err(e) => {
                 let state = SignatureState {
@@ -128,7 +138,11 @@ fn collect(path: &Path, key: Option<&Path>) -> anyhow::Result<Report> {
                     reason: Some(error::chain(&e.kind)),
                 };
                 let npk = Npk::open(path)?;
-                (state, probe::claimed(&npk), npk.file().try_clone())
+                let layout = probe::claimed(&npk);
+                let npk = npk.parse_unverified()?;
+                let version = npk.format_version().to_string();
+                let manifest = json(npk.manifest());
+                (state, layout, npk.file().try_clone(), version, manifest)
             }
         },
     };

@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Context};
 use npk::{
-    package::{Npk, Unverified, Verified},
+    package::{Npk, Verified},
     verity::{self, Superblock},
 };
 use serde::Deserialize;
@@ -47,7 +47,7 @@ pub fn verified(npk: &Npk<Verified>) -> Layout {
 
 /// The layout an unverified package claims. Unsigned packages have no verity data: all of
 /// `fs.img` is the squashfs image.
-pub fn claimed(npk: &Npk<Unverified>) -> anyhow::Result<Layout> {
+pub fn claimed<S>(npk: &Npk<S>) -> anyhow::Result<Layout> {
     let fs_img = npk.fs_img();
     let Some(signature) = npk.signature_bytes() else {
         return Ok(Layout {

@@ -1,8 +1,9 @@
 //! `nstar verify`: every check a package can get without the kernel.
 //!
-//! In order: the archive (zip structure, format version, manifest), the ed25519 signature
-//! over `signature.yaml`'s hashes, those hashes against the archive comment and the
-//! manifest, the verity metadata (offset, sizes, superblock) against the signed values,
+//! In order: the archive (zip structure and its bounds, nothing parsed), the ed25519
+//! signature over `signature.yaml`'s hashes, those hashes against the archive comment and
+//! the manifest, then (signed bytes only) the format version and the manifest, the verity
+//! metadata (offset, sizes, superblock) against the signed values,
 //! and finally every data and hash block of `fs.img` against the signed root hash. Each
 //! check is listed on stdout as it passes; the first failure ends the run, its error is
 //! printed by `main` and the exit status is 1.
@@ -20,14 +21,16 @@ enum Step {
     Archive,
     Signature,
     Hashes,
+    Manifest,
     Verity,
     FsImg,
 }
 
-const STEPS: [Step; 5] = [
+const STEPS: [Step; 6] = [
     Step::Archive,
     Step::Signature,
     Step::Hashes,
+    Step::Manifest,
     Step::Verity,
     Step::FsImg,
 ];
@@ -38,6 +41,7 @@ impl Step {
             Step::Archive => "archive",
             Step::Signature => "signature",
             Step::Hashes => "hashes",
+            Step::Manifest => "manifest",
             Step::Verity => "verity metadata",
             Step::FsImg => "fs.img",
         }
@@ -47,6 +51,10 @@ impl Step {
     fn of(kind: &ErrorKind) -> Step {
         match kind {
             ErrorKind::MetaHash | ErrorKind::ManifestHash => Step::Hashes,
+            ErrorKind::Comment(_)
+            | ErrorKind::Format { .. }
+            | ErrorKind::Manifest(_)
+            | ErrorKind::ManifestEncoding => Step::Manifest,
             ErrorKind::VerityOffset { .. }
             | ErrorKind::FsImgSize { .. }
             | ErrorKind::Superblock(_)
@@ -85,13 +93,13 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         Ok(npk) => npk,
         Err(e) => return failed(Step::Archive, e),
     };
+    let signed = npk.signature_bytes().map_or(0, <[u8]>::len);
     passed(
         Step::Archive,
         &format!(
-            "format {}, manifest {} {}",
-            npk.format_version(),
-            npk.manifest().name,
-            npk.manifest().version
+            "manifest.yaml {} bytes, signature.yaml {signed} bytes, fs.img {} bytes",
+            npk.manifest_bytes().len(),
+            npk.fs_img().end - npk.fs_img().start
         ),
     )?;
     let npk = match npk.verify(&key) {
@@ -106,6 +114,15 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     };
     passed(Step::Signature, detail(Step::Signature))?;
     passed(Step::Hashes, detail(Step::Hashes))?;
+    passed(
+        Step::Manifest,
+        &format!(
+            "format {}, manifest {} {}",
+            npk.format_version(),
+            npk.manifest().name,
+            npk.manifest().version
+        ),
+    )?;
     let verity = npk.verity();
     let blocks = verity.superblock.data_blocks;
     passed(
@@ -132,6 +149,7 @@ fn detail(step: Step) -> &'static str {
     match step {
         Step::Signature => "ed25519 signature over signature.yaml's hashes",
         Step::Hashes => "archive comment and manifest.yaml match their signed sha256",
+        Step::Manifest => "format version and manifest.yaml parsed after the hashes matched",
         _ => "",
     }
 }
@@ -144,6 +162,7 @@ mod tests {
     fn failures_map_to_their_check() {
         assert_eq!(Step::of(&ErrorKind::Unsigned), Step::Signature);
         assert_eq!(Step::of(&ErrorKind::ManifestHash), Step::Hashes);
+        assert_eq!(Step::of(&ErrorKind::ManifestEncoding), Step::Manifest);
         assert_eq!(
             Step::of(&ErrorKind::FsImgSize {
                 found: 1,

@@ -105,7 +105,7 @@ fn install_and_uninstall() {
     let mut follow = daemon.watch(&["logs", "persist:0.0.1", "-f"]);
     daemon.ok(&["start", "persist:0.0.1"]);
     follow.wait_line("written");
-    let data = daemon.world.data.join("persist");
+    let data = daemon.world.data.join("@dev/persist");
     assert_eq!(fs::read_to_string(data.join("state")).unwrap(), "kept");
 
     // uninstall: refused while it runs, then with its data; the followed log ends.

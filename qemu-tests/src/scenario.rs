@@ -13,6 +13,7 @@
 //! | `watchdog-fed` | the init feeds the watchdog: no reset long past its timeout |
 //! | `watchdog-hang` | a hung init (test build only) gets the machine reset by the watchdog |
 //! | `install-power-cut` | a power cut during an install through the management channel leaves the old package set or the new one, complete and verified |
+//! | `init-panic` | a panic in a thread of the init (test build only) ends in the board's reaction, and the next boot's report holds it |
 //!
 //! The kernel, the board's configuration and the binaries (`northstar` with the feature
 //! `fault-injection`, `test-container`, `nstar` for the host: the run's build,
@@ -25,6 +26,7 @@ mod checks;
 mod console;
 mod drive;
 mod images;
+mod panic;
 mod power_cut;
 mod spec;
 mod tamper;
@@ -54,11 +56,12 @@ pub enum Scenario {
     WatchdogFed,
     WatchdogHang,
     InstallPowerCut,
+    InitPanic,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Ten,
         Scenario::TamperedRoot,
         Scenario::TamperedPackage,
@@ -67,6 +70,7 @@ impl Scenario {
         Scenario::WatchdogFed,
         Scenario::WatchdogHang,
         Scenario::InstallPowerCut,
+        Scenario::InitPanic,
     ];
 
     /// The name on the command line.
@@ -80,6 +84,7 @@ impl Scenario {
             Scenario::WatchdogFed => "watchdog-fed",
             Scenario::WatchdogHang => "watchdog-hang",
             Scenario::InstallPowerCut => "install-power-cut",
+            Scenario::InitPanic => "init-panic",
         }
     }
 }
@@ -195,6 +200,9 @@ pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Out
     let images = images::build(shared, scenario, &dir)?;
     if scenario == Scenario::InstallPowerCut {
         return power_cut::run(shared, &images, &dir, options);
+    }
+    if scenario == Scenario::InitPanic {
+        return panic::run(shared, &images, &dir, options);
     }
     let observed = drive::boot(shared, scenario, &images, &dir, options)?;
     let expected_steps = boot::expected_steps(&shared.files);

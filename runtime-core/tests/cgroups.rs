@@ -10,7 +10,9 @@ use nix::{
     unistd::Pid,
 };
 use npk::manifest::{BlkIo, BlkIoThrottle, CGroups, Cpu, Memory, Pids};
-use runtime_core::cgroups::{Controller, Error, Hierarchy, RuntimeGroup, Version};
+use runtime_core::cgroups::{
+    Controller, Defaults, Error, Hierarchy, RuntimeGroup, RuntimeLimits, Version,
+};
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::process::ExitStatusExt,
@@ -649,6 +651,74 @@ fn v2_missing_controllers_are_named_and_nothing_is_left() {
             }
             assert!(error.to_string().contains(&format!("`{controller}`")));
             assert!(!root.join(&name).join("app@1.0.0").exists());
+        }
+        runtime.finish();
+    });
+}
+
+#[test]
+fn v1_runtime_group_limits_and_container_defaults() {
+    let (runtime, name) = v1_runtime();
+    let mut runtime = runtime;
+    runtime
+        .0
+        .limit(&RuntimeLimits {
+            pids_max: 777,
+            memory_max: 512 * MIB as u64,
+        })
+        .unwrap();
+    assert_eq!(read(&v1_dir("pids", &name, "pids.max")), "777");
+    assert_eq!(
+        read(&v1_dir("memory", &name, "memory.limit_in_bytes")),
+        (512 * MIB).to_string()
+    );
+    assert_eq!(read(&v1_dir("memory", &name, "memory.use_hierarchy")), "1");
+    runtime.0.set_defaults(Defaults {
+        pids_max: 33,
+        memory_max: 48 * MIB as u64,
+    });
+    let plain = runtime.container("plain:1.0.0", None).unwrap();
+    let leaf = "plain@1.0.0";
+    assert_eq!(read(&v1_dir("pids", &name, leaf).join("pids.max")), "33");
+    assert_eq!(
+        read(&v1_dir("memory", &name, leaf).join("memory.limit_in_bytes")),
+        (48 * MIB).to_string()
+    );
+    let own = CGroups {
+        pids: Some(Pids { max: 5 }),
+        ..CGroups::default()
+    };
+    let limited = runtime.container("own:1.0.0", Some(&own)).unwrap();
+    let leaf = "own@1.0.0";
+    assert_eq!(read(&v1_dir("pids", &name, leaf).join("pids.max")), "5");
+    assert_eq!(
+        read(&v1_dir("memory", &name, leaf).join("memory.limit_in_bytes")),
+        (48 * MIB).to_string()
+    );
+    plain.destroy().unwrap();
+    limited.destroy().unwrap();
+    runtime.finish();
+}
+
+#[test]
+fn v2_runtime_group_limits_need_their_controllers() {
+    in_private_cgroup2(|root| {
+        let name = unique_name();
+        let runtime = Runtime::create(Hierarchy::detect(root).unwrap(), &name);
+        let error = runtime
+            .limit(&RuntimeLimits {
+                pids_max: 100,
+                memory_max: 64 * MIB as u64,
+            })
+            .unwrap_err();
+        match &error {
+            Error::ControllerMissing {
+                controller, field, ..
+            } => {
+                assert_eq!(*controller, "pids");
+                assert_eq!(field, "[cgroups] runtime_pids_max");
+            }
+            other => panic!("{other:?}"),
         }
         runtime.finish();
     });

@@ -2,7 +2,8 @@
 //! validation rule, and the shape of errors (file, line, key path).
 
 use runtime_core::config::{
-    CgroupsConfig, Config, Devices, Error, Reaction, RepositoryConfig, MAX_FILE_SIZE,
+    Allow, CgroupsConfig, Config, Devices, Error, Reaction, RepositoryConfig, Sched, SelinuxMode,
+    MAX_FILE_SIZE,
 };
 use std::{
     fs,
@@ -94,6 +95,8 @@ fn repository_defaults() {
             max_packages: None,
             max_bytes: None,
             mount_on_start: false,
+            resources_from: Vec::new(),
+            policy: Default::default(),
         }
     );
     let keyed = parse("[repositories.r]\ndir = \"/r\"\nkey = \"/k.pub\"\n").unwrap();
@@ -124,6 +127,14 @@ fn example_file() {
     );
     assert!(config.repositories["system"].mount_on_start);
     assert!(config.repositories["dev"].unverified);
+    assert!(config.development);
+    assert_eq!(apps.resources_from, ["system"]);
+    assert_eq!(apps.policy.bind, Some(vec![PathBuf::from("/dev/log")]));
+    assert_eq!(apps.policy.capabilities, Allow::default());
+    let system = &config.repositories["system"].policy;
+    assert_eq!(system.syscalls, Allow::All);
+    assert!(system.sched.allows(&Sched::Fifo));
+    assert!(!system.sched.allows(&Sched::RoundRobin));
 }
 
 #[test]
@@ -171,8 +182,11 @@ fn sizes() {
         ("\"2G\"", 2 << 30),
         ("0", 0),
     ] {
-        let config = parse(&format!("log_buffer = {text}")).unwrap();
-        assert_eq!(config.log_buffer, bytes, "{text}");
+        // `log_buffer` has a maximum of 16 MiB (tested with the validation).
+        if bytes <= 16 << 20 {
+            let config = parse(&format!("log_buffer = {text}")).unwrap();
+            assert_eq!(config.log_buffer, bytes, "{text}");
+        }
         let repo = format!("{DEV}max_bytes = {text}\n");
         let config = parse(&repo).unwrap();
         assert_eq!(config.repositories["dev"].max_bytes, Some(bytes), "{text}");
@@ -461,6 +475,8 @@ fn validate_in_code_names_the_key_only() {
             max_packages: None,
             max_bytes: None,
             mount_on_start: false,
+            resources_from: Vec::new(),
+            policy: Default::default(),
         },
     );
     let err = config.validate().unwrap_err();
@@ -532,4 +548,135 @@ fn load_errors() {
         err.to_string(),
         format!("{}: line 2: cgroups.name: must not be empty", bad.display())
     );
+}
+
+/// The attack: an unverified repository slipped in next to keyed ones turns a production
+/// image into one that runs unsigned code. Only a configuration that says it is a
+/// development image may mix them.
+#[test]
+fn unverified_next_to_keyed_needs_the_development_flag() {
+    let mixed = "[repositories.system]\ndir = \"/s\"\nkey = \"/k.pub\"\n\n\
+                 [repositories.dev]\ndir = \"/d\"\nunverified = true\n";
+    invalid(
+        mixed,
+        7,
+        "repositories.dev.unverified",
+        "development = true",
+    );
+    let development = parse(&format!("development = true\n{mixed}")).unwrap();
+    assert!(development.development);
+    // Only unverified, or only keyed, repositories need no flag.
+    parse(DEV).unwrap();
+    parse("[repositories.s]\ndir = \"/s\"\nkey = \"/k.pub\"\n").unwrap();
+    // In code, too.
+    let mut config = development;
+    config.development = false;
+    let err = config.validate().unwrap_err();
+    assert_eq!(err.key(), Some("repositories.dev.unverified"), "{err}");
+}
+
+#[test]
+fn resources_from_and_policy_rules() {
+    let keyed = "[repositories.a]\ndir = \"/a\"\nkey = \"/a.pub\"\n\
+                 [repositories.b]\ndir = \"/b\"\nkey = \"/b.pub\"\n";
+    parse(&format!("{keyed}[repositories.c]\ndir = \"/c\"\nkey = \"/a.pub\"\nresources_from = [\"a\", \"b\"]\n"))
+        .unwrap();
+    invalid(
+        &format!(
+            "{keyed}[repositories.c]\ndir = \"/c\"\nkey = \"/a.pub\"\nresources_from = [\"x\"]\n"
+        ),
+        10,
+        "repositories.c.resources_from[0]",
+        "no repository \"x\"",
+    );
+    invalid(
+        &format!(
+            "{keyed}[repositories.c]\ndir = \"/c\"\nkey = \"/a.pub\"\nresources_from = [\"c\"]\n"
+        ),
+        10,
+        "repositories.c.resources_from[0]",
+        "always trusts itself",
+    );
+    invalid(
+        &format!("development = true\n{keyed}{DEV}[repositories.c]\ndir = \"/c\"\nkey = \"/a.pub\"\nresources_from = [\"a\", \"dev\"]\n"),
+        14,
+        "repositories.c.resources_from[1]",
+        "is unverified",
+    );
+    invalid(
+        "[repositories.dev]\ndir = \"/d\"\nunverified = true\nresources_from = []\n\
+         [repositories.dev2]\ndir = \"/e\"\nunverified = true\nresources_from = [\"dev\"]\n",
+        8,
+        "repositories.dev2.resources_from[0]",
+        "resources of every repository already",
+    );
+    malformed(
+        &format!("{DEV}[repositories.dev.policy]\ncapabilities = [\"CAP_NOPE\"]\n"),
+        5,
+        "repositories.dev.policy.capabilities[0]",
+        "CAP_NOPE",
+    );
+    malformed(
+        &format!("{DEV}[repositories.dev.policy]\nsched = \"some\"\n"),
+        5,
+        "repositories.dev.policy.sched",
+        "\"all\" or a list",
+    );
+    malformed(
+        &format!("{DEV}[repositories.dev.policy]\ncolor = 1\n"),
+        5,
+        "repositories.dev.policy.color",
+        "unknown field",
+    );
+    invalid(
+        &format!("{DEV}[repositories.dev.policy]\nbind = [\"/a\", \"rel\"]\n"),
+        5,
+        "repositories.dev.policy.bind[1]",
+        "not an absolute path",
+    );
+}
+
+#[test]
+fn container_limits_and_selinux_defaults_and_example() {
+    let config = Config::default();
+    assert_eq!(config.cgroups.default_pids_max, 256);
+    assert_eq!(config.cgroups.default_memory_max, 256 << 20);
+    assert_eq!(config.cgroups.runtime_pids_max, 4096);
+    assert_eq!(config.cgroups.runtime_memory_reserve, 64 << 20);
+    assert_eq!(config.selinux, SelinuxMode::Optional);
+    let example = Config::load(&example_path()).unwrap();
+    assert_eq!(example.cgroups.default_pids_max, 128);
+    assert_eq!(example.cgroups.default_memory_max, 128 << 20);
+    assert_eq!(example.cgroups.runtime_pids_max, 2048);
+    assert_eq!(example.cgroups.runtime_memory_reserve, 32 << 20);
+    assert_eq!(example.selinux, SelinuxMode::Required);
+}
+
+#[test]
+fn container_limit_rules() {
+    invalid(
+        "[cgroups]\ndefault_pids_max = 0\n",
+        2,
+        "cgroups.default_pids_max",
+        "expected 1 to runtime_pids_max (4096)",
+    );
+    invalid(
+        "[cgroups]\nruntime_pids_max = 100\ndefault_pids_max = 200\n",
+        3,
+        "cgroups.default_pids_max",
+        "expected 1 to runtime_pids_max (100)",
+    );
+    invalid(
+        "[cgroups]\nruntime_pids_max = 0\n",
+        2,
+        "cgroups.runtime_pids_max",
+        "expected 1 or more",
+    );
+    invalid(
+        "[cgroups]\ndefault_memory_max = \"1M\"\n",
+        2,
+        "cgroups.default_memory_max",
+        "at least 4194304 bytes",
+    );
+    malformed("selinux = \"sometimes\"\n", 1, "selinux", "unknown variant");
 }

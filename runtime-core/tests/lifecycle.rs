@@ -171,7 +171,8 @@ fn install_start_uninstall() {
     assert_eq!(
         rt.request(Request::Uninstall {
             id: id.clone(),
-            wipe: true
+            wipe: true,
+            repositories: None
         }),
         Ok(Response::Ok)
     );
@@ -203,8 +204,12 @@ fn keyed_repository_verifies_installs_and_needs_dm_verity() {
             max_packages: None,
             max_bytes: None,
             mount_on_start: false,
+            resources_from: Vec::new(),
+            policy: Default::default(),
         },
     );
+    // The test repository is unverified.
+    config.development = true;
     let handle = runtime_core::runtime::Runtime::start(config).unwrap();
     // An unsigned package is refused and leaves nothing in the repository.
     let staging = World::new();
@@ -260,6 +265,88 @@ fn keyed_repository_verifies_installs_and_needs_dm_verity() {
         other => panic!("{other:?}"),
     }
     handle.shutdown().unwrap();
+}
+
+/// The attack at start: an unsigned `libfoo:99.0.0` in the (unverified) test repository
+/// and a signed container asking for `libfoo`. The signed container does not get it: no
+/// repository it trusts holds a `libfoo`, and the start says so. A container of the
+/// unverified repository may use it.
+#[test]
+fn a_keyed_container_never_gets_an_unverified_resource() {
+    let world = World::new();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("version"), "99.0.0").unwrap();
+    let libfoo = npk::manifest::Manifest::from_yaml_str(
+        "name: libfoo\nversion: 99.0.0\nuid: 1000\ngid: 1000\n",
+    )
+    .unwrap();
+    let pack = |manifest: &npk::manifest::Manifest, root: &std::path::Path, dir, key| {
+        npk::pack::pack_manifest(
+            manifest,
+            root,
+            dir,
+            &npk::pack::Options {
+                key,
+                ..Default::default()
+            },
+            &mut |_| (),
+        )
+        .unwrap()
+    };
+    pack(&libfoo, root.path(), &world.repo, None);
+    let wants = "  /res:\n    type: resource\n    name: libfoo\n    version: '*'\n    dir: /\n";
+    let dev = world.container("dev-app", &["read:/res/version"], wants);
+    // The signed container, in a keyed repository.
+    let key = npk::key::SecretKey::generate().unwrap();
+    let keys = world.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    key.public().save(&keys.join("signed.pub")).unwrap();
+    let signed_repo = world.dir.path().join("signed");
+    std::fs::create_dir_all(&signed_repo).unwrap();
+    let app_root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(app_root.path().join("bin")).unwrap();
+    std::fs::copy(
+        support::test_container(),
+        app_root.path().join("bin/test-container"),
+    )
+    .unwrap();
+    let app = npk::manifest::Manifest::from_yaml_str(&format!(
+        "name: app\nversion: 0.0.1\ninit: /bin/test-container\nuid: 1000\ngid: 1000\n\
+         args: [\"read:/res/version\"]\nmounts:\n{wants}"
+    ))
+    .unwrap();
+    pack(&app, app_root.path(), &signed_repo, Some(&key));
+    let mut config = world.config();
+    config.development = true;
+    config.repositories.insert(
+        "signed".into(),
+        runtime_core::config::RepositoryConfig {
+            dir: signed_repo,
+            key: Some(keys.join("signed.pub")),
+            unverified: false,
+            max_packages: None,
+            max_bytes: None,
+            mount_on_start: false,
+            resources_from: Vec::new(),
+            policy: Default::default(),
+        },
+    );
+    let (handle, events) = runtime_core::runtime::Runtime::start_subscribed(config).unwrap();
+    let rt = support::Running { handle, events };
+    let id: runtime_core::id::ContainerId = "app:0.0.1".parse().unwrap();
+    match rt.start(&id) {
+        Err(RequestError::Start(message)) => assert!(
+            message.contains(
+                "resource libfoo *: no installed version matches in the repositories \
+                 \"signed\" trusts"
+            ),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rt.run(&dev), ExitStatus::Exit(0));
+    assert_eq!(rt.logs(&dev).trim(), "99.0.0");
+    rt.shutdown();
 }
 
 #[test]

@@ -5,13 +5,7 @@
 //! propagated to (or copied by) other processes, so a device is released as soon as the
 //! test unmounts it, and whatever a failed test leaves mounted goes with the thread.
 
-use npk::{
-    key::SecretKey,
-    manifest::Manifest,
-    pack,
-    package::{Npk, Unverified},
-    squashfs::Compression,
-};
+use npk::{key::SecretKey, manifest::Manifest, pack, package::Npk, squashfs::Compression};
 use runtime_core::{
     config::Devices,
     mount::{self, loop_device::LoopDevice, mount_development, mount_verified, verity, Error},
@@ -160,7 +154,7 @@ fn development_mount_shows_the_tree_and_cleans_up() {
     private_mounts();
     let dir = tempfile::tempdir().unwrap();
     let (path, root) = package(dir.path(), "plain", 1, None);
-    let npk = Npk::<Unverified>::open(&path).unwrap();
+    let npk = Npk::open(&path).unwrap().parse_unverified().unwrap();
     let target = dir.path().join("mnt/plain");
     let mounted = mount_development(&npk, &target, &devices(true)).unwrap();
     assert_eq!(mounted.target(), target);
@@ -205,7 +199,7 @@ fn loop_device_settings() {
     private_mounts();
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = package(dir.path(), "settings", 2, None);
-    let npk = Npk::<Unverified>::open(&path).unwrap();
+    let npk = Npk::open(&path).unwrap().parse_unverified().unwrap();
     let region = npk.fs_img();
     let size = region.end - region.start;
     assert_eq!(region.start % 4096, 0);
@@ -270,7 +264,7 @@ fn eight_concurrent_mounts() {
             let barrier = barrier.clone();
             let target = dir.path().join(format!("mnt/{i}"));
             std::thread::spawn(move || {
-                let npk = Npk::<Unverified>::open(&path).unwrap();
+                let npk = Npk::open(&path).unwrap().parse_unverified().unwrap();
                 barrier.wait();
                 let mounted = mount_development(&npk, &target, &devices(true))?;
                 same_tree(&root, &target);
@@ -303,14 +297,14 @@ fn corrupted_squashfs_leaks_nothing() {
     private_mounts();
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = package(dir.path(), "corrupt", 3, None);
-    let start = Npk::<Unverified>::open(&path).unwrap().fs_img().start as usize;
+    let start = Npk::open(&path).unwrap().fs_img().start as usize;
     let mut bytes = fs::read(&path).unwrap();
     assert_eq!(&bytes[start..start + 4], b"hsqs", "squashfs magic");
     bytes[start..start + 4].copy_from_slice(b"xxxx");
     let copy = dir.path().join("corrupt-copy.npk");
     fs::write(&copy, bytes).unwrap();
 
-    let npk = Npk::<Unverified>::open(&copy).unwrap();
+    let npk = Npk::open(&copy).unwrap().parse_unverified().unwrap();
     let target = dir.path().join("mnt/corrupt");
     let e = mount_development(&npk, &target, &devices(true)).unwrap_err();
     match &e {
@@ -337,10 +331,7 @@ fn verified_mount_needs_device_mapper() {
     let dir = tempfile::tempdir().unwrap();
     let key = SecretKey::from_seed(&[7; 32]);
     let (path, _) = package(dir.path(), "signed", 4, Some(&key));
-    let npk = Npk::<Unverified>::open(&path)
-        .unwrap()
-        .verify(&key.public())
-        .unwrap();
+    let npk = Npk::open(&path).unwrap().verify(&key.public()).unwrap();
     // This host has no device-mapper; should one appear, point at a path that is missing.
     let mut devices = devices(true);
     if devices.device_mapper.exists() {
@@ -376,7 +367,7 @@ fn fifty_cycles_leave_no_loop_device() {
     private_mounts();
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = package(dir.path(), "cycles", 5, None);
-    let npk = Npk::<Unverified>::open(&path).unwrap();
+    let npk = Npk::open(&path).unwrap().parse_unverified().unwrap();
     let target = dir.path().join("mnt/cycles");
     let before = loops_backed_by(dir.path()).len();
     assert_eq!(before, 0);
@@ -396,7 +387,7 @@ fn busy_mount_is_reported_and_released_later() {
     private_mounts();
     let dir = tempfile::tempdir().unwrap();
     let (path, _) = package(dir.path(), "busy", 6, None);
-    let npk = Npk::<Unverified>::open(&path).unwrap();
+    let npk = Npk::open(&path).unwrap().parse_unverified().unwrap();
     let target = dir.path().join("mnt/busy");
     let mounted = mount_development(&npk, &target, &devices(true)).unwrap();
     let open = fs::File::open(target.join("share/big.bin")).unwrap();

@@ -68,17 +68,17 @@ unsafe impl Send for Exec {}
 impl Exec {
     /// `path` is `argv[0]` too.
     pub fn new(path: CString, args: Vec<CString>, env: Vec<CString>) -> Exec {
-        let argc = args.len() + 1;
-        let mut strings = Vec::with_capacity(argc + env.len());
-        strings.push(path);
-        strings.extend(args);
-        strings.extend(env);
         // CString's heap buffer does not move when the CString is moved: the pointers
-        // stay valid for as long as `strings` holds the values.
-        let mut argv: Vec<*const c_char> = strings[..argc].iter().map(|s| s.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        let mut envp: Vec<*const c_char> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
-        envp.push(std::ptr::null());
+        // taken here stay valid for as long as `strings` holds the values.
+        let pointers = |strings: &[CString]| -> Vec<*const c_char> {
+            let pointers = strings.iter().map(|s| s.as_ptr());
+            pointers.chain([std::ptr::null()]).collect()
+        };
+        let mut strings = vec![path];
+        strings.extend(args);
+        let argv = pointers(&strings);
+        let envp = pointers(&env);
+        strings.extend(env);
         Exec {
             strings,
             argv,
@@ -240,6 +240,24 @@ pub fn dup_at_least(
     }
     // SAFETY: `new` is a fresh descriptor owned by nobody else.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
+}
+
+/// The SELinux exec context attribute of the calling thread.
+const ATTR_EXEC: &CStr = c"/proc/thread-self/attr/exec";
+
+/// Set the SELinux context the calling thread's next `execve` runs in, and that of every
+/// process it forks afterwards (the kernel copies it with the credentials): write
+/// `context` to `/proc/thread-self/attr/exec`. Async-signal-safe (open, write, close).
+pub fn set_exec_context(context: &CStr) -> io::Result<()> {
+    // SAFETY: a NUL-terminated constant path and integer flags.
+    let fd = unsafe { libc::open(ATTR_EXEC.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let written = write_all(fd, context.to_bytes());
+    // SAFETY: `fd` was opened above and is closed once, here.
+    unsafe { libc::close(fd) };
+    written
 }
 
 #[cfg(test)]

@@ -127,6 +127,14 @@ pub enum Error {
     NoTargets,
     #[error("request of {0} bytes is too large")]
     TooLarge(usize),
+    #[error(
+        "device-mapper request: field {field} at byte {at} does not fit the {len}-byte buffer"
+    )]
+    Layout {
+        field: &'static str,
+        at: usize,
+        len: usize,
+    },
     #[error("{command}: {source}")]
     Ioctl {
         command: &'static str,
@@ -195,29 +203,31 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
     check_name(name)
 }
 
-fn put_u32(buf: &mut [u8], at: usize, value: u32) {
-    buf[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+/// Copy each `(offset, field, bytes)` into `buf`; an error naming the field that does
+/// not fit.
+fn put(buf: &mut [u8], fields: &[(usize, &'static str, &[u8])]) -> Result<(), Error> {
+    let len = buf.len();
+    for &(at, field, bytes) in fields {
+        at.checked_add(bytes.len())
+            .and_then(|end| buf.get_mut(at..end))
+            .ok_or(Error::Layout { field, at, len })?
+            .copy_from_slice(bytes);
+    }
+    Ok(())
 }
 
-fn put_u64(buf: &mut [u8], at: usize, value: u64) {
-    buf[at..at + 8].copy_from_slice(&value.to_ne_bytes());
+/// The `N` bytes of `buf` at `at`, if `buf` holds them.
+fn get<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
+    let end = at.checked_add(N)?;
+    buf.get(at..end)?.try_into().ok()
 }
 
-fn get_u32(buf: &[u8], at: usize) -> u32 {
-    let mut b = [0; 4];
-    b.copy_from_slice(&buf[at..at + 4]);
-    u32::from_ne_bytes(b)
+fn get_u32(buf: &[u8], at: usize) -> Option<u32> {
+    get(buf, at).map(u32::from_ne_bytes)
 }
 
-fn get_u64(buf: &[u8], at: usize) -> u64 {
-    let mut b = [0; 8];
-    b.copy_from_slice(&buf[at..at + 8]);
-    u64::from_ne_bytes(b)
-}
-
-/// Round up to the next multiple of 8.
-fn align8(n: usize) -> usize {
-    n.div_ceil(8) * 8
+fn get_u64(buf: &[u8], at: usize) -> Option<u64> {
+    get(buf, at).map(u64::from_ne_bytes)
 }
 
 impl Request<'_> {
@@ -243,34 +253,45 @@ impl Request<'_> {
             if target.params.contains('\0') {
                 return Err(Error::TargetParams { index });
             }
-            let at = buf.len();
             // Spec, parameters, their NUL, padding to the next 8-byte boundary.
-            let next = align8(SPEC_SIZE + target.params.len() + 1);
-            buf.resize(at + next, 0);
-            put_u64(
-                &mut buf,
-                at + offset_of!(TargetSpec, sector_start),
-                target.start,
-            );
-            put_u64(&mut buf, at + offset_of!(TargetSpec, length), target.length);
+            let next = SPEC_SIZE
+                .checked_add(target.params.len())
+                .and_then(|n| n.checked_add(1))
+                .and_then(|n| n.checked_next_multiple_of(8))
+                .ok_or(Error::TooLarge(target.params.len()))?;
             let next32 = u32::try_from(next).map_err(|_| Error::TooLarge(next))?;
-            put_u32(&mut buf, at + offset_of!(TargetSpec, next), next32);
-            let ty = at + offset_of!(TargetSpec, target_type);
-            buf[ty..ty + kind.len()].copy_from_slice(kind);
-            let params = at + SPEC_SIZE;
-            buf[params..params + target.params.len()].copy_from_slice(target.params.as_bytes());
+            let (start, length) = (target.start.to_ne_bytes(), target.length.to_ne_bytes());
+            let mut spec = vec![0u8; next];
+            put(
+                &mut spec,
+                &[
+                    (offset_of!(TargetSpec, sector_start), "sector_start", &start),
+                    (offset_of!(TargetSpec, length), "length", &length),
+                    (offset_of!(TargetSpec, next), "next", &next32.to_ne_bytes()),
+                    (offset_of!(TargetSpec, target_type), "target_type", kind),
+                    (SPEC_SIZE, "params", target.params.as_bytes()),
+                ],
+            )?;
+            buf.extend_from_slice(&spec);
         }
         let size = u32::try_from(buf.len()).map_err(|_| Error::TooLarge(buf.len()))?;
-        let count = self.targets.len() as u32;
-        put_u32(&mut buf, offset_of!(Header, version), VERSION_MAJOR);
-        put_u32(&mut buf, offset_of!(Header, data_size), size);
-        put_u32(&mut buf, offset_of!(Header, data_start), HEADER_SIZE as u32);
-        put_u32(&mut buf, offset_of!(Header, target_count), count);
-        put_u32(&mut buf, offset_of!(Header, flags), self.flags);
-        let name = offset_of!(Header, name);
-        buf[name..name + self.name.len()].copy_from_slice(self.name.as_bytes());
-        let uuid = offset_of!(Header, uuid);
-        buf[uuid..uuid + self.uuid.len()].copy_from_slice(self.uuid.as_bytes());
+        let size = size.to_ne_bytes();
+        let version = VERSION_MAJOR.to_ne_bytes();
+        let start = (HEADER_SIZE as u32).to_ne_bytes();
+        let count = (self.targets.len() as u32).to_ne_bytes();
+        let flags = self.flags.to_ne_bytes();
+        put(
+            &mut buf,
+            &[
+                (offset_of!(Header, version), "version", &version),
+                (offset_of!(Header, data_size), "data_size", &size),
+                (offset_of!(Header, data_start), "data_start", &start),
+                (offset_of!(Header, target_count), "target_count", &count),
+                (offset_of!(Header, flags), "flags", &flags),
+                (offset_of!(Header, name), "name", self.name.as_bytes()),
+                (offset_of!(Header, uuid), "uuid", self.uuid.as_bytes()),
+            ],
+        )?;
         Ok(buf)
     }
 }
@@ -296,13 +317,17 @@ impl Reply {
         if buf.len() < HEADER_SIZE {
             return None;
         }
-        let v = offset_of!(Header, version);
+        // The three `u32` of the version field.
+        let version = |i: usize| {
+            let at = i.checked_mul(4)?.checked_add(offset_of!(Header, version))?;
+            get_u32(buf, at)
+        };
         Some(Reply {
-            version: [get_u32(buf, v), get_u32(buf, v + 4), get_u32(buf, v + 8)],
-            flags: get_u32(buf, offset_of!(Header, flags)),
-            open_count: get_u32(buf, offset_of!(Header, open_count)) as i32,
-            target_count: get_u32(buf, offset_of!(Header, target_count)),
-            dev: get_u64(buf, offset_of!(Header, dev)),
+            version: [version(0)?, version(1)?, version(2)?],
+            flags: get_u32(buf, offset_of!(Header, flags))?,
+            open_count: get_u32(buf, offset_of!(Header, open_count))? as i32,
+            target_count: get_u32(buf, offset_of!(Header, target_count))?,
+            dev: get_u64(buf, offset_of!(Header, dev))?,
         })
     }
 

@@ -7,12 +7,19 @@
 //! flags, which table), error context (callers add the path or container), retries.
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// PID 1 never panics: no indexing or arithmetic that can panic outside tests
+// (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 pub mod caps;
 pub mod child;
 pub mod clone;
 pub mod dm;
 pub mod loopdev;
+pub mod mount;
 pub mod seccomp;
 pub mod watchdog;
 pub mod writeback;

@@ -21,6 +21,17 @@ pub fn exit(code: u8) -> ! {
     std::process::exit(i32::from(code))
 }
 
+/// `exec:<program>[,<arg>]`: `execve` of `program` with `arg` (if given) and this
+/// process's environment. Returns only when the call fails.
+pub fn exec(program: &str, arg: Option<&str>) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+    out::flush();
+    let mut command = std::process::Command::new(program);
+    command.args(arg);
+    let err = command.exec();
+    Err(failure(format_args!("exec {program}"), err))
+}
+
 /// `sleep-forever`.
 pub fn sleep_forever() -> ! {
     out::flush();

@@ -10,7 +10,7 @@ use crate::{
     steps::ConsoleRequest,
 };
 use northstar_client::{
-    api::{ContainerId, ContainerState, Notification},
+    api::{ContainerId, ContainerState, Notification, Signal},
     Client, Options,
 };
 use std::{
@@ -54,8 +54,39 @@ pub fn run(request: &ConsoleRequest) -> Result<(), Failure> {
                     .set("status", status),
             );
         }
+        ConsoleRequest::Kill(id) => {
+            let answer = client.kill(id, Signal::TERM);
+            return answered(name, id, answer.map(drop));
+        }
+        ConsoleRequest::Inspect(id) => {
+            let answer = client.inspect(id);
+            return answered(name, id, answer.map(drop));
+        }
+        ConsoleRequest::Logs(id) => {
+            let answer = client.logs(id, None);
+            return answered(name, id, answer.map(drop));
+        }
     }
     out::emit(&Value::object().set("console", name).set("ok", true))
+}
+
+/// Prints the answer to a request on `id`: `"ok":true`, or the code of the server's
+/// refusal (a refusal is what some steps try to provoke, not a failure of the program).
+/// Any other error fails the step.
+fn answered(
+    name: &str,
+    id: &ContainerId,
+    answer: Result<(), northstar_client::Error>,
+) -> Result<(), Failure> {
+    let line = Value::object()
+        .set("console", name)
+        .set("container", id.to_string());
+    let line = match answer {
+        Ok(()) => line.set("ok", true),
+        Err(northstar_client::Error::Api { error, .. }) => line.set("refused", error.code()),
+        Err(e) => return Err(Failure(format!("console: {name}: {e}"))),
+    };
+    out::emit(&line)
 }
 
 /// The console descriptor from the environment, with the handshake done.

@@ -2,7 +2,8 @@
 //! `{"escape":<attempt>,"ok":<it worked>,"errno":..,"error":..,...}`. Each attempt runs
 //! in its own child process, so a success cannot change this program's root, ids or
 //! mounts for later steps, and a seccomp kill ends only that attempt (reported with
-//! `"signal"`). Nothing here writes to a file it manages to open, and every call that
+//! `"signal"`). Nothing here writes to a file it manages to open (but for the copy of
+//! itself `exec-copy` puts in a container's own writable mounts), and every call that
 //! could change the host when run privileged is made harmless (same hostname, a tmpfs
 //! over "/", pivot_root of "/" onto itself).
 
@@ -271,6 +272,138 @@ fn unshare_user() -> Value {
     outcome(attempt("unshare-user"), ret)
 }
 
+/// Parked children `fork-bomb` makes at most: far above any default pids limit, so
+/// reaching it means nothing bounded the container.
+const FORK_BOMB: usize = 4096;
+
+/// A fork bomb: fork parked children until fork fails or [`FORK_BOMB`] exist. `ok` if
+/// nothing stopped it. The children are killed and reaped before the line is printed.
+fn fork_bomb() -> Value {
+    let mut pids = Vec::with_capacity(FORK_BOMB);
+    let mut errno = 0;
+    while pids.len() < FORK_BOMB {
+        match sys::fork() {
+            Ok(Forked::Child) => sys::park(),
+            Ok(Forked::Parent(pid)) => pids.push(pid),
+            Err(e) => {
+                errno = e;
+                break;
+            }
+        }
+    }
+    for pid in &pids {
+        // SAFETY: integer arguments; `pid` is a child of this process, not yet reaped.
+        unsafe { libc::kill(*pid, libc::SIGKILL) };
+        let _ = sys::wait_for(*pid);
+    }
+    let v = attempt("fork-bomb").set("forks", pids.len() as u64);
+    out::with_errno(v.set("ok", pids.len() >= FORK_BOMB), errno)
+}
+
+/// Code no signature covers: copy this program into an anonymous memory file and
+/// execute it from there (`execveat` with `AT_EMPTY_PATH`, as `fexecve` does; then
+/// `execve` of `/proc/self/fd/N`, `fexecve`'s fallback). The copy, if it runs, prints
+/// `{"escape":"memfd-exec","ok":true}`. `step` names the call that failed.
+fn memfd_exec() -> Value {
+    let v = attempt("memfd-exec");
+    let fail = |v: Value, step: &str, errno: i32| {
+        out::with_errno(v.set("ok", false).set("step", step), errno)
+    };
+    // SAFETY: a NUL-terminated literal name and integer flags; raw syscall because
+    // older C libraries lack the wrapper.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_memfd_create,
+            c"escape".as_ptr(),
+            libc::MFD_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        return fail(v, "memfd_create", sys::errno());
+    }
+    let fd = ret as libc::c_int;
+    let program = match fs::read("/proc/self/exe") {
+        Ok(bytes) => bytes,
+        Err(e) => return fail(v, "read /proc/self/exe", out::errno_of(&e)),
+    };
+    let mut written = 0;
+    while written < program.len() {
+        let rest = &program[written..];
+        // SAFETY: `rest` is valid for reads of `rest.len()` bytes.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            return fail(v, "write", sys::errno());
+        }
+        written += n as usize;
+    }
+    let arg0 = c"test-container";
+    let arg1 = c"print:1,{\"escape\":\"memfd-exec\",\"ok\":true}";
+    let argv = [arg0.as_ptr(), arg1.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    out::flush();
+    // SAFETY: `argv` and `envp` are NULL-terminated arrays of NUL-terminated strings
+    // that live for the call; the path is an empty literal.
+    unsafe {
+        libc::syscall(
+            libc::SYS_execveat,
+            fd,
+            c"".as_ptr(),
+            argv.as_ptr(),
+            envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    let execveat_errno = sys::errno();
+    let path = sys::cstr(&format!("/proc/self/fd/{fd}"));
+    // SAFETY: as above; `path` is NUL-terminated and lives for the call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    let execve_errno = sys::errno();
+    fail(v, "execve", execve_errno).set("execveat_errno", execveat_errno)
+}
+
+/// Directories where a container may write and then try to run what it wrote: the tmpfs
+/// and the persistent directory the tests mount there.
+const WRITABLE_DIRS: [&str; 2] = ["/tmp", "/data"];
+
+/// Code no signature covers, from a writable mount: copy this program to `dir` and
+/// execute the copy. The copy, if it runs, prints `{"escape":"exec-copy","ok":true}`;
+/// otherwise the line names the failed `step` (EACCES from execve: a noexec mount).
+fn exec_copy(dir: &str) -> Value {
+    let v = attempt("exec-copy").set("path", dir);
+    let fail = |v: Value, step: &str, errno: i32| {
+        out::with_errno(v.set("ok", false).set("step", step), errno)
+    };
+    let path = format!("{dir}/escape-exec");
+    if let Err(e) = fs::copy("/proc/self/exe", &path) {
+        return fail(v, "copy", out::errno_of(&e));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    if let Err(e) = fs::set_permissions(&path, fs::Permissions::from_mode(0o755)) {
+        return fail(v, "chmod", out::errno_of(&e));
+    }
+    let line = format!("print:1,{{\"escape\":\"exec-copy\",\"ok\":true,\"path\":\"{dir}\"}}");
+    let arg1 = sys::cstr(&line);
+    let program = sys::cstr(&path);
+    let argv = [c"test-container".as_ptr(), arg1.as_ptr(), std::ptr::null()];
+    let envp = [std::ptr::null()];
+    out::flush();
+    // SAFETY: `argv` and `envp` are NULL-terminated arrays of NUL-terminated strings
+    // that live for the call.
+    unsafe { libc::execve(program.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    fail(v, "execve", sys::errno())
+}
+
+/// The host's file system through a mount whose source is a symlink out of its image or
+/// allowed directory (the tests mount such a source at /host): `ok` if /host/etc/hostname
+/// (which no test image has) could be read.
+fn host_root() -> Value {
+    let v = attempt("host-root").set("path", "/host/etc/hostname");
+    match fs::read("/host/etc/hostname") {
+        Ok(_) => out::with_errno(v.set("ok", true), 0),
+        Err(e) => out::with_errno(v.set("ok", false), out::errno_of(&e)),
+    }
+}
+
 /// Runs `f` in a child that prints its line; a child killed by a signal is reported as
 /// `base` with `"ok":false` and the signal.
 fn in_child(base: Value, f: impl FnOnce() -> Value) -> Result<(), Failure> {
@@ -333,9 +466,19 @@ pub fn run() -> Result<(), Failure> {
         })?;
     }
     in_child(attempt("kcore"), kcore)?;
+    for dir in WRITABLE_DIRS {
+        if fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+            in_child(at("exec-copy", dir), || exec_copy(dir))?;
+        }
+    }
+    if fs::metadata("/host").is_ok() {
+        in_child(attempt("host-root"), host_root)?;
+    }
     in_child(attempt("sethostname"), sethostname)?;
     in_child(attempt("setuid"), setuid)?;
-    in_child(attempt("unshare-user"), unshare_user)
+    in_child(attempt("unshare-user"), unshare_user)?;
+    in_child(attempt("memfd-exec"), memfd_exec)?;
+    in_child(attempt("fork-bomb"), fork_bomb)
 }
 
 #[cfg(test)]

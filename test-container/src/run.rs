@@ -40,6 +40,7 @@ pub fn step(step: &Step) -> Result<(), Failure> {
         Step::Ignore(signo) => signals::ignore(*signo),
         Step::WaitSignal => signals::wait_signal(),
         Step::Escape => escape::run(),
+        Step::Exec { program, arg } => actions::exec(program, arg.as_deref()),
         Step::Net => net::net(),
         Step::Connect(addr) => net::connect(*addr),
         Step::Listen(addr) => net::listen(*addr),

@@ -85,6 +85,12 @@ pub enum ConsoleRequest {
     Shutdown,
     /// `wait-exit,<container>`: wait until the container has ended once.
     WaitExit(ContainerId),
+    /// `kill,<container>`: SIGTERM to the container.
+    Kill(ContainerId),
+    /// `inspect,<container>`: the container in detail.
+    Inspect(ContainerId),
+    /// `logs,<container>`: the container's captured output.
+    Logs(ContainerId),
 }
 
 impl ConsoleRequest {
@@ -94,6 +100,9 @@ impl ConsoleRequest {
             ConsoleRequest::Reboot => "reboot",
             ConsoleRequest::Shutdown => "shutdown",
             ConsoleRequest::WaitExit(_) => "wait-exit",
+            ConsoleRequest::Kill(_) => "kill",
+            ConsoleRequest::Inspect(_) => "inspect",
+            ConsoleRequest::Logs(_) => "logs",
         }
     }
 }
@@ -145,6 +154,11 @@ pub enum Step {
     Ignore(i32),
     WaitSignal,
     Escape,
+    /// Replace this process with `program`, with one optional argument.
+    Exec {
+        program: String,
+        arg: Option<String>,
+    },
     Net,
     Connect(SocketAddr),
     Listen(SocketAddr),
@@ -286,6 +300,19 @@ pub fn parse(arg: &str) -> Result<Step, ParseError> {
             .map_err(|_| fail("bad MiB count")),
         "wait-signal" => none(Step::WaitSignal),
         "escape" => none(Step::Escape),
+        "exec" => {
+            let (program, arg) = match need()?.split_once(',') {
+                Some((p, a)) => (p, Some(a.to_string())),
+                None => (need()?, None),
+            };
+            if program.is_empty() {
+                return Err(fail("empty program"));
+            }
+            Ok(Step::Exec {
+                program: program.to_string(),
+                arg,
+            })
+        }
         "net" => none(Step::Net),
         "connect" | "listen" => {
             let addr: SocketAddr = need()?
@@ -308,16 +335,24 @@ fn seconds(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
-/// `reboot`, `shutdown` or `wait-exit,<name>:<version>`.
+/// `reboot`, `shutdown`, or `wait-exit`, `kill`, `inspect`, `logs` with
+/// `,<name>:<version>`.
 fn console(text: &str) -> Result<ConsoleRequest, String> {
+    let on = |verb: &str, id: &str, make: fn(ContainerId) -> ConsoleRequest| {
+        id.parse().map(make).map_err(|e| format!("{verb}: {e}"))
+    };
     match text.split_once(',') {
         None if text == "reboot" => Ok(ConsoleRequest::Reboot),
         None if text == "shutdown" => Ok(ConsoleRequest::Shutdown),
-        Some(("wait-exit", id)) => id
-            .parse()
-            .map(ConsoleRequest::WaitExit)
-            .map_err(|e| format!("wait-exit: {e}")),
-        _ => Err("expected reboot, shutdown or wait-exit,<name>:<version>".to_string()),
+        Some(("wait-exit", id)) => on("wait-exit", id, ConsoleRequest::WaitExit),
+        Some(("kill", id)) => on("kill", id, ConsoleRequest::Kill),
+        Some(("inspect", id)) => on("inspect", id, ConsoleRequest::Inspect),
+        Some(("logs", id)) => on("logs", id, ConsoleRequest::Logs),
+        _ => Err(
+            "expected reboot, shutdown, or wait-exit, kill, inspect, logs with \
+             ,<name>:<version>"
+                .to_string(),
+        ),
     }
 }
 

@@ -67,9 +67,28 @@ pub fn exit_status() -> impl Strategy<Value = ExitStatus> {
     ]
 }
 
+/// Grants for every target, and some limited to a repository or a container.
 pub fn permissions() -> impl Strategy<Value = Permissions> {
-    proptest::sample::subsequence(Permission::ALL.to_vec(), 0..=Permission::ALL.len())
-        .prop_map(|p| p.into_iter().collect())
+    let limited = vec(
+        (select(Permission::ALL.to_vec()), repository(), container()),
+        0..4,
+    );
+    (
+        proptest::sample::subsequence(Permission::ALL.to_vec(), 0..=Permission::ALL.len()),
+        limited,
+    )
+        .prop_map(|(all, limited)| {
+            let mut set: Permissions = all.into_iter().collect();
+            for (permission, repository, container) in limited {
+                let target = match permission.targets() {
+                    Some(Targets::Repositories) => repository.as_str().to_string(),
+                    Some(Targets::Containers) => container.name.to_string(),
+                    None => continue,
+                };
+                set.insert_for(permission, &target).unwrap();
+            }
+            set
+        })
 }
 
 pub fn version() -> impl Strategy<Value = ProtocolVersion> {
@@ -282,13 +301,19 @@ fn boot_report() -> impl Strategy<Value = BootReport> {
         vec(step, 0..4),
         vec(outcome, 0..4),
         option::of(any::<u64>()),
+        option::of(text()),
+        any::<bool>(),
     )
-        .prop_map(|(kernel_ms, steps, containers, finished_ms)| BootReport {
-            kernel_ms,
-            steps,
-            containers,
-            finished_ms,
-        })
+        .prop_map(
+            |(kernel_ms, steps, containers, finished_ms, previous_panic, development)| BootReport {
+                kernel_ms,
+                steps,
+                containers,
+                finished_ms,
+                previous_panic,
+                development,
+            },
+        )
 }
 
 pub fn response() -> impl Strategy<Value = Response> {
@@ -306,7 +331,8 @@ pub fn response() -> impl Strategy<Value = Response> {
                     info,
                     manifest,
                     process,
-                    cgroup
+                    cgroup,
+                    selinux: None,
                 }))
             ),
         (container(), any::<i32>())
@@ -370,6 +396,18 @@ pub fn api_error() -> impl Strategy<Value = ApiError> {
         repository().prop_map(|repository| ApiError::RepositoryNotFound { repository }),
         select(Permission::ALL.to_vec())
             .prop_map(|permission| ApiError::PermissionDenied { permission }),
+        (select(Permission::ALL.to_vec()), repository()).prop_map(|(permission, repository)| {
+            ApiError::RepositoryNotGranted {
+                permission,
+                repository,
+            }
+        }),
+        (select(Permission::ALL.to_vec()), container()).prop_map(|(permission, container)| {
+            ApiError::ContainerNotGranted {
+                permission,
+                container,
+            }
+        }),
         (version(), version())
             .prop_map(|(server, client)| ApiError::VersionMismatch { server, client }),
         (text(), option::of(text()), option::of(any::<u64>())).prop_map(|(what, field, offset)| {

@@ -69,7 +69,7 @@ fn main() -> Result<()> {
     fs::write(
         &config,
         format!(
-            "{}\n[repositories.dev]\ndir = \"{d}/dev\"\nunverified = true\n\n\
+            "development = true\n{}\n[repositories.dev]\ndir = \"{d}/dev\"\nunverified = true\n\n\
              [repositories.signed]\ndir = \"{d}/signed\"\nkey = \"{d}/bench.pub\"\n\n\
              [api]\nsocket = \"{socket}\"\nmax_requests_per_sec = 1000000\n\
              max_install_size = \"1G\"\n",

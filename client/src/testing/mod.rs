@@ -55,7 +55,7 @@ impl FakeServer {
         let shared = record.clone();
         Self::start_recording(record, move |peer| {
             // A failing connection only ends itself, as on a real server.
-            let _ = runtime::serve(peer, permissions, &shared);
+            let _ = runtime::serve(peer, permissions.clone(), &shared);
         })
     }
 

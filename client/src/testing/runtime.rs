@@ -55,7 +55,7 @@ impl Record {
 
 /// Serve one connection.
 pub(crate) fn serve(mut peer: Peer, permissions: Permissions, record: &Record) -> io::Result<()> {
-    if !peer.welcome(permissions)? {
+    if !peer.welcome(permissions.clone())? {
         return Ok(());
     }
     let mut subscribed = false;
@@ -281,6 +281,7 @@ fn inspection(container: &ContainerId) -> Result<Inspection, ApiError> {
             overridden: false,
         }),
         cgroup: None,
+        selinux: None,
     })
 }
 
@@ -325,5 +326,7 @@ fn boot_report(hello: &ContainerId) -> BootReport {
             at_ms: 400,
         }],
         finished_ms: Some(520),
+        previous_panic: None,
+        development: false,
     }
 }

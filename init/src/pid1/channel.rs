@@ -203,7 +203,7 @@ fn wait(
                 waited,
             });
         }
-        std::thread::sleep(INTERVAL.min(wait - waited));
+        std::thread::sleep(INTERVAL.min(wait.saturating_sub(waited)));
     }
 }
 

@@ -83,7 +83,7 @@ pub fn wait_for_node(path: &Path, kind: Kind, wait: Duration) -> Result<Duration
                 waited,
             });
         }
-        std::thread::sleep(INTERVAL.min(wait - waited));
+        std::thread::sleep(INTERVAL.min(wait.saturating_sub(waited)));
     }
 }
 

@@ -78,11 +78,7 @@ pub fn records(level: Level, target: &str, message: &str) -> Vec<String> {
         .map(|line| {
             let mut record = format!("<{prio}>northstar: {origin}{line}");
             if record.len() > MAX_RECORD {
-                let mut cut = MAX_RECORD;
-                while !record.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                record.truncate(cut);
+                record.truncate(record.floor_char_boundary(MAX_RECORD));
             }
             record.push('\n');
             record

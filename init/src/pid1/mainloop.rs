@@ -47,7 +47,7 @@ struct Loop {
 
 /// Run the main loop. Never returns.
 pub fn run(init: Init, runtime: Option<Running>, phase: Phase) -> ! {
-    let report_due = (!init.reported).then(|| Instant::now() + report::SETTLE);
+    let report_due = (!init.reported).then(|| super::deadline(report::SETTLE));
     let shared = runtime.as_ref().map(|r| r.report.clone());
     let mut l = Loop {
         init,
@@ -168,18 +168,22 @@ impl Loop {
             None => PollTimeout::NONE,
             Some(at) => {
                 // Rounded up, so the deadline has passed when poll returns.
-                let left = at.saturating_duration_since(Instant::now()) + Duration::from_millis(1);
+                let left = at
+                    .saturating_duration_since(Instant::now())
+                    .saturating_add(Duration::from_millis(1));
                 PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)
             }
         };
         let mut fds = vec![PollFd::new(self.init.signals.as_fd(), PollFlags::POLLIN)];
         let timer_at = self.init.watchdog.as_ref().map(|w| {
+            let at = fds.len();
             fds.push(PollFd::new(w.timer().as_fd(), PollFlags::POLLIN));
-            fds.len() - 1
+            at
         });
         let events_at = self.init.events.as_ref().map(|e| {
+            let at = fds.len();
             fds.push(PollFd::new(e.fd(), PollFlags::POLLIN));
-            fds.len() - 1
+            at
         });
         if let Err(e) = poll(&mut fds, timeout) {
             if e != nix::errno::Errno::EINTR {
@@ -281,7 +285,8 @@ impl Loop {
         match (self.runtime.take(), self.init.events.as_ref()) {
             (Some(running), Some(events)) => {
                 log::info!("{power}: shutting the runtime down");
-                let deadline = Instant::now() + running.stop_timeout + SHUTDOWN_MARGIN;
+                let deadline =
+                    super::deadline(running.stop_timeout.saturating_add(SHUTDOWN_MARGIN));
                 runtime::stop(running, events);
                 self.phase = Phase::Stopping { power, deadline };
             }

@@ -17,6 +17,7 @@ mod fault;
 mod kmsg;
 mod mainloop;
 mod modules;
+mod panic;
 mod reaper;
 mod report;
 mod root;
@@ -91,6 +92,7 @@ pub fn run() -> ! {
         }
     };
     kmsg::install(start);
+    panic::install();
     let mut init = Init {
         start,
         scope: early::Scope::Machine,
@@ -121,6 +123,16 @@ fn boottime() -> Duration {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
         .map(Duration::from)
         .unwrap_or_default()
+}
+
+/// The instant `wait` from now. A wait the clock cannot hold (a timeout of centuries) is
+/// as good as forever: a year.
+fn deadline(wait: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(YEAR))
+        .unwrap_or(now)
 }
 
 /// Time `f` as the boot step `name` and feed the watchdog after it.
@@ -169,18 +181,20 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
         let cmdline = cmdline::Cmdline::read(Path::new("/proc/cmdline"))?;
         let params = cmdline.northstar();
         #[cfg(feature = "fault-injection")]
-        let params = fault::take(params);
+        let params = fault::take(params, init.start);
         let path = Path::new(board::PATH);
         match Board::load(path, &params) {
             Ok(board) => Ok(board),
             Err(e) => {
                 let text = board::read(path).ok();
                 init.reaction = board::fallback_reaction(text.as_deref(), &params);
+                panic::set_reaction(init.reaction);
                 Err(BootError::from(e))
             }
         }
     })?;
     init.reaction = board.reaction;
+    panic::set_reaction(board.reaction);
     kmsg::set_level(board.log.filter());
     log::info!(
         "board {}: reaction {}, modules {}",
@@ -234,12 +248,22 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
     let config = step(init, "config", |_| {
         runtime_core::config::Config::load(&board.runtime.config)
     })?;
+    init.report.development = config.development;
     if let Some(data) = &board.data {
         step(init, "data", |init| {
             let target = Path::new(data::MOUNT_POINT);
             let waited = data::mount_data(data, target)?;
             init.data = Some(target.to_owned());
             data::layout(&config, target)?;
+            match panic::take_record(target) {
+                Ok(None) => {}
+                Ok(Some(text)) => {
+                    log::error!("the previous boot ended in a panic: {text}");
+                    init.report.previous_panic = Some(text);
+                }
+                Err(e) => log::warn!("cannot read the record of a panic: {e}"),
+            }
+            panic::set_data(target);
             log::info!(
                 "data: {} mounted at {} (device found after {} ms)",
                 data.device.display(),

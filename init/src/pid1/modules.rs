@@ -115,7 +115,7 @@ impl Index {
             }
             let fail = |reason| Error::Parse {
                 path: dir.join("modules.dep"),
-                line: i + 1,
+                line: i.saturating_add(1),
                 reason,
             };
             let (module, deps) = line.split_once(':').ok_or_else(|| fail("no ':'"))?;
@@ -177,8 +177,8 @@ impl Index {
         if done.contains(name) {
             return Ok(());
         }
-        if let Some(start) = path.iter().position(|n| n == name) {
-            let mut via = path[start..].to_vec();
+        if path.iter().any(|n| n == name) {
+            let mut via: Vec<String> = path.iter().skip_while(|n| *n != name).cloned().collect();
             via.push(name.to_string());
             return Err(Error::Cycle {
                 name: name.to_string(),

@@ -43,6 +43,11 @@ pub struct BootReport {
     /// The init's memory when the report was completed (the runtime and the management
     /// server are threads of the init, so this is all of Northstar's own memory).
     pub memory: Option<Memory>,
+    /// The panic that ended the previous boot, from its record on the data partition.
+    pub previous_panic: Option<String>,
+    /// The runtime configuration says `development = true`: unverified repositories are
+    /// accepted next to keyed ones.
+    pub development: bool,
 }
 
 /// Resident memory of a process, from `/proc/<pid>/status`.
@@ -117,15 +122,18 @@ impl BootReport {
         let init = self.finished.unwrap_or_else(|| {
             self.steps
                 .last()
-                .map(|s| s.start + s.took)
+                .map(|s| s.start.saturating_add(s.took))
                 .unwrap_or_default()
         });
         let mut out = format!(
             "Startup finished in {} (kernel) + {} (init) = {}\n",
             seconds(self.kernel),
             seconds(init),
-            seconds(self.kernel + init)
+            seconds(self.kernel.saturating_add(init))
         );
+        if self.development {
+            out.push_str("development image: unverified repositories accepted\n");
+        }
         if let Some(m) = self.memory {
             let _ = writeln!(
                 out,
@@ -152,6 +160,10 @@ impl BootReport {
                 }
             };
             let _ = writeln!(out, "{at:>9} {:>9}  container {id} {what}", "");
+        }
+        // Last: readers of the table stop at the first line that is not a step.
+        if let Some(panic) = &self.previous_panic {
+            let _ = writeln!(out, "previous boot ended in a panic: {panic}");
         }
         out
     }
@@ -215,6 +227,13 @@ mod tests {
         );
         assert!(r.settled());
         r.finished = Some(ms(450));
+        let without = r.render();
+        r.previous_panic = Some("panicked at src/x.rs:1:2: boom".into());
+        assert_eq!(
+            r.render(),
+            format!("{without}previous boot ended in a panic: panicked at src/x.rs:1:2: boom\n")
+        );
+        r.previous_panic = None;
         assert_eq!(
             r.render(),
             "Startup finished in 1.234s (kernel) + 0.450s (init) = 1.684s\n\
@@ -223,6 +242,20 @@ mod tests {
              \x20       3       120  modules\n\
              \x20     400            container hello:0.0.1 started\n\
              \x20     410            container crash:1.0.0 failed: exit code 1\n"
+        );
+    }
+
+    #[test]
+    fn a_development_image_says_so_under_the_first_line() {
+        let mut r = BootReport::new(Duration::from_secs(1));
+        assert!(!r.render().contains("development image"));
+        r.development = true;
+        let shown = r.render();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines[0].starts_with("Startup finished in"), "{shown}");
+        assert_eq!(
+            lines[1], "development image: unverified repositories accepted",
+            "{shown}"
         );
     }
 

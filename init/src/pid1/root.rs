@@ -236,11 +236,12 @@ impl CheckedRoot {
     pub fn table(&self, device: &Path) -> String {
         let r = &self.root;
         let dev = device.display();
+        // `check_device` made sure `data_blocks * 4096` fits: neither saturates.
         format!(
             "0 {} verity 1 {dev} {dev} 4096 4096 {} {} sha256 {} {}",
-            r.data_blocks * 8,
+            r.data_blocks.saturating_mul(8),
             r.data_blocks,
-            r.data_blocks + 1,
+            r.data_blocks.saturating_add(1),
             hex::encode(r.root_hash),
             r.salt.to_hex()
         )
@@ -254,7 +255,9 @@ fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, Error> {
     };
     let file = File::open(path).map_err(read)?;
     let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(read)?;
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
     if bytes.len() as u64 > limit {
         if limit == SIGNATURE_LEN as u64 {
             return Err(Error::SignatureLength {

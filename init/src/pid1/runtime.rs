@@ -160,6 +160,8 @@ pub fn publish(shared: &SharedReport, report: &BootReport) {
             })
             .collect(),
         finished_ms: report.finished.map(ms),
+        previous_panic: report.previous_panic.clone(),
+        development: report.development,
     };
     if let Ok(mut shared) = shared.lock() {
         *shared = api;

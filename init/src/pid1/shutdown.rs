@@ -86,7 +86,7 @@ fn kill_all(init: &Init, signal: Signal) {
 /// Reap until no child of the init is left or `grace` has passed. Returns whether none
 /// is left. Signals that arrive meanwhile only wake the wait.
 fn wait_for_children(init: &Init, grace: Duration) -> bool {
-    let deadline = Instant::now() + grace;
+    let deadline = super::deadline(grace);
     loop {
         if reaper::reap().none_left {
             return true;

@@ -87,7 +87,9 @@ impl Watchdog {
             TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
         )
         .map_err(Error::Timer)?;
-        let interval = TimeSpec::from_duration(timeout / 4);
+        // Fed at a quarter of the timeout.
+        let interval =
+            TimeSpec::from_duration(Duration::from_millis(u64::from(set).saturating_mul(250)));
         timer
             .set(Expiration::Interval(interval), TimerSetTimeFlags::empty())
             .map_err(Error::Timer)?;

@@ -20,10 +20,11 @@ mod validate;
 
 pub use cgroups::{BlkIo, BlkIoDevice, BlkIoThrottle, CGroups, Cpu, Memory, Pids};
 pub use error::Error;
-pub use mount::{parse_size, Bind, Mount, MountOption, MountOptions, Resource, Tmpfs};
+pub use mount::{parse_size, Bind, Mount, MountOption, MountOptions, Persist, Resource, Tmpfs};
 pub use process::{
-    Autostart, Console, Io, Network, Output, Permission, Permissions, Policy, Restart,
-    RestartPolicy, RlimitResource, RlimitValue, Sched, Selinux, Socket, SocketType,
+    Autostart, Console, Grant, Io, Network, Output, Permission, Permissions, Policy, Restart,
+    RestartPolicy, RlimitResource, RlimitValue, Sched, Selinux, Socket, SocketType, Target,
+    Targets,
 };
 pub use seccomp::{ArgRule, Profile, Seccomp, SyscallRule};
 pub use types::{

@@ -15,7 +15,7 @@ pub enum Mount {
     /// Bind mount of a host directory (read-only unless `rw`).
     Bind(Bind),
     /// The container's persistent, writable directory.
-    Persist,
+    Persist(Persist),
     /// A directory of a resource container.
     Resource(Resource),
     /// A tmpfs of `size` bytes.
@@ -57,6 +57,15 @@ pub struct Resource {
     pub options: MountOptions,
 }
 
+/// `type: persist`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Persist {
+    /// Mount options: only `exec` (the directory is mounted noexec otherwise).
+    #[serde(default, skip_serializing_if = "MountOptions::is_empty")]
+    pub options: MountOptions,
+}
+
 /// `type: tmpfs`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -64,6 +73,9 @@ pub struct Tmpfs {
     /// Size in bytes; in the manifest an integer or a string such as `10M` or `1Gi`.
     #[schemars(schema_with = "size_schema")]
     pub size: u64,
+    /// Mount options: only `exec` (the tmpfs is mounted noexec otherwise).
+    #[serde(default, skip_serializing_if = "MountOptions::is_empty")]
+    pub options: MountOptions,
 }
 
 fn size_schema(_: &mut SchemaGenerator) -> Schema {
@@ -88,16 +100,20 @@ pub enum MountOption {
     NoSuid,
     /// Recursive bind mount (`MS_REC`); bind mounts only.
     Rec,
+    /// Allow executing files: tmpfs and persist mounts only, which are noexec otherwise
+    /// (not a Northstar 0.9 option).
+    Exec,
 }
 
 impl MountOption {
-    /// Every option with its manifest spelling (the set Northstar 0.9 knows).
-    pub const ALL: [(MountOption, &'static str); 5] = [
+    /// Every option with its manifest spelling: the set Northstar 0.9 knows, and `exec`.
+    pub const ALL: [(MountOption, &'static str); 6] = [
         (MountOption::Rw, "rw"),
         (MountOption::NoExec, "noexec"),
         (MountOption::NoDev, "nodev"),
         (MountOption::NoSuid, "nosuid"),
         (MountOption::Rec, "rec"),
+        (MountOption::Exec, "exec"),
     ];
 
     /// The manifest spelling.
@@ -133,7 +149,9 @@ impl MountOptions {
                 .find(|(_, name)| *name == word)
                 .map(|(option, _)| *option)
                 .ok_or_else(|| {
-                    format!("unknown mount option {word:?} (known: rw, noexec, nodev, nosuid, rec)")
+                    format!(
+                        "unknown mount option {word:?} (known: rw, noexec, nodev, nosuid, rec, exec)"
+                    )
                 })?;
             set.insert(option);
         }
@@ -161,7 +179,7 @@ impl JsonSchema for MountOptions {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "string",
-            "description": "comma separated: rw, noexec, nodev, nosuid, rec",
+            "description": "comma separated: rw, noexec, nodev, nosuid (bind and resource), rec (bind), exec (tmpfs and persist)",
         })
     }
 }
@@ -282,7 +300,8 @@ impl Fields {
         let allowed: &[&str] = match kind.as_str() {
             "bind" => &["host", "options"],
             "resource" => &["name", "version", "dir", "options"],
-            "tmpfs" => &["size"],
+            "tmpfs" => &["size", "options"],
+            "persist" => &["options"],
             _ => &[],
         };
         let given = [
@@ -301,6 +320,7 @@ impl Fields {
                 "field `{field}` is not allowed in a mount of type {kind}"
             )));
         }
+        check_options::<E>(&kind, self.options.as_ref())?;
         Ok(match kind.as_str() {
             "bind" => Mount::Bind(Bind {
                 host: required(self.host, "host")?,
@@ -314,14 +334,38 @@ impl Fields {
             }),
             "tmpfs" => Mount::Tmpfs(Tmpfs {
                 size: required(self.size, "size")?,
+                options: self.options.unwrap_or_default(),
             }),
-            "persist" => Mount::Persist,
+            "persist" => Mount::Persist(Persist {
+                options: self.options.unwrap_or_default(),
+            }),
             "proc" => Mount::Proc,
             "sysfs" => Mount::Sysfs,
             "sockets" => Mount::Sockets,
             "dev" => Mount::Dev,
             other => return Err(E::unknown_variant(other, MOUNT_TYPES)),
         })
+    }
+}
+
+/// The options a mount of type `kind` may have: `exec` only on tmpfs and persist mounts
+/// (they are noexec otherwise) and nothing else there; everything but `exec` on bind and
+/// resource mounts (which run files unless `noexec`).
+fn check_options<E: de::Error>(kind: &str, options: Option<&MountOptions>) -> Result<(), E> {
+    let Some(options) = options else {
+        return Ok(());
+    };
+    let own = matches!(kind, "tmpfs" | "persist");
+    match options.0.iter().find(|o| (**o == MountOption::Exec) != own) {
+        Some(option) if own => Err(E::custom(format!(
+            "option `{}` is not allowed in a mount of type {kind} (only exec)",
+            option.as_str()
+        ))),
+        Some(option) => Err(E::custom(format!(
+            "option `{}` is only allowed in mounts of type tmpfs and persist",
+            option.as_str()
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -380,6 +424,34 @@ mod tests {
         assert!(parse_size("10X").is_err());
         assert!(parse_size("i").is_err());
         assert!(parse_size("20E").is_err()); // overflows u64
+    }
+
+    #[test]
+    fn exec_only_on_tmpfs_and_persist() {
+        let mount = |yaml: &str| serde_yaml_ng::from_str::<Mount>(yaml);
+        let Ok(Mount::Tmpfs(tmpfs)) = mount("type: tmpfs\nsize: 1M\noptions: exec\n") else {
+            panic!("tmpfs with exec");
+        };
+        assert!(tmpfs.options.contains(MountOption::Exec));
+        let Ok(Mount::Persist(persist)) = mount("type: persist\noptions: exec\n") else {
+            panic!("persist with exec");
+        };
+        assert!(persist.options.contains(MountOption::Exec));
+        // Northstar 0.9's forms, without options.
+        assert_eq!(
+            mount("type: persist\n").unwrap(),
+            Mount::Persist(Persist::default())
+        );
+        assert!(mount("type: tmpfs\nsize: 1M\n").is_ok());
+        for bad in [
+            "type: tmpfs\nsize: 1M\noptions: rw\n",
+            "type: persist\noptions: exec,nosuid\n",
+            "type: bind\nhost: /x\noptions: exec\n",
+            "type: resource\nname: a\nversion: '1'\ndir: /\noptions: exec\n",
+            "type: proc\noptions: exec\n",
+        ] {
+            assert!(mount(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

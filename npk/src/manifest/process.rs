@@ -70,7 +70,8 @@ pub enum Output {
     Discard,
     /// Forwarded line by line to the runtime's log.
     Pipe,
-    /// The runtime's own stdout/stderr.
+    /// Copied as written to the runtime's own stdout/stderr, through a pipe: the
+    /// container never holds the runtime's descriptors.
     Inherit,
 }
 
@@ -249,20 +250,203 @@ impl fmt::Display for Permission {
     }
 }
 
-/// A set of permissions; written `full` when it holds all of them (as Northstar 0.9 does).
+/// What the runtime's requests of a console permission can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// Containers by name: `inspect`, `kill`. Without a target: the container itself.
+    Containers,
+    /// Repositories by name: `install`, `uninstall`. Without a target: every repository.
+    Repositories,
+}
+
+impl Permission {
+    /// What an entry of this permission can name (`kill:<name>`), if anything.
+    pub fn targets(self) -> Option<Targets> {
+        match self {
+            Permission::Inspect | Permission::Kill => Some(Targets::Containers),
+            Permission::Install | Permission::Uninstall => Some(Targets::Repositories),
+            _ => None,
+        }
+    }
+}
+
+/// What an entry of `console.permissions` names.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// None given (`kill`): the container itself for a container permission, every
+    /// repository for `install` and `uninstall`, as Northstar 0.9 wrote them.
+    Default,
+    /// `*` (`kill:*`): every container or repository.
+    Any,
+    /// A container name (`kill:<name>`, every version) or a repository name
+    /// (`install:<repository>`).
+    Named(String),
+}
+
+/// One entry of `console.permissions`: a permission and what it names, written `kill`,
+/// `kill:*` or `kill:<name>`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Grant {
+    /// The permission.
+    pub permission: Permission,
+    /// What it names.
+    pub target: Target,
+}
+
+impl Grant {
+    /// Parse `name` or `name:target`.
+    fn parse<E: de::Error>(text: &str) -> Result<Grant, E> {
+        let (name, target) = match text.split_once(':') {
+            Some((name, target)) => (name, Some(target)),
+            None => (text, None),
+        };
+        let permission = Permission::ALL
+            .into_iter()
+            .find(|p| p.to_string() == name)
+            .ok_or_else(|| E::unknown_variant(name, PERMISSION_NAMES))?;
+        let Some(target) = target else {
+            return Ok(Grant {
+                permission,
+                target: Target::Default,
+            });
+        };
+        let target = match (permission.targets(), target) {
+            (None, _) => {
+                return Err(E::custom(format!(
+                    "invalid permission {text:?}: {name} names no container or repository"
+                )))
+            }
+            (Some(_), "*") => Target::Any,
+            (Some(Targets::Containers), name) => {
+                super::Name::new(name)
+                    .map_err(|e| E::custom(format!("invalid permission {text:?}: {e}")))?;
+                Target::Named(name.to_string())
+            }
+            (Some(Targets::Repositories), name) => {
+                check_repository(name)
+                    .map_err(|e| E::custom(format!("invalid permission {text:?}: {e}")))?;
+                Target::Named(name.to_string())
+            }
+        };
+        Ok(Grant { permission, target })
+    }
+}
+
+/// The rule of a repository's name in the runtime's configuration.
+fn check_repository(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("a repository name has 1 to 64 characters".into());
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err("a repository name has only the characters A-Z a-z 0-9 . _ -".into());
+    }
+    Ok(())
+}
+
+const PERMISSION_NAMES: &[&str] = &[
+    "ident",
+    "inspect",
+    "install",
+    "kill",
+    "list",
+    "mount",
+    "notifications",
+    "repositories",
+    "shutdown",
+    "start",
+    "token",
+    "umount",
+    "uninstall",
+];
+
+impl fmt::Display for Grant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::Default => write!(f, "{}", self.permission),
+            Target::Any => write!(f, "{}:*", self.permission),
+            Target::Named(name) => write!(f, "{}:{name}", self.permission),
+        }
+    }
+}
+
+impl Serialize for Grant {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Grant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Grant, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Grant;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a permission (`kill`, `kill:*`, `kill:<name>`)")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Grant, E> {
+                Grant::parse(v)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The entries of `console.permissions`; written `full` when they are every permission
+/// for every container and repository (as Northstar 0.9 wrote all of them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Permissions(pub BTreeSet<Permission>);
+pub struct Permissions(pub BTreeSet<Grant>);
 
 impl Permissions {
-    /// All permissions.
+    /// Every permission, for every container and repository.
     pub fn full() -> Permissions {
-        Permissions(Permission::ALL.into_iter().collect())
+        Permissions(
+            Permission::ALL
+                .into_iter()
+                .map(|permission| Grant {
+                    permission,
+                    target: match permission.targets() {
+                        Some(_) => Target::Any,
+                        None => Target::Default,
+                    },
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether `permission` is given, for whatever target.
+    pub fn contains(&self, permission: Permission) -> bool {
+        self.0.iter().any(|g| g.permission == permission)
+    }
+
+    /// What the entries of `permission` name.
+    pub fn targets(&self, permission: Permission) -> impl Iterator<Item = &Target> {
+        self.0
+            .iter()
+            .filter(move |g| g.permission == permission)
+            .map(|g| &g.target)
+    }
+}
+
+/// Each permission without a target.
+impl FromIterator<Permission> for Permissions {
+    fn from_iter<I: IntoIterator<Item = Permission>>(iter: I) -> Permissions {
+        Permissions(
+            iter.into_iter()
+                .map(|permission| Grant {
+                    permission,
+                    target: Target::Default,
+                })
+                .collect(),
+        )
     }
 }
 
 impl Serialize for Permissions {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.len() == Permission::ALL.len() {
+        if *self == Permissions::full() {
             s.serialize_str("full")
         } else {
             s.collect_seq(&self.0)
@@ -301,11 +485,27 @@ impl JsonSchema for Permissions {
         "Permissions".into()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let item = generator.subschema_for::<Permission>();
+        let name = generator.subschema_for::<Permission>();
         json_schema!({
             "anyOf": [
                 { "const": "full" },
-                { "type": "array", "items": item, "uniqueItems": true }
+                {
+                    "type": "array",
+                    "items": {
+                        "anyOf": [
+                            name,
+                            {
+                                "type": "string",
+                                "pattern": "^(inspect|kill):(\\*|[0-9A-Za-z._-]+)$"
+                            },
+                            {
+                                "type": "string",
+                                "pattern": "^(install|uninstall):(\\*|[0-9A-Za-z._-]{1,64})$"
+                            }
+                        ]
+                    },
+                    "uniqueItems": true
+                }
             ]
         })
     }

@@ -77,3 +77,26 @@ fn custom_takes_plain_yaml_only() {
     assert_eq!(m.custom["a"][1], "x");
     assert!(Manifest::from_yaml_str(&format!("{MINIMAL}custom: !tag 1\n")).is_err());
 }
+
+#[test]
+fn console_limits_are_bounded() {
+    use super::validate::limits::{MAX_NPK_STREAM_TIMEOUT, MAX_REQUESTS_PER_SEC, MAX_REQUEST_SIZE};
+    let with = |field: &str, value: u64| {
+        Manifest::from_yaml_str(&format!(
+            "{MINIMAL}init: /x\nconsole:\n  permissions: [list]\n  {field}: {value}\n"
+        ))
+    };
+    for (field, max) in [
+        ("npk_stream_timeout", MAX_NPK_STREAM_TIMEOUT),
+        ("max_request_size", MAX_REQUEST_SIZE),
+        ("max_requests_per_sec", MAX_REQUESTS_PER_SEC),
+    ] {
+        assert!(with(field, max).is_ok(), "{field} at {max}");
+        let e = with(field, max + 1).unwrap_err();
+        assert_eq!(e.field(), Some(format!("console.{field}").as_str()), "{e}");
+        assert_eq!(e.line(), Some(8), "{e}");
+        assert!(e.to_string().contains(&format!("at most {max}")), "{e}");
+        let e = with(field, u64::MAX).unwrap_err();
+        assert_eq!(e.field(), Some(format!("console.{field}").as_str()), "{e}");
+    }
+}

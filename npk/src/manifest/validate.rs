@@ -40,6 +40,13 @@ pub mod limits {
     pub const MAX_SELINUX_CONTEXT_LEN: usize = 4096;
     /// Longest restart delay, in milliseconds.
     pub const MAX_RESTART_DELAY_MS: u64 = 3_600_000;
+    /// Longest `console.npk_stream_timeout`, in seconds: one hour, the runtime
+    /// configuration's longest timeout.
+    pub const MAX_NPK_STREAM_TIMEOUT: u64 = 3600;
+    /// Largest `console.max_request_size`, in bytes: the management API's largest frame.
+    pub const MAX_REQUEST_SIZE: u64 = 4 * 1024 * 1024;
+    /// Most `console.max_requests_per_sec`.
+    pub const MAX_REQUESTS_PER_SEC: u64 = 1_000_000;
 }
 use limits::*;
 
@@ -98,6 +105,7 @@ pub(crate) fn manifest(m: &Manifest) -> Check {
     rlimits(m)?;
     sockets(m)?;
     restart(m)?;
+    console(m)?;
     super::cgroups::validate(m)
 }
 
@@ -403,6 +411,39 @@ fn restart(m: &Manifest) -> Check {
             &["restart", "max_delay_ms"],
             format!("must be at most {MAX_RESTART_DELAY_MS} (one hour)"),
         );
+    }
+    Ok(())
+}
+
+/// The console's limits: the runtime caps them too, these bounds make an out-of-range
+/// value an error that names the field instead of a silent cap.
+fn console(m: &Manifest) -> Check {
+    let Some(console) = &m.console else {
+        return Ok(());
+    };
+    for (field, value, max, unit) in [
+        (
+            "npk_stream_timeout",
+            console.npk_stream_timeout,
+            MAX_NPK_STREAM_TIMEOUT,
+            " seconds (one hour)",
+        ),
+        (
+            "max_request_size",
+            console.max_request_size,
+            MAX_REQUEST_SIZE,
+            " bytes",
+        ),
+        (
+            "max_requests_per_sec",
+            console.max_requests_per_sec,
+            MAX_REQUESTS_PER_SEC,
+            "",
+        ),
+    ] {
+        if value.is_some_and(|v| v > max) {
+            return fail(&["console", field], format!("must be at most {max}{unit}"));
+        }
     }
     Ok(())
 }

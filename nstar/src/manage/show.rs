@@ -157,6 +157,14 @@ pub fn inspection(i: &Inspection) -> String {
     if let Some(cgroup) = &i.cgroup {
         lines.extend(cgroup_lines(cgroup));
     }
+    if let Some(s) = &i.selinux {
+        let applied = match (&s.reason, s.applied) {
+            (_, true) => "applied".to_string(),
+            (Some(reason), false) => format!("not applied: {reason}"),
+            (None, false) => "not applied".to_string(),
+        };
+        lines.push(("selinux", format!("{} ({applied})", s.context)));
+    }
     pairs(&lines)
 }
 
@@ -193,13 +201,23 @@ fn cgroup_lines(c: &CgroupStats) -> Vec<(&'static str, String)> {
 }
 
 pub fn boot_report(r: &BootReport) -> String {
-    let mut text = pairs(&[
+    let mut fields = vec![
         ("kernel", format!("{} ms", r.kernel_ms)),
         (
             "finished",
             or_dash(r.finished_ms.map(|ms| format!("{ms} ms"))),
         ),
-    ]);
+    ];
+    if r.development {
+        fields.push((
+            "image",
+            "development: unverified repositories accepted".to_string(),
+        ));
+    }
+    if let Some(panic) = &r.previous_panic {
+        fields.push(("previous boot", format!("ended in a panic: {panic}")));
+    }
+    let mut text = pairs(&fields);
     text.push('\n');
     let steps: Vec<Vec<String>> = r
         .steps

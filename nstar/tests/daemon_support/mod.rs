@@ -134,6 +134,8 @@ impl World {
             r#"run_dir = "{d}/run"
 data_dir = "{data}"
 stop_timeout = "{stop_timeout}"
+# The unverified repository "dev" beside the keyed "signed".
+development = true
 
 [cgroups]
 name = "{cgroup}"

@@ -171,7 +171,7 @@ mod tests {
         let console = manifest.console.as_ref().unwrap();
         use npk::manifest::Permission as P;
         for p in [P::List, P::Notifications, P::Shutdown] {
-            assert!(console.permissions.0.contains(&p), "{p:?}");
+            assert!(console.permissions.contains(p), "{p:?}");
         }
         let args: Vec<String> = manifest.args.iter().map(ToString::to_string).collect();
         assert_eq!(

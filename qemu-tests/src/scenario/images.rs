@@ -67,6 +67,25 @@ pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<I
                 tampered = Some((npk.clone(), tamper::package(&npk)?));
             }
         }
+        if scenario == Scenario::InitPanic {
+            // Signed, but with a manifest no packer writes: the runtime must refuse it.
+            let max = npk::manifest::limits::MAX_NPK_STREAM_TIMEOUT;
+            let valid = npk::manifest::Manifest::from_yaml_str(&spec::overflow_manifest(max))
+                .map_err(|source| {
+                    Error::pack(spec::OVERFLOW)(npk::pack::Error::Manifest {
+                        path: PathBuf::from(format!("{}.yaml", spec::OVERFLOW)),
+                        source,
+                    })
+                })?;
+            npk::pack::pack_unchecked(
+                &valid,
+                &spec::overflow_manifest(u64::MAX),
+                &program_root,
+                stage.repository,
+                &options,
+            )
+            .map_err(Error::pack(spec::OVERFLOW))?;
+        }
         Ok(tampered)
     })?;
     if scenario == Scenario::TamperedRoot {

@@ -23,6 +23,24 @@ pub const ORPHANS: u32 = 3;
 pub const WATCHDOG_TIMEOUT: u64 = 10;
 /// When the hung init stops its main loop (seconds after the init started).
 pub const HANG_AFTER: u64 = 6;
+/// When a thread of the init panics in `init-panic` (seconds after the init started).
+pub const PANIC_AFTER: u64 = 15;
+/// The package of `init-panic` whose signed manifest holds a console timeout no
+/// deadline can hold (packed unvalidated): the runtime refuses it, naming the field.
+pub const OVERFLOW: &str = "overflow";
+/// The field the refusal of [`OVERFLOW`] names.
+pub const OVERFLOW_FIELD: &str = "console.npk_stream_timeout";
+
+/// The manifest of [`OVERFLOW`] with `npk_stream_timeout` seconds.
+pub fn overflow_manifest(npk_stream_timeout: u64) -> String {
+    format!(
+        "name: {OVERFLOW}\nversion: {VERSION}\ninit: {PROGRAM}\n\
+         args: [\"print:1,{READY}\", \"sleep-forever\"]\nuid: 1000\ngid: 1000\n\
+         autostart: relaxed\nconsole:\n  permissions: [list]\n  \
+         npk_stream_timeout: {npk_stream_timeout}\n"
+    )
+}
+
 /// The package whose image is tampered with in `tampered-package`.
 pub const TAMPERED: &str = "pkg-b";
 
@@ -127,7 +145,10 @@ pub fn containers(scenario: Scenario) -> Vec<Container> {
             };
             vec![maker, probe]
         }
-        Scenario::WatchdogFed | Scenario::WatchdogHang | Scenario::InstallPowerCut => {
+        Scenario::WatchdogFed
+        | Scenario::WatchdogHang
+        | Scenario::InstallPowerCut
+        | Scenario::InitPanic => {
             vec![idle("idle")]
         }
     }
@@ -174,6 +195,15 @@ mod tests {
                 assert_eq!(m.mount_points().count(), 1 + usize::from(c.host_proc));
             }
         }
+    }
+
+    #[test]
+    fn the_overflow_manifest_is_refused_only_for_its_timeout() {
+        let max = npk::manifest::limits::MAX_NPK_STREAM_TIMEOUT;
+        let m = npk::manifest::Manifest::from_yaml_str(&overflow_manifest(max)).unwrap();
+        assert_eq!(m.name.to_string(), OVERFLOW);
+        let e = npk::manifest::Manifest::from_yaml_str(&overflow_manifest(u64::MAX)).unwrap_err();
+        assert_eq!(e.field(), Some(OVERFLOW_FIELD), "{e}");
     }
 
     #[test]

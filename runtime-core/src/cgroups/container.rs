@@ -52,13 +52,16 @@ const V1_ALWAYS: [Controller; 3] = [Controller::Memory, Controller::Pids, Contro
 
 impl RuntimeGroup {
     /// Create the group of container `id` (`name:version`) with the `limits` of its
-    /// manifest. A group of the same name left by a crashed run is emptied (its processes
+    /// manifest, and the runtime's [`super::Defaults`] where it sets none. A group of the same name left by a crashed run is emptied (its processes
     /// killed) and removed first. A controller that a setting needs but the hierarchy lacks
     /// is an error naming both; nothing is created then.
     pub fn container(&self, id: &str, limits: Option<&CGroups>) -> Result<ContainerGroup, Error> {
         let version = self.hierarchy.version();
-        let default = CGroups::default();
-        let limits = limits.unwrap_or(&default);
+        let limits = match &self.defaults {
+            Some(defaults) => defaults.apply(limits),
+            None => limits.cloned().unwrap_or_default(),
+        };
+        let limits = &limits;
         let plan = settings::plan(version, limits)?;
         for (field, reason) in &plan.skipped {
             log::warn!("{id}: {field} is ignored on {version}: {reason}");

@@ -3,6 +3,10 @@
 //! listing, signalling, usage statistics and removal. Works on cgroup v1 (including the
 //! "hybrid" layout with an empty cgroup2 beside the v1 controllers) and on cgroup v2.
 //!
+//! Every container is bounded: where its manifest sets no pids or memory limit, the
+//! runtime's [`Defaults`] apply, and the runtime's group carries [`RuntimeLimits`] for all
+//! containers together.
+//!
 //! Owns: detecting the hierarchy ([`Hierarchy::detect`]), creating and removing groups
 //! ([`RuntimeGroup`], [`ContainerGroup`]), translating Northstar 0.9's v1-style settings
 //! to the running version's files, reading [`Stats`]. Does not own: creating the
@@ -16,6 +20,7 @@
 //! below each controller mount (`<root>/memory/...`, `<root>/pids/...`) on v1.
 
 mod container;
+mod defaults;
 mod error;
 mod files;
 mod hierarchy;
@@ -25,6 +30,7 @@ mod settings;
 mod stats;
 
 pub use container::ContainerGroup;
+pub use defaults::{Defaults, RuntimeLimits, MIN_RUNTIME_MEMORY};
 pub use error::Error;
 pub use hierarchy::{Controller, Hierarchy, Version};
 pub use names::dir_name;

@@ -5,7 +5,7 @@
 //! child groups. Containers' groups are made by [`RuntimeGroup::container`]
 //! (in the container submodule).
 
-use super::{files, names, Controller, Error, Hierarchy, Version};
+use super::{files, names, Controller, Defaults, Error, Hierarchy, Version};
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
@@ -26,6 +26,8 @@ pub struct RuntimeGroup {
     pub(crate) hierarchy: Hierarchy,
     /// Relative path of the group below each mount (v1) or the root (v2).
     pub(crate) name: PathBuf,
+    /// Limits of containers whose manifest sets none ([`RuntimeGroup::set_defaults`]).
+    pub(crate) defaults: Option<Defaults>,
 }
 
 impl RuntimeGroup {
@@ -55,7 +57,23 @@ impl RuntimeGroup {
             hierarchy.version(),
             hierarchy.controllers()
         );
-        Ok(RuntimeGroup { hierarchy, name })
+        Ok(RuntimeGroup {
+            hierarchy,
+            name,
+            defaults: None,
+        })
+    }
+
+    /// Give every container created from now on `defaults` where its manifest sets no
+    /// pids or memory limit. Without this call a container gets only its manifest's
+    /// limits; the runtime always sets them (from `[cgroups]` of its configuration).
+    pub fn set_defaults(&mut self, defaults: Defaults) {
+        self.defaults = Some(defaults);
+    }
+
+    /// The limits of containers whose manifest sets none, if any.
+    pub fn defaults(&self) -> Option<Defaults> {
+        self.defaults
     }
 
     /// The hierarchy the group lives in.

@@ -63,7 +63,8 @@ pub struct Grant {
     /// The peer's (primary) gid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<u32>,
-    /// What it may ask (the protocol's permission names).
+    /// What it may ask: the protocol's permission names, each for every target, or
+    /// limited to one (`install:<repository>`, `kill:<container name>`).
     pub permissions: Permissions,
 }
 
@@ -94,13 +95,15 @@ impl Default for ApiConfig {
 }
 
 impl ApiConfig {
-    /// The permissions of a peer with `uid` and `gid`.
+    /// The permissions of a peer with `uid` and `gid`: the union of the grants it
+    /// matches, each with what it is limited to (`install:<repository>`, `kill:<name>`).
     pub fn permissions(&self, uid: u32, gid: u32) -> Permissions {
+        let mut permissions = Permissions::NONE;
         self.grants
             .iter()
             .filter(|g| g.uid.is_none_or(|u| u == uid) && g.gid.is_none_or(|g| g == gid))
-            .flat_map(|g| g.permissions.iter())
-            .collect()
+            .for_each(|g| permissions.extend(&g.permissions));
+        permissions
     }
 }
 
@@ -108,6 +111,8 @@ impl ApiConfig {
 pub const MIN_FRAME: u64 = 1024;
 /// Smallest `write_buffer`.
 pub const MIN_WRITE_BUFFER: u64 = 4096;
+/// Largest `write_buffer`: the server's memory is bounded by connections times twice this.
+pub const MAX_WRITE_BUFFER: u64 = 64 * 1024 * 1024;
 /// Most connections configurable.
 pub const MAX_CONNECTIONS: u32 = 65536;
 /// Longest timeout configurable.
@@ -151,6 +156,29 @@ mod tests {
     }
 
     #[test]
+    fn limited_grants_stay_limited_in_the_union() {
+        let api = parse(
+            "[api]\n[[api.grants]]\nuid = 0\npermissions = [\"install:apps\", \"kill:a\"]\n\
+             [[api.grants]]\ngid = 7\npermissions = [\"install:tools\", \"kill\"]\n",
+        )
+        .unwrap()
+        .api
+        .unwrap();
+        let root = api.permissions(0, 0);
+        assert!(root.covers(Permission::Install, "apps"));
+        assert!(!root.covers(Permission::Install, "system"));
+        assert!(!root.covers(Permission::Kill, "b"));
+        let both = api.permissions(0, 7);
+        assert!(
+            both.covers(Permission::Install, "tools") && both.covers(Permission::Install, "apps")
+        );
+        assert!(!both.covers(Permission::Install, "system"));
+        assert!(both.covers(Permission::Kill, "b"));
+        let e = parse("[api]\n[[api.grants]]\npermissions = [\"list\", \"list:x\"]\n").unwrap_err();
+        assert_eq!(e.key(), Some("api.grants[0].permissions[1]"), "{e}");
+    }
+
+    #[test]
     fn rules_name_the_key() {
         for (text, key) in [
             ("[api]\nmode = 0o1777\n", "api.mode"),
@@ -166,6 +194,35 @@ mod tests {
         ] {
             let e = parse(text).unwrap_err();
             assert_eq!(e.key(), Some(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_timeouts_have_a_maximum() {
+        let max = MAX_TIMEOUT.as_secs();
+        for (key, at_max, beyond) in [
+            (
+                "write_buffer",
+                MAX_WRITE_BUFFER.to_string(),
+                (MAX_WRITE_BUFFER + 1).to_string(),
+            ),
+            (
+                "install_timeout",
+                format!("\"{max}s\""),
+                format!("\"{}s\"", max + 1),
+            ),
+            (
+                "idle_timeout",
+                format!("\"{max}s\""),
+                format!("\"{}s\"", max + 1),
+            ),
+        ] {
+            assert!(
+                parse(&format!("[api]\n{key} = {at_max}\n")).is_ok(),
+                "{key}"
+            );
+            let e = parse(&format!("[api]\n{key} = {beyond}\n")).unwrap_err();
+            assert_eq!(e.key(), Some(format!("api.{key}").as_str()), "{e}");
         }
     }
 

@@ -55,8 +55,10 @@ fn default_max_per_address() -> u32 {
 }
 
 impl TcpConfig {
-    /// The permissions of a client whose certificate names `common_name`.
+    /// The permissions of a client whose certificate names `common_name`: the union of
+    /// the grants it matches, each with what it is limited to.
     pub fn permissions(&self, common_name: Option<&str>) -> Permissions {
+        let mut permissions = Permissions::NONE;
         self.grants
             .iter()
             .filter(|g| {
@@ -64,8 +66,8 @@ impl TcpConfig {
                     .as_deref()
                     .is_none_or(|want| Some(want) == common_name)
             })
-            .flat_map(|g| g.permissions.iter())
-            .collect()
+            .for_each(|g| permissions.extend(&g.permissions));
+        permissions
     }
 }
 

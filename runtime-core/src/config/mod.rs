@@ -10,6 +10,7 @@
 mod api;
 mod api_tcp;
 mod error;
+mod policy;
 mod spans;
 pub mod units;
 mod validate;
@@ -17,6 +18,7 @@ mod validate;
 pub use api::{ApiConfig, Grant};
 pub use api_tcp::{TcpConfig, TcpGrant};
 pub use error::Error;
+pub use policy::{Allow, Policy, Sched};
 pub use validate::valid_repository_name;
 
 use serde::{Deserialize, Serialize};
@@ -34,14 +36,37 @@ pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 /// Longest `stop_timeout` accepted.
 pub const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(3600);
 
+/// Largest `log_buffer`: bytes of output kept for each container.
+pub const MAX_LOG_BUFFER: u64 = 16 * 1024 * 1024;
+
+/// Default `pids.max` of a container: far more than an embedded service needs (threads
+/// count too), far fewer than a fork bomb makes. doc/cgroups.md says why.
+pub const DEFAULT_PIDS_MAX: u64 = 256;
+
+/// Default memory limit of a container (256 MiB).
+pub const DEFAULT_MEMORY_MAX: u64 = 256 * 1024 * 1024;
+
+/// Default `pids.max` of the runtime's group (all containers together).
+pub const RUNTIME_PIDS_MAX: u64 = 4096;
+
+/// Default memory the runtime's group leaves to PID 1 and the rest of the system (64 MiB).
+pub const RUNTIME_MEMORY_RESERVE: u64 = 64 * 1024 * 1024;
+
+/// Smallest container memory limit accepted as a default (4 MiB): below that not even a
+/// static program starts.
+pub const MIN_MEMORY_MAX: u64 = 4 * 1024 * 1024;
+
 /// The runtime's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where packages are mounted: `run_dir/<name>:<version>`.
     pub run_dir: PathBuf,
-    /// Persistent container data: `data_dir/<name>`.
+    /// Persistent container data: `data_dir/@<repository>/<name>`.
     pub data_dir: PathBuf,
+    /// A development image: unverified repositories may sit next to keyed ones. Logged as
+    /// a warning at every start and shown in the boot report.
+    pub development: bool,
     /// Grace between SIGTERM and SIGKILL when a container is stopped.
     #[serde(with = "units::duration")]
     pub stop_timeout: Duration,
@@ -54,6 +79,8 @@ pub struct Config {
     pub critical: Reaction,
     /// Control groups.
     pub cgroups: CgroupsConfig,
+    /// Whether SELinux must be enabled for containers with a `selinux.context`.
+    pub selinux: SelinuxMode,
     /// Device nodes.
     pub devices: Devices,
     /// Package repositories by name.
@@ -88,6 +115,29 @@ pub struct CgroupsConfig {
     pub root: PathBuf,
     /// The runtime's group below `root` (relative, no `..`); containers are below it.
     pub name: String,
+    /// `pids.max` of a container whose manifest sets no `cgroups.pids`.
+    pub default_pids_max: u64,
+    /// Memory limit of a container whose manifest sets no `memory_hard_limit`.
+    #[serde(deserialize_with = "units::size::deserialize")]
+    pub default_memory_max: u64,
+    /// `pids.max` of the runtime's group: all containers together.
+    pub runtime_pids_max: u64,
+    /// Memory the runtime's group leaves free: its limit is the machine's memory
+    /// (`MemTotal`) minus this, so PID 1 keeps room when containers use all theirs.
+    #[serde(deserialize_with = "units::size::deserialize")]
+    pub runtime_memory_reserve: u64,
+}
+
+/// What a container's `selinux.context` needs of the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelinuxMode {
+    /// Applied where SELinux is enabled; elsewhere the start logs a warning and
+    /// `inspect` reports the context as not applied.
+    #[default]
+    Optional,
+    /// A container with a context is refused where SELinux is not enabled.
+    Required,
 }
 
 /// Device nodes the runtime uses for mounting packages.
@@ -132,6 +182,14 @@ pub struct RepositoryConfig {
     /// Mount every package of the repository when the runtime starts.
     #[serde(default)]
     pub mount_on_start: bool,
+    /// Keyed repositories (with another key) whose packages this repository's containers
+    /// may use as resources. Repositories with the same key are trusted without being
+    /// named; an unverified repository is never trusted by a keyed one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources_from: Vec<String>,
+    /// What the manifests of its packages may ask for.
+    #[serde(default)]
+    pub policy: Policy,
 }
 
 impl Default for Config {
@@ -139,11 +197,13 @@ impl Default for Config {
         Config {
             run_dir: PathBuf::from("/run/northstar"),
             data_dir: PathBuf::from("/data/northstar"),
+            development: false,
             stop_timeout: Duration::from_secs(5),
             log_buffer: 65536,
             bind_allow: Vec::new(),
             critical: Reaction::Exit,
             cgroups: CgroupsConfig::default(),
+            selinux: SelinuxMode::Optional,
             devices: Devices::default(),
             repositories: BTreeMap::new(),
             network: Default::default(),
@@ -157,6 +217,10 @@ impl Default for CgroupsConfig {
         CgroupsConfig {
             root: PathBuf::from("/sys/fs/cgroup"),
             name: "northstar".to_string(),
+            default_pids_max: DEFAULT_PIDS_MAX,
+            default_memory_max: DEFAULT_MEMORY_MAX,
+            runtime_pids_max: RUNTIME_PIDS_MAX,
+            runtime_memory_reserve: RUNTIME_MEMORY_RESERVE,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! reported with the key path it is about; turning that into a file and line is the
 //! caller's job.
 
-use super::{spans::Step, Config, MAX_STOP_TIMEOUT};
+use super::{spans::Step, Config, MAX_LOG_BUFFER, MAX_STOP_TIMEOUT};
 use std::path::{Component, Path};
 
 /// A broken rule: where, and what.
@@ -60,6 +60,12 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
             return Err(problem(key(&[name]), "must not be \"/\""));
         }
     }
+    if config.log_buffer > MAX_LOG_BUFFER {
+        return Err(problem(
+            key(&["log_buffer"]),
+            format!("expected at most {MAX_LOG_BUFFER} bytes (16M)"),
+        ));
+    }
     if config.stop_timeout > MAX_STOP_TIMEOUT {
         return Err(problem(
             key(&["stop_timeout"]),
@@ -95,7 +101,7 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
 }
 
 fn check_api(api: &super::ApiConfig) -> Result<(), Problem> {
-    use super::api::{MAX_CONNECTIONS, MAX_TIMEOUT, MIN_FRAME, MIN_WRITE_BUFFER};
+    use super::api::{MAX_CONNECTIONS, MAX_TIMEOUT, MAX_WRITE_BUFFER, MIN_FRAME, MIN_WRITE_BUFFER};
     let at = |field: &str| key(&["api", field]);
     check_path(&api.socket, at("socket"))?;
     if is_root(&api.socket) {
@@ -114,10 +120,10 @@ fn check_api(api: &super::ApiConfig) -> Result<(), Problem> {
             format!("expected {MIN_FRAME} to {max_frame} bytes"),
         ));
     }
-    if api.write_buffer < MIN_WRITE_BUFFER {
+    if !(MIN_WRITE_BUFFER..=MAX_WRITE_BUFFER).contains(&api.write_buffer) {
         return Err(problem(
             at("write_buffer"),
-            format!("expected at least {MIN_WRITE_BUFFER} bytes"),
+            format!("expected {MIN_WRITE_BUFFER} to {MAX_WRITE_BUFFER} bytes"),
         ));
     }
     if !(1..=MAX_CONNECTIONS).contains(&api.max_connections) {
@@ -171,6 +177,7 @@ fn check_tcp(tcp: &super::TcpConfig) -> Result<(), Problem> {
 
 fn check_cgroups(config: &Config) -> Result<(), Problem> {
     check_path(&config.cgroups.root, key(&["cgroups", "root"]))?;
+    check_cgroup_limits(&config.cgroups)?;
     let name = Path::new(&config.cgroups.name);
     if config.cgroups.name.is_empty() {
         return Err(problem(key(&["cgroups", "name"]), "must not be empty"));
@@ -182,6 +189,31 @@ fn check_cgroups(config: &Config) -> Result<(), Problem> {
                 "{:?} must be a relative path without \".\" or \"..\"",
                 config.cgroups.name
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// The default limits: a pids limit of at least 1 and at most the runtime group's, a
+/// memory limit a program can start in.
+fn check_cgroup_limits(cgroups: &super::CgroupsConfig) -> Result<(), Problem> {
+    let at = |field: &str| key(&["cgroups", field]);
+    if cgroups.runtime_pids_max == 0 {
+        return Err(problem(at("runtime_pids_max"), "expected 1 or more"));
+    }
+    if !(1..=cgroups.runtime_pids_max).contains(&cgroups.default_pids_max) {
+        return Err(problem(
+            at("default_pids_max"),
+            format!(
+                "expected 1 to runtime_pids_max ({})",
+                cgroups.runtime_pids_max
+            ),
+        ));
+    }
+    if cgroups.default_memory_max < super::MIN_MEMORY_MAX {
+        return Err(problem(
+            at("default_memory_max"),
+            format!("expected at least {} bytes", super::MIN_MEMORY_MAX),
         ));
     }
     Ok(())
@@ -221,6 +253,82 @@ fn check_repositories(config: &Config) -> Result<(), Problem> {
                 ))
             }
         }
+        check_resources_from(config, name, repository)?;
+        if let Some(bind) = &repository.policy.bind {
+            for (i, allowed) in bind.iter().enumerate() {
+                let mut at = key(&["repositories", name, "policy", "bind"]);
+                at.push(Step::Index(i));
+                check_path(allowed, at)?;
+            }
+        }
+    }
+    check_development(config)
+}
+
+/// Unverified repositories next to keyed ones only on a development image.
+fn check_development(config: &Config) -> Result<(), Problem> {
+    let keyed = config.repositories.values().any(|r| r.key.is_some());
+    let unverified = config.repositories.iter().find(|(_, r)| r.unverified);
+    match unverified {
+        Some((name, _)) if keyed && !config.development => Err(problem(
+            key(&["repositories", name, "unverified"]),
+            "an unverified repository next to keyed ones is allowed only on a development image \
+             (set development = true at the top level)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `resources_from` names other keyed repositories, and only for a keyed repository.
+fn check_resources_from(
+    config: &Config,
+    name: &str,
+    repository: &super::RepositoryConfig,
+) -> Result<(), Problem> {
+    for (i, other) in repository.resources_from.iter().enumerate() {
+        let mut at = key(&["repositories", name, "resources_from"]);
+        at.push(Step::Index(i));
+        if repository.key.is_none() {
+            return Err(problem(
+                at,
+                "an unverified repository's containers use resources of every repository already",
+            ));
+        }
+        match config.repositories.get(other) {
+            None => return Err(problem(at, format!("no repository {other:?}"))),
+            Some(_) if other == name => {
+                return Err(problem(at, "a repository always trusts itself"))
+            }
+            Some(r) if r.key.is_none() => {
+                return Err(problem(
+                    at,
+                    format!(
+                        "repository {other:?} is unverified: its packages never reach the \
+                         containers of a keyed repository"
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+    use std::path::Path;
+
+    #[test]
+    fn log_buffer_has_a_maximum() {
+        let parse = |text: &str| Config::from_toml_str(text, Path::new("runtime.toml"));
+        let max = super::MAX_LOG_BUFFER;
+        assert_eq!(
+            parse(&format!("log_buffer = {max}\n")).unwrap().log_buffer,
+            max
+        );
+        let e = parse(&format!("log_buffer = {}\n", max + 1)).unwrap_err();
+        assert_eq!(e.key(), Some("log_buffer"), "{e}");
+        assert!(e.to_string().contains("at most"), "{e}");
+    }
 }

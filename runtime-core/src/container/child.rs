@@ -16,18 +16,21 @@ use super::{
     plan::{Net, Plan, Sched},
 };
 use nix::{
-    errno::Errno,
     mount::{mount, umount2, MntFlags, MsFlags},
     sched::{setns, unshare, CloneFlags},
     sys::{
         signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal},
-        stat::{makedev, mknod, Mode, SFlag},
+        stat::{makedev, mknodat, Mode, SFlag},
         wait::{waitpid, WaitPidFlag, WaitStatus},
     },
-    unistd::{chdir, pivot_root, sethostname, setsid, symlinkat, Pid},
+    unistd::{chdir, fchdir, pivot_root, sethostname, setsid, symlinkat, Pid},
 };
-use northstar_sys::{caps, child as sys, clone as sysclone};
-use std::{ffi::OsStr, os::fd::RawFd, os::unix::ffi::OsStrExt};
+use northstar_sys::{caps, child as sys, clone as sysclone, mount as mnt};
+use std::{
+    ffi::{CStr, OsStr},
+    os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd},
+    os::unix::ffi::OsStrExt,
+};
 
 /// The file descriptors the child works with (raw: the child never closes through
 /// `OwnedFd` destructors).
@@ -68,10 +71,13 @@ pub(crate) enum Step {
     Seccomp,
     Exec,
     Namespaces,
+    MountSource,
+    MountTarget,
+    Selinux,
 }
 
 impl Step {
-    const ALL: [Step; 18] = [
+    const ALL: [Step; 21] = [
         Step::Sync,
         Step::Hostname,
         Step::Network,
@@ -90,6 +96,9 @@ impl Step {
         Step::Seccomp,
         Step::Exec,
         Step::Namespaces,
+        Step::MountSource,
+        Step::MountTarget,
+        Step::Selinux,
     ];
 
     /// What the step does, for error messages.
@@ -113,6 +122,9 @@ impl Step {
             Step::Seccomp => "load the seccomp filter",
             Step::Exec => "execute the program",
             Step::Namespaces => "create the mount, IPC, UTS and network namespaces",
+            Step::MountSource => "open the mount source inside its image or directory",
+            Step::MountTarget => "open the mount point inside the container's image",
+            Step::Selinux => "set the SELinux exec context",
         }
     }
 }
@@ -173,6 +185,13 @@ pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
         // The runtime gave up on this start (it closed the pipe).
         _ => sysclone::exit(125),
     }
+    // SELinux first, while the runtime's /proc is still at hand: the context written here
+    // is copied into the program's process by the fork below and used by its execve.
+    if let Some(context) = &plan.selinux {
+        if let Err(e) = sys::set_exec_context(context) {
+            fail(&fds, Step::Selinux, errno_of(e), 0);
+        }
+    }
     // The namespaces other than the PID namespace are created here, by the child, so
     // their cost (a network namespace takes about a millisecond) is paid in parallel with
     // the runtime's loop rather than inside its clone call, and is charged to the
@@ -207,11 +226,20 @@ pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
     ) {
         fail(&fds, Step::MountPrivate, e as i32, 0);
     }
+    // Every mount point and source is opened inside its directory, from this namespace
+    // (a source opened before the clone belongs to the runtime's namespace, which a bind
+    // in this one may not take from).
+    let root = match mnt::open_dir(&plan.root) {
+        Ok(root) => root,
+        // No mount step's index: the failure names none.
+        Err(e) => fail(&fds, Step::MountTarget, errno_of(e), u32::MAX),
+    };
     for (index, op) in plan.mounts.iter().enumerate() {
-        if let Err(e) = mount_op(op) {
-            fail(&fds, Step::Mount, e as i32, index as u32);
+        if let Err((step, errno)) = mount_op(root.as_fd(), op) {
+            fail(&fds, step, errno, index as u32);
         }
     }
+    drop(root);
     if let Err(e) = enter_root(plan) {
         fail(&fds, Step::PivotRoot, e as i32, 0);
     }
@@ -222,8 +250,26 @@ pub(crate) fn run(plan: &Plan, fds: ChildFds) -> ! {
     }
 }
 
-fn mount_op(op: &MountOp) -> Result<(), Errno> {
-    let none: Option<&std::ffi::CStr> = None;
+/// Open `path` inside `dir` (see [`mnt::open_beneath`]), as the failure of `step`.
+fn open_in(
+    dir: BorrowedFd<'_>,
+    path: &CStr,
+    same_mount: bool,
+    step: Step,
+) -> Result<OwnedFd, (Step, i32)> {
+    mnt::open_beneath(dir, path, same_mount).map_err(|e| (step, errno_of(e)))
+}
+
+/// Make `dir` (an fd of a directory inside the container's root) the working directory:
+/// `mount(2)` then works on "." and never resolves a path itself.
+fn enter(dir: &OwnedFd) -> Result<(), (Step, i32)> {
+    fchdir(dir).map_err(|e| (Step::Mount, e as i32))
+}
+
+/// One mount step; every path is opened inside its directory first.
+fn mount_op(root: BorrowedFd<'_>, op: &MountOp) -> Result<(), (Step, i32)> {
+    let none: Option<&CStr> = None;
+    let mounted = |r: nix::Result<()>| r.map_err(|e| (Step::Mount, e as i32));
     match op {
         MountOp::Mount {
             source,
@@ -231,45 +277,137 @@ fn mount_op(op: &MountOp) -> Result<(), Errno> {
             fstype,
             flags,
             data,
-        } => mount(
-            Some(source.as_c_str()),
-            target.as_c_str(),
-            Some(fstype.as_c_str()),
-            *flags,
-            data.as_deref(),
-        ),
+        } => {
+            enter(&open_in(root, target, false, Step::MountTarget)?)?;
+            mounted(mount(
+                Some(source.as_c_str()),
+                c".",
+                Some(fstype.as_c_str()),
+                *flags,
+                data.as_deref(),
+            ))
+        }
         MountOp::Bind {
-            source,
+            dir,
+            path,
+            same_mount,
             target,
+            attributes,
             recursive,
         } => {
-            let mut flags = MsFlags::MS_BIND;
-            if *recursive {
-                flags |= MsFlags::MS_REC;
-            }
-            mount(
-                Some(source.as_c_str()),
-                target.as_c_str(),
-                none,
-                flags,
-                none,
-            )
+            // The directory named by the runtime or its configuration: a bind_allow entry
+            // may be a file (a socket, a device) and is then the source itself.
+            let dir = mnt::open_path(dir).map_err(|e| (Step::MountSource, errno_of(e)))?;
+            let source = if path.as_c_str() == c"." {
+                dir
+            } else {
+                open_in(dir.as_fd(), path, *same_mount, Step::MountSource)?
+            };
+            let at = open_in(root, target, false, Step::MountTarget)?;
+            bind(root, &source, &at, target, *attributes, *recursive)
+                .map_err(|errno| (Step::Mount, errno))
         }
-        MountOp::Remount { target, flags } => mount(none, target.as_c_str(), none, *flags, none),
-        MountOp::CharDevice { path, major, minor } => mknod(
-            path.as_c_str(),
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(u64::from(*major), u64::from(*minor)),
-        ),
-        MountOp::Symlink { target, link } => {
-            symlinkat(target.as_c_str(), nix::fcntl::AT_FDCWD, link.as_c_str())
+        MountOp::Remount { target, flags } => {
+            enter(&open_in(root, target, false, Step::MountTarget)?)?;
+            mounted(mount(none, c".", none, *flags, none))
+        }
+        MountOp::CharDevice {
+            dir,
+            name,
+            major,
+            minor,
+        } => {
+            let dir = open_in(root, dir, false, Step::MountTarget)?;
+            mounted(mknodat(
+                &dir,
+                name.as_c_str(),
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                makedev(u64::from(*major), u64::from(*minor)),
+            ))
+        }
+        MountOp::Symlink { target, dir, name } => {
+            let dir = open_in(root, dir, false, Step::MountTarget)?;
+            mounted(symlinkat(target.as_c_str(), &dir, name.as_c_str()))
         }
     }
 }
 
+/// Bind `source` on `at` (the mount point `target` inside `root`) with `attributes`, on
+/// every mount of the tree when `recursive`.
+///
+/// With `open_tree` (5.2) the tree is cloned detached, given its attributes with
+/// `mount_setattr` (5.12) and attached with `move_mount`: no path is resolved again and
+/// no submount keeps weaker flags. Before 5.12 the top mount is remounted after the
+/// attach, and a recursive bind is refused (`ENOSYS`): its submounts would keep their own
+/// flags. Before 5.2 the bind is a `mount(2)` of `/proc/self/fd/N` on the working
+/// directory.
+fn bind(
+    root: BorrowedFd<'_>,
+    source: &OwnedFd,
+    at: &OwnedFd,
+    target: &CStr,
+    attributes: u64,
+    recursive: bool,
+) -> Result<(), i32> {
+    let nosys = |e: &std::io::Error| e.raw_os_error() == Some(libc::ENOSYS);
+    match mnt::clone_tree(source.as_fd(), recursive) {
+        Ok(tree) => match mnt::set_attributes(tree.as_fd(), attributes, recursive) {
+            Ok(()) => mnt::attach(tree.as_fd(), at.as_fd()).map_err(errno_of),
+            Err(e) if nosys(&e) && !recursive => {
+                mnt::attach(tree.as_fd(), at.as_fd()).map_err(errno_of)?;
+                remount_bind(root, target, attributes)
+            }
+            Err(e) => Err(errno_of(e)),
+        },
+        Err(e) if nosys(&e) => bind_by_path(root, source, at, target, attributes, recursive),
+        Err(e) => Err(errno_of(e)),
+    }
+}
+
+/// The bind of kernels without `open_tree` (before 5.2): `mount(2)` of the source's
+/// `/proc/self/fd/N` on the target made the working directory, then the remount. A
+/// recursive bind is refused (`ENOSYS`).
+fn bind_by_path(
+    root: BorrowedFd<'_>,
+    source: &OwnedFd,
+    at: &OwnedFd,
+    target: &CStr,
+    attributes: u64,
+    recursive: bool,
+) -> Result<(), i32> {
+    if recursive {
+        return Err(libc::ENOSYS);
+    }
+    fchdir(at).map_err(|e| e as i32)?;
+    let from = mnt::FdPath::new(source.as_fd());
+    let none: Option<&CStr> = None;
+    mount(Some(from.as_c_str()), c".", none, MsFlags::MS_BIND, none).map_err(|e| e as i32)?;
+    remount_bind(root, target, attributes)
+}
+
+/// Remount the bind on `target` (opened again: it now leads onto the new mount) with
+/// the flags of `attributes`.
+fn remount_bind(root: BorrowedFd<'_>, target: &CStr, attributes: u64) -> Result<(), i32> {
+    let top = mnt::open_beneath(root, target, false).map_err(errno_of)?;
+    fchdir(&top).map_err(|e| e as i32)?;
+    let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT;
+    for (attribute, flag) in [
+        (mnt::ATTR_RDONLY, MsFlags::MS_RDONLY),
+        (mnt::ATTR_NOSUID, MsFlags::MS_NOSUID),
+        (mnt::ATTR_NODEV, MsFlags::MS_NODEV),
+        (mnt::ATTR_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if attributes & attribute != 0 {
+            flags |= flag;
+        }
+    }
+    let none: Option<&CStr> = None;
+    mount(none, c".", none, flags, none).map_err(|e| e as i32)
+}
+
 /// `pivot_root` into the image with the old root stacked on top, then detach the old root.
-fn enter_root(plan: &Plan) -> Result<(), Errno> {
+fn enter_root(plan: &Plan) -> nix::Result<()> {
     chdir(plan.root.as_c_str())?;
     pivot_root(c".", c".")?;
     umount2(c".", MntFlags::MNT_DETACH)?;
@@ -403,6 +541,78 @@ fn record(kind: i32, value: i32) -> [u8; STATUS_SIZE] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    use std::{ffi::CString, path::Path};
+
+    fn flags(path: &Path) -> FsFlags {
+        statvfs(path).unwrap().flags()
+    }
+
+    fn dir(path: &Path) -> OwnedFd {
+        mnt::open_dir(&CString::new(path.to_str().unwrap()).unwrap()).unwrap()
+    }
+
+    /// Both ways to bind (detached tree with its attributes, `mount(2)` of the fd path),
+    /// recursive with a submount, as root in a private mount namespace of this thread.
+    #[test]
+    fn binds_from_descriptors() {
+        nix::sched::unshare(CloneFlags::CLONE_NEWNS).unwrap();
+        let none: Option<&CStr> = None;
+        mount(
+            none,
+            c"/",
+            none,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            none,
+        )
+        .unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let (root, source) = (t.path().join("root"), t.path().join("source"));
+        for d in [root.join("a"), root.join("b"), source.join("sub")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let sub = source.join("sub");
+        mount(Some(c"tmpfs"), &sub, Some(c"tmpfs"), MsFlags::empty(), none).unwrap();
+        let root_fd = dir(&root);
+        let source_fd = dir(&source);
+        let all = mnt::ATTR_RDONLY | mnt::ATTR_NOSUID | mnt::ATTR_NODEV | mnt::ATTR_NOEXEC;
+        let at = mnt::open_beneath(root_fd.as_fd(), c"a", false).unwrap();
+        bind(root_fd.as_fd(), &source_fd, &at, c"a", all, true).unwrap();
+        let every =
+            FsFlags::ST_RDONLY | FsFlags::ST_NOSUID | FsFlags::ST_NODEV | FsFlags::ST_NOEXEC;
+        assert!(flags(&root.join("a")).contains(every));
+        assert!(flags(&root.join("a/sub")).contains(every), "the submount");
+        assert!(
+            !flags(&sub).contains(FsFlags::ST_RDONLY),
+            "the source is unchanged"
+        );
+        let at = mnt::open_beneath(root_fd.as_fd(), c"b", false).unwrap();
+        let some = mnt::ATTR_RDONLY | mnt::ATTR_NOSUID;
+        assert_eq!(
+            bind_by_path(root_fd.as_fd(), &source_fd, &at, c"b", some, true),
+            Err(libc::ENOSYS)
+        );
+        bind_by_path(root_fd.as_fd(), &source_fd, &at, c"b", some, false).unwrap();
+        let b = flags(&root.join("b"));
+        assert!(b.contains(FsFlags::ST_RDONLY | FsFlags::ST_NOSUID));
+        assert!(!b.contains(FsFlags::ST_NOEXEC));
+        // A file (an allowed entry such as a socket) is bound as it is.
+        std::fs::write(t.path().join("file"), "content").unwrap();
+        std::fs::write(root.join("file"), "").unwrap();
+        let file = mnt::open_path(&CString::new(t.path().join("file").to_str().unwrap()).unwrap())
+            .unwrap();
+        let at = mnt::open_beneath(root_fd.as_fd(), c"file", false).unwrap();
+        bind(root_fd.as_fd(), &file, &at, c"file", all, false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("file")).unwrap(),
+            "content"
+        );
+        chdir(c"/").unwrap();
+        for m in [root.join("a"), root.join("b"), root.join("file"), sub] {
+            umount2(&m, MntFlags::MNT_DETACH).unwrap();
+        }
+    }
 
     #[test]
     fn failure_records_round_trip() {

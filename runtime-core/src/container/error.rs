@@ -76,17 +76,59 @@ pub struct ChildError {
 impl ChildError {
     /// The error for a failure record of a container process.
     pub(crate) fn new(container: ContainerId, failure: Failure, mounts: &[String]) -> ChildError {
+        let opening = matches!(failure.step, Step::MountSource | Step::MountTarget);
         let detail = match failure.step {
-            Step::Mount => mounts
+            Step::Mount | Step::MountSource | Step::MountTarget => mounts
                 .get(failure.index as usize)
                 .map_or_else(String::new, |target| format!(" {target}")),
             _ => String::new(),
+        };
+        let source = match failure.errno {
+            libc::EXDEV if opening => io::Error::other(LEAVES),
+            libc::ELOOP if opening => io::Error::other(MAGIC_LINK),
+            errno => io::Error::from_raw_os_error(errno),
         };
         ChildError {
             container,
             step: failure.step.describe(),
             detail,
-            source: io::Error::from_raw_os_error(failure.errno),
+            source,
         }
+    }
+}
+
+/// Opening a mount's source or target failed with `EXDEV`.
+const LEAVES: &str = "the path leaves the image or directory it is resolved in \
+(a symlink out of it, or a mount below it)";
+/// Opening a mount's source or target failed with `ELOOP`.
+const MAGIC_LINK: &str = "the path passes a /proc magic link, too many symlinks, or (on \
+kernels without openat2) any symlink";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(step: Step, errno: i32) -> String {
+        let failure = Failure {
+            step,
+            errno,
+            index: 0,
+        };
+        let e = ChildError::new(
+            "a:1.0.0".parse().unwrap(),
+            failure,
+            &["/host (source /evil in /run/evil:1.0.0)".to_string()],
+        );
+        format!("{e}: {}", e.source)
+    }
+
+    #[test]
+    fn mount_path_errors_name_the_mount() {
+        let e = error(Step::MountSource, libc::EXDEV);
+        assert!(e.contains("/host (source /evil in /run/evil:1.0.0)"), "{e}");
+        assert!(e.contains("leaves the image"), "{e}");
+        assert!(error(Step::MountTarget, libc::ELOOP).contains("magic link"));
+        // Another step's EXDEV keeps the system's text.
+        assert!(!error(Step::Mount, libc::EXDEV).contains("leaves"));
     }
 }

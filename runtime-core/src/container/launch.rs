@@ -15,7 +15,7 @@ use nix::{fcntl::OFlag, sched::CloneFlags, unistd::pipe2};
 use npk::manifest::Output;
 use std::{
     fs::File,
-    os::fd::{AsFd, AsRawFd, OwnedFd, RawFd},
+    os::fd::{AsFd, AsRawFd, OwnedFd},
 };
 
 /// A launched container process: its init's pid and pidfd and the runtime's ends of its
@@ -30,7 +30,7 @@ pub(crate) struct Launched {
     pub error: OwnedFd,
     /// Read end of the status pipe: the program's exit status when it ends.
     pub status: OwnedFd,
-    /// Read ends of captured stdout and stderr.
+    /// Read ends of captured stdout and stderr (`pipe` and `inherit`).
     pub stdout: Option<OwnedFd>,
     pub stderr: Option<OwnedFd>,
 }
@@ -43,16 +43,12 @@ fn io(what: &'static str) -> impl FnOnce(nix::Error) -> LaunchError {
 }
 
 /// One output stream of the program: the fd the child gets, and the runtime's read end.
-fn output(
-    out: Output,
-    fd: RawFd,
-    null: &OwnedFd,
-) -> Result<(OwnedFd, Option<OwnedFd>), LaunchError> {
+/// `inherit` is a pipe as well: the runtime relays it to its own stream, so the container
+/// never holds the runtime's stdout or stderr (PID 1's console).
+fn output(out: Output, null: &OwnedFd) -> Result<(OwnedFd, Option<OwnedFd>), LaunchError> {
     match out {
         Output::Discard => Ok((dup(null.as_fd())?, None)),
-        Output::Inherit if fd == 2 => Ok((dup(std::io::stderr().as_fd())?, None)),
-        Output::Inherit => Ok((dup(std::io::stdout().as_fd())?, None)),
-        Output::Pipe => {
+        Output::Pipe | Output::Inherit => {
             let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(io("create an output pipe"))?;
             Ok((write, Some(read)))
         }
@@ -100,9 +96,9 @@ pub(crate) fn launch(
     let (status_read, status_write) =
         pipe2(OFlag::O_CLOEXEC).map_err(io("create the status pipe"))?;
     let status_write = high(status_write)?;
-    let (out_child, out_read) = output(stdout, 1, &null)?;
+    let (out_child, out_read) = output(stdout, &null)?;
     let out_child = high(out_child)?;
-    let (err_child, err_read) = output(stderr, 2, &null)?;
+    let (err_child, err_read) = output(stderr, &null)?;
     let err_child = high(err_child)?;
     let passed = pass.iter().map(high).collect::<Result<Vec<_>, _>>()?;
     let mut fds = ChildFds {

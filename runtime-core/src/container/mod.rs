@@ -7,9 +7,12 @@
 
 pub(crate) mod child;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub(crate) mod launch;
 pub(crate) mod mounts;
 pub(crate) mod plan;
+pub mod selinux;
 pub mod sockets;
 
 pub use plan::CONSOLE_ENV;

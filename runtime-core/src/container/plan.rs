@@ -58,6 +58,9 @@ pub(crate) struct Plan {
     pub sched: Option<Sched>,
     pub seccomp: Option<crate::seccomp::Filter>,
     pub exec: Exec,
+    /// The SELinux context for the program's execve, where SELinux is enabled (set by
+    /// the start after the plan is built; see `container::selinux`).
+    pub selinux: Option<CString>,
 }
 
 /// The environment variable that names the fd of a container's console connection.
@@ -93,11 +96,6 @@ pub(super) fn cstring(what: &str, bytes: &[u8]) -> Result<CString, PlanError> {
 
 pub(super) fn path_cstring(path: &Path) -> Result<CString, PlanError> {
     cstring(&path.display().to_string(), path.as_os_str().as_bytes())
-}
-
-/// `root` + the absolute `inner` path.
-pub(super) fn below(root: &Path, inner: &Path) -> PathBuf {
-    root.join(inner.strip_prefix("/").unwrap_or(inner))
 }
 
 /// Build the plan of a container process.
@@ -167,6 +165,7 @@ pub(crate) fn build(input: Input<'_>) -> Result<Plan, PlanError> {
         sched: sched(m)?,
         seccomp: Some(seccomp),
         exec: Exec::new(path_cstring(init)?, args, envp),
+        selinux: None,
     })
 }
 
@@ -272,13 +271,5 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(groups(&m, file), Err(PlanError::UnknownGroup(g)) if g == "nope"));
-    }
-
-    #[test]
-    fn below_root() {
-        assert_eq!(
-            below(Path::new("/run/a:1.0.0"), Path::new("/data")),
-            Path::new("/run/a:1.0.0/data")
-        );
     }
 }

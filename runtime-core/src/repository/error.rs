@@ -13,6 +13,13 @@ pub enum Error {
     /// A second repository of the same name was added to the registry.
     #[error("repository {0:?} is already in the registry")]
     DuplicateRepository(String),
+    /// An unverified repository next to keyed ones, and the configuration is not marked
+    /// `development = true`.
+    #[error(
+        "repository {0:?}: an unverified repository next to keyed ones is allowed only on a \
+         development image (development = true)"
+    )]
+    Development(String),
     /// Neither a key nor `unverified = true`.
     #[error("repository {0:?}: a repository without a key must set unverified = true")]
     NoTrust(String),
@@ -100,6 +107,18 @@ pub enum Error {
     /// The installed file is not the one that was checked.
     #[error("{}: the file changed while it was installed", .0.display())]
     Replaced(PathBuf),
+    /// The manifest asks for something its repository's policy does not allow.
+    #[error(
+        "{}: repository {repository:?} does not allow {package} to ask for {field} {value}",
+        path.display()
+    )]
+    Policy {
+        path: PathBuf,
+        repository: String,
+        package: String,
+        field: String,
+        value: String,
+    },
     /// No such container (in the registry, or in this repository).
     #[error("{0}: not installed")]
     NotInstalled(ContainerId),

@@ -6,6 +6,13 @@
 //! hash check of `fs.img`; [`Package::Development`] only from a repository marked
 //! `unverified = true`. A keyed repository never yields a development package.
 //!
+//! Trust does not leak between repositories: a manifest may ask only for what its
+//! repository's policy allows (checked at install and at load), a container's resources
+//! resolve only in the repositories its own trusts ([`Repository::trusts`]: the same key or
+//! a keyed repository named in `resources_from`, never an unverified one for a keyed
+//! container), and unverified repositories sit next to keyed ones only on a configuration
+//! marked `development = true`.
+//!
 //! Installing is split so that the heavy part runs off the event loop: [`prepare_install`]
 //! (stream to a temporary file, sync, check; or [`adopt_install`]: take over a file
 //! already spooled in the repository directory by a rename) on any thread, then [`Repository::commit`]
@@ -18,6 +25,7 @@
 mod error;
 mod install;
 mod package;
+mod policy;
 mod registry;
 mod repo;
 

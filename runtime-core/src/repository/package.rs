@@ -88,6 +88,6 @@ pub fn check(path: &Path, key: Option<&PublicKey>) -> Result<Package, Error> {
             npk.check_fs_img()?;
             Ok(Package::Signed(npk))
         }
-        None => Ok(Package::Development(npk)),
+        None => Ok(Package::Development(npk.parse_unverified()?)),
     }
 }

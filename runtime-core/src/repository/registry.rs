@@ -25,6 +25,13 @@ impl Registry {
     /// opened (bad key, no trust setting, unreadable directory) is an error; a package that
     /// is refused is returned as [`Rejected`].
     pub fn load(config: &Config) -> Result<(Registry, Vec<Rejected>), Error> {
+        // Checked by the configuration's validation; again here for one built in code.
+        let keyed = config.repositories.values().any(|r| r.key.is_some());
+        if let Some((name, _)) = config.repositories.iter().find(|(_, r)| r.unverified) {
+            if keyed && !config.development {
+                return Err(Error::Development(name.clone()));
+            }
+        }
         let mut registry = Registry::new();
         let mut rejected = Vec::new();
         for (name, repository) in &config.repositories {
@@ -102,10 +109,21 @@ impl Registry {
         self.len() == 0
     }
 
-    /// The package named `name` with the highest version matching `version`.
-    pub fn resolve(&self, name: &Name, version: &semver::VersionReq) -> Option<&Package> {
-        self.iter()
-            .map(|(_, package)| package)
+    /// The package named `name` with the highest version matching `version`, for a
+    /// container of the repository `consumer`: only among the repositories it trusts (see
+    /// [`Repository::trusts`]), so a package of an unverified repository never serves a
+    /// container of a keyed one. `None` also when `consumer` is no repository.
+    pub fn resolve(
+        &self,
+        consumer: &str,
+        name: &Name,
+        version: &semver::VersionReq,
+    ) -> Option<&Package> {
+        let consumer = self.repository(consumer)?;
+        self.repositories
+            .iter()
+            .filter(|r| consumer.trusts(r))
+            .flat_map(|r| r.iter().map(|(_, package)| package))
             .filter(|p| {
                 let manifest = p.manifest();
                 manifest.name == *name && version.matches(manifest.version.as_semver())

@@ -80,6 +80,19 @@ impl Repository {
         self.key.as_ref()
     }
 
+    /// Whether this repository's containers may use the packages of `other` as resources:
+    /// an unverified repository's may use any; a keyed repository's only those of a
+    /// repository with the same key or one named in its `resources_from` that is keyed.
+    pub fn trusts(&self, other: &Repository) -> bool {
+        match (&self.key, &other.key) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(mine), Some(theirs)) => {
+                mine == theirs || self.config.resources_from.contains(&other.name)
+            }
+        }
+    }
+
     /// Its capacity limits.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -178,7 +191,7 @@ impl Repository {
         Ok(id)
     }
 
-    /// The checks for a new package: trust, duplicate, capacity.
+    /// The checks for a new package: trust, policy, duplicate, capacity.
     fn admit(&self, package: &Package, path: &Path, size: u64) -> Result<(), Error> {
         if self.key.is_some() && !package.is_signed() {
             return Err(Error::Untrusted {
@@ -186,6 +199,7 @@ impl Repository {
                 repository: self.name.clone(),
             });
         }
+        super::policy::check(&self.name, &self.config.policy, package.manifest(), path)?;
         let id = package.id();
         if let Some(existing) = self.packages.get(&id) {
             return Err(Error::Duplicate {
@@ -318,7 +332,7 @@ fn reopen(target: &Path, checked: &Package, key: Option<&PublicKey>) -> Result<P
     }
     let package = match key {
         Some(key) => Package::Signed(npk.verify(key)?),
-        None => Package::Development(npk),
+        None => Package::Development(npk.parse_unverified()?),
     };
     if package.id() != checked.id() {
         return Err(Error::Replaced(target.to_owned()));

@@ -3,7 +3,11 @@
 
 use crate::{container::ExitStatus, id::ContainerId};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+    time::Duration,
+};
 
 /// A request to the runtime.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +35,13 @@ pub enum Request {
     Umount { id: ContainerId },
     /// Install the package file at `path` into `repository`.
     Install { repository: String, path: PathBuf },
-    /// Remove a package (stopped, unmounted), optionally with its persistent data.
-    Uninstall { id: ContainerId, wipe: bool },
+    /// Remove a package (stopped, unmounted), optionally with its persistent data;
+    /// `repositories`: only when one of these holds it (`None`: any).
+    Uninstall {
+        id: ContainerId,
+        wipe: bool,
+        repositories: Option<BTreeSet<String>>,
+    },
     /// The captured output of a container.
     Logs { id: ContainerId },
     /// Stop every container and end the runtime.
@@ -91,6 +100,9 @@ pub struct Inspection {
     pub process: Option<ProcessInfo>,
     /// The counters of its cgroup while it runs (the management protocol's type).
     pub cgroup: Option<northstar_api::CgroupStats>,
+    /// Whether its `selinux.context` was applied at the last start (absent without a
+    /// context or before the first start).
+    pub selinux: Option<crate::container::selinux::SelinuxStatus>,
 }
 
 /// The running program of a container.
@@ -175,6 +187,8 @@ pub enum RequestError {
     Resource(ContainerId),
     #[error("{0}: is used by a running container")]
     InUse(ContainerId),
+    #[error("an uninstall from repository {0} is not granted")]
+    NotGranted(String),
     #[error("{0}")]
     Start(String),
     #[error("{0}")]

@@ -5,7 +5,7 @@ use super::{
     api::{Notification, RequestError, Response},
     restart::Decision,
     start,
-    state::{State, Stream},
+    state::{deadline, State, Stream},
 };
 use crate::{
     container::{
@@ -74,10 +74,11 @@ pub(crate) fn exec(state: &mut State, id: &ContainerId) {
 
 fn read_full(fd: i32, buf: &mut [u8]) -> usize {
     let mut n = 0;
-    while n < buf.len() {
-        match northstar_sys::child::read(fd, &mut buf[n..]) {
+    while let Some(rest) = buf.get_mut(n..).filter(|rest| !rest.is_empty()) {
+        match northstar_sys::child::read(fd, rest) {
             Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
+            // At most `rest.len()`: `n` stays within `buf`.
+            Ok(k) => n = n.saturating_add(k),
         }
     }
     n
@@ -100,6 +101,7 @@ pub(crate) fn output(state: &mut State, id: &ContainerId, stream: u8) {
     let mut buf = [0u8; 16 * 1024];
     let mut eof = false;
     let mut followed = Vec::new();
+    let mut relay_dropped = 0usize;
     // Bounded work per wake-up: a flooding container cannot starve the loop.
     for _ in 0..4 {
         match nix::unistd::read(&s.fd, &mut buf) {
@@ -108,9 +110,15 @@ pub(crate) fn output(state: &mut State, id: &ContainerId, stream: u8) {
                 break;
             }
             Ok(n) => {
-                container.output.push(&buf[..n]);
-                for line in s.lines.feed(&buf[..n]) {
-                    if container.log_limit.allow(Instant::now()) {
+                let data = buf.get(..n).unwrap_or_default();
+                container.output.push(data);
+                if s.relay {
+                    // `io: inherit`: the bytes as written, on the runtime's own stream.
+                    let dropped = state.relay.write(stream, data);
+                    relay_dropped = relay_dropped.saturating_add(dropped);
+                }
+                for line in s.lines.feed(data) {
+                    if !s.relay && container.log_limit.allow(Instant::now()) {
                         log::info!("{id}: {line}");
                     }
                     followed.push(line);
@@ -120,9 +128,14 @@ pub(crate) fn output(state: &mut State, id: &ContainerId, stream: u8) {
             Err(_) => break,
         }
     }
+    if relay_dropped > 0 && container.log_limit.allow(Instant::now()) {
+        log::warn!("{id}: {relay_dropped} bytes of inherited output dropped (stream full)");
+    }
     if eof {
         if let Some(line) = s.lines.finish() {
-            log::info!("{id}: {line}");
+            if !s.relay {
+                log::info!("{id}: {line}");
+            }
             followed.push(line);
         }
         if let Some(s) = slot.take() {
@@ -173,11 +186,12 @@ pub(crate) fn exit(state: &mut State, id: &ContainerId) {
     };
     let mut record = [0u8; STATUS_SIZE];
     let status = if read_full(process.status.as_raw_fd(), &mut record) == STATUS_SIZE {
-        let word =
-            |i: usize| i32::from_ne_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
-        match word(0) {
-            0 => ExitStatus::Exit(word(4)),
-            _ => ExitStatus::Signal(word(4)),
+        // Two `i32`: exited (0) or signalled, then the code or signal.
+        let [k0, k1, k2, k3, v0, v1, v2, v3] = record;
+        let value = i32::from_ne_bytes([v0, v1, v2, v3]);
+        match i32::from_ne_bytes([k0, k1, k2, k3]) {
+            0 => ExitStatus::Exit(value),
+            _ => ExitStatus::Signal(value),
         }
     } else {
         // The init itself ended without a report: killed (stop timeout) or failed setup.
@@ -237,7 +251,7 @@ pub(crate) fn exit(state: &mut State, id: &ContainerId) {
         Decision::Stay => (),
         Decision::Restart { delay, attempt } => {
             let container = state.container(id);
-            container.restart_at = Some(Instant::now() + delay);
+            container.restart_at = Some(deadline(Instant::now(), delay));
             state.notify(Notification::Restarting {
                 id: id.clone(),
                 attempt,
@@ -292,13 +306,14 @@ pub(crate) fn timers(state: &mut State, now: Instant) {
             // Killing the container's init ends every process in its PID namespace.
             let _ = pidfd_signal(p.pidfd.as_fd(), libc::SIGKILL);
             if let Some(stop) = p.stop.as_mut() {
-                stop.0 = now + std::time::Duration::from_secs(3600);
+                stop.0 = deadline(now, std::time::Duration::from_secs(3600));
             }
         }
     }
     for id in restart {
         state.container(&id).restart_at = None;
-        state.container(&id).restarts += 1;
+        let restarts = &mut state.container(&id).restarts;
+        *restarts = restarts.saturating_add(1);
         let (args, env) = start::restart_args(state, &id);
         if let Err(e) = start::start(state, &id, args, env) {
             log::warn!("{e}");

@@ -44,6 +44,7 @@ pub(crate) fn inspect(state: &State, id: &ContainerId) -> Result<Response, Reque
         manifest,
         process,
         cgroup,
+        selinux: container.and_then(|c| c.selinux.clone()),
     })))
 }
 
@@ -115,7 +116,9 @@ fn v1_user_system(group: &ContainerGroup) -> (Option<u64>, Option<u64>) {
         .filter(|t| *t > 0);
     let usec = |k: &str| {
         let ticks = stat.as_deref().and_then(|p| read_key(p, k))?;
-        Some(ticks.saturating_mul(1_000_000) / ticks_per_second?)
+        ticks
+            .saturating_mul(1_000_000)
+            .checked_div(ticks_per_second?)
     };
     (usec("user"), usec("system"))
 }

@@ -8,7 +8,15 @@
 //! [`Runtime::start`] runs the loop on its own thread and returns a [`Handle`]; PID 1 and
 //! the host daemon use the same handle.
 
+// The loop runs in PID 1 and never panics: no indexing or arithmetic that can panic
+// outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 pub mod api;
+mod data;
 mod events;
 mod inspect;
 mod oom;
@@ -26,7 +34,7 @@ pub use start::StartError;
 pub use state::Answer;
 
 use crate::{
-    cgroups::{Hierarchy, RuntimeGroup},
+    cgroups::{Defaults, Hierarchy, RuntimeGroup, RuntimeLimits},
     config::Config,
     id::ContainerId,
     repository::Registry,
@@ -246,8 +254,27 @@ fn launch(
                 requests::error_chain(&r.error)
             );
         }
+        if config.development {
+            let unverified: Vec<&str> = registry
+                .repositories()
+                .filter(|r| r.key().is_none())
+                .map(|r| r.name())
+                .collect();
+            log::warn!(
+                "DEVELOPMENT IMAGE: unsigned packages are accepted from repositories {}; \
+                 not for production",
+                unverified.join(", ")
+            );
+        }
+        data::migrate(&config.data_dir, &registry);
         let hierarchy = Hierarchy::detect(&config.cgroups.root)?;
-        let cgroups = RuntimeGroup::create(hierarchy, &config.cgroups.name)?;
+        let mut cgroups = RuntimeGroup::create(hierarchy, &config.cgroups.name)?;
+        cgroups.set_defaults(Defaults::from_config(&config.cgroups));
+        let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|source| Error::Os {
+            what: "read /proc/meminfo",
+            source,
+        })?;
+        cgroups.limit(&RuntimeLimits::from_config(&config.cgroups, &meminfo)?)?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os("create epoll"))?;
         let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map_err(os("create eventfd"))?;
@@ -364,7 +391,7 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
                 let ms = deadline
                     .saturating_duration_since(Instant::now())
                     .as_millis();
-                EpollTimeout::from(u16::try_from(ms + 1).unwrap_or(u16::MAX))
+                EpollTimeout::from(u16::try_from(ms.saturating_add(1)).unwrap_or(u16::MAX))
             }
         };
         let n = match state.epoll.wait(&mut events, timeout) {
@@ -372,7 +399,7 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
             Err(nix::errno::Errno::EINTR) => 0,
             Err(e) => return Err(os("wait for events")(e)),
         };
-        for event in &events[..n] {
+        for event in events.iter().take(n) {
             let Some(source) = state.sources.get(&event.data()).cloned() else {
                 continue;
             };

@@ -1,9 +1,19 @@
 //! Captured output of containers: read from the pipes by the event loop, split into lines,
 //! forwarded to the runtime's log (prefixed by the container, rate-limited) and kept in a
 //! bounded ring buffer per container for the management API.
+//!
+//! `io: inherit` is a pipe too: a container never holds the runtime's own stdout or
+//! stderr (on a device, PID 1's console). [`Relay`] copies what it writes, byte for byte,
+//! to the runtime's stream, without ever blocking the loop: what the stream cannot take
+//! at once is dropped and counted.
 
 use std::{
     collections::VecDeque,
+    fs::OpenOptions,
+    os::{
+        fd::{AsFd, OwnedFd, RawFd},
+        unix::fs::OpenOptionsExt,
+    },
     time::{Duration, Instant},
 };
 
@@ -29,8 +39,14 @@ impl Ring {
     }
 
     pub(crate) fn push(&mut self, data: &[u8]) {
-        let data = &data[data.len().saturating_sub(self.limit)..];
-        let excess = (self.bytes.len() + data.len()).saturating_sub(self.limit);
+        let data = data
+            .get(data.len().saturating_sub(self.limit)..)
+            .unwrap_or_default();
+        let excess = self
+            .bytes
+            .len()
+            .saturating_add(data.len())
+            .saturating_sub(self.limit);
         self.bytes.drain(..excess);
         self.bytes.extend(data);
     }
@@ -103,12 +119,95 @@ impl RateLimit {
             self.tokens = self.per_sec;
             self.refilled = now;
         }
-        if self.tokens == 0 {
-            self.dropped += 1;
-            return false;
+        match self.tokens.checked_sub(1) {
+            Some(tokens) => {
+                self.tokens = tokens;
+                true
+            }
+            None => {
+                self.dropped = self.dropped.saturating_add(1);
+                false
+            }
         }
-        self.tokens -= 1;
-        true
+    }
+}
+
+/// The runtime's own stdout and stderr, for streams of containers with `io: inherit`.
+#[derive(Debug, Default)]
+pub(crate) struct Relay {
+    /// Opened at first use: stdout, stderr.
+    targets: [Option<OwnedFd>; 2],
+    /// Bytes dropped because the runtime's stream could not take them.
+    pub dropped: u64,
+}
+
+impl Relay {
+    /// Write `data` of stream `stream` (1 stdout, 2 stderr) to the runtime's own stream;
+    /// returns the bytes dropped (stream full, or the stream cannot be written).
+    pub(crate) fn write(&mut self, stream: u8, data: &[u8]) -> usize {
+        let [out, err] = &mut self.targets;
+        let (slot, fd) = if stream == 2 {
+            (err, libc::STDERR_FILENO)
+        } else {
+            (out, libc::STDOUT_FILENO)
+        };
+        if slot.is_none() {
+            *slot = open_nonblocking(fd);
+        }
+        let dropped = match slot.as_ref() {
+            Some(target) => write_nonblocking(target, data),
+            None => data.len(),
+        };
+        let count = u64::try_from(dropped).unwrap_or(u64::MAX);
+        self.dropped = self.dropped.saturating_add(count);
+        dropped
+    }
+}
+
+/// Write as much of `data` to `fd` as it takes now; returns the bytes left over.
+fn write_nonblocking(fd: impl AsFd, data: &[u8]) -> usize {
+    let mut rest = data;
+    while !rest.is_empty() {
+        match nix::unistd::write(fd.as_fd(), rest) {
+            Ok(0) => break,
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    rest.len()
+}
+
+/// A description of the runtime's stream `fd` of its own, opened again through
+/// `/proc/self/fd` with `O_NONBLOCK` (and `O_APPEND` for a file), so a full console or
+/// pipe makes a write fail at once instead of stalling the loop, while the runtime's own
+/// `fd` stays as it was. Where that is impossible (no /proc, a socket) a duplicate of
+/// `fd` whose description already is non-blocking; otherwise `None`: nothing is relayed.
+fn open_nonblocking(fd: RawFd) -> Option<OwnedFd> {
+    let reopened = OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{fd}"));
+    match reopened {
+        Ok(file) => Some(file.into()),
+        Err(e) => {
+            let borrowed = if fd == libc::STDERR_FILENO {
+                std::io::stderr().as_fd().try_clone_to_owned()
+            } else {
+                std::io::stdout().as_fd().try_clone_to_owned()
+            };
+            let dup = borrowed.ok().filter(|d| {
+                nix::fcntl::fcntl(d, nix::fcntl::FcntlArg::F_GETFL)
+                    .is_ok_and(|flags| flags & libc::O_NONBLOCK != 0)
+            });
+            if dup.is_none() {
+                log::warn!(
+                    "containers' inherited output is dropped: fd {fd} cannot be opened \
+                     non-blocking ({e})"
+                );
+            }
+            dup
+        }
     }
 }
 
@@ -137,6 +236,21 @@ mod tests {
         assert_eq!(lines[0].len(), MAX_LINE);
         assert_eq!(l.finish().as_deref(), Some("xxx"));
         assert_eq!(l.finish(), None);
+    }
+
+    #[test]
+    fn a_full_stream_drops_instead_of_blocking() {
+        let (read, write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+                .unwrap();
+        let capacity = nix::fcntl::fcntl(&write, nix::fcntl::FcntlArg::F_GETPIPE_SZ).unwrap();
+        let capacity = usize::try_from(capacity).unwrap();
+        let data = vec![b'x'; capacity + 1000];
+        assert_eq!(write_nonblocking(&write, &data), 1000);
+        assert_eq!(write_nonblocking(&write, b"more"), 4);
+        let mut buf = vec![0; capacity];
+        assert_eq!(nix::unistd::read(&read, &mut buf).unwrap(), capacity);
+        assert_eq!(write_nonblocking(&write, b"more"), 0);
     }
 
     #[test]

@@ -40,7 +40,11 @@ pub(crate) fn handle(state: &mut State, request: Request, reply: Reply) {
             let (args, env) = start::restart_args(state, &id);
             return start(state, &id, args, env, reply);
         }
-        Request::Uninstall { id, wipe } => uninstall(state, &id, wipe),
+        Request::Uninstall {
+            id,
+            wipe,
+            repositories,
+        } => uninstall(state, &id, wipe, repositories.as_ref()),
         Request::Logs { id } => logs(state, id),
         Request::Shutdown => return shutdown(state, reply),
     };
@@ -175,7 +179,7 @@ pub(crate) fn stop(
         }
         return;
     };
-    let deadline = Instant::now() + grace;
+    let deadline = super::state::deadline(Instant::now(), grace);
     match process.stop.as_mut() {
         // Already stopping: the earlier deadline wins, so a second stop with a shorter
         // grace ends the container at its own deadline, not at the first one's.
@@ -331,12 +335,27 @@ pub(crate) fn installed(
     let _ = reply.send(answer.map(|id| Response::Installed { id }));
 }
 
-fn uninstall(state: &mut State, id: &ContainerId, wipe: bool) -> Result<Response, RequestError> {
+fn uninstall(
+    state: &mut State,
+    id: &ContainerId,
+    wipe: bool,
+    repositories: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Response, RequestError> {
     let package: &Package = state
         .registry
         .get(id)
         .ok_or_else(|| RequestError::NotFound(id.clone()))?;
+    // Checked here, where the repository holding it is known.
+    if let (Some(granted), Some(repository)) = (repositories, state.registry.repository_of(id)) {
+        if !granted.contains(repository) {
+            return Err(RequestError::NotGranted(repository.to_string()));
+        }
+    }
     let name = package.manifest().name.clone();
+    let data = state
+        .registry
+        .repository_of(id)
+        .map(|r| super::data::path(&state.config.data_dir, r, name.as_str()));
     if in_use(state, id) {
         return Err(RequestError::InUse(id.clone()));
     }
@@ -346,8 +365,7 @@ fn uninstall(state: &mut State, id: &ContainerId, wipe: bool) -> Result<Response
         .uninstall(id)
         .map_err(|e| RequestError::Failed(error_chain(&e)))?;
     state.containers.remove(id);
-    if wipe {
-        let data = state.config.data_dir.join(name.as_str());
+    if let Some(data) = data.filter(|_| wipe) {
         if data.exists() {
             std::fs::remove_dir_all(&data).map_err(|e| {
                 RequestError::Failed(format!("{id}: remove {}: {e}", data.display()))

@@ -62,7 +62,7 @@ impl Backoff {
         }
         let factor = 1u64.checked_shl(self.attempts.min(63)).unwrap_or(u64::MAX);
         let delay = initial.saturating_mul(factor).min(max);
-        self.attempts += 1;
+        self.attempts = self.attempts.saturating_add(1);
         Decision::Restart {
             delay: Duration::from_millis(delay),
             attempt: self.attempts,

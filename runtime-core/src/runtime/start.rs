@@ -2,11 +2,14 @@
 //! variant; the order is fixed by what each step needs:
 //!
 //! 1. `lookup`: the package exists, is not a resource container, is not running.
-//! 2. `resolve_resources`: the highest installed version matching each resource mount,
-//!    each mounted (needs the registry).
+//!    `selinux`: whether the manifest's SELinux context can be applied; refused here,
+//!    before anything exists, where the configuration requires SELinux and it is off.
+//! 2. `resolve_resources`: the highest installed version matching each resource mount in
+//!    the repositories the container's own trusts, each mounted (needs the registry).
 //! 3. `mount_image`: the container's own image (needs nothing started yet, so a failure
 //!    leaves nothing behind but mounts, which are kept for the next start anyway).
-//! 4. `persist`: `data_dir/<name>` owned by the container's uid/gid, mode 0700.
+//! 4. `persist`: `data_dir/@<repository>/<name>` (data of the old layout `data_dir/<name>`
+//!    moved there first, see `data`) owned by the container's uid/gid, mode 0700.
 //! 5. `sockets`: the manifest's unix sockets, listening, before the process exists; and
 //!    the console connection (a socket pair) when the manifest has a `console` and a
 //!    management API server takes the other end.
@@ -26,6 +29,7 @@ use crate::{
         error::{LaunchError, PlanError},
         launch,
         plan::{self, Net},
+        selinux::{self, SelinuxStatus},
         sockets,
     },
     id::ContainerId,
@@ -37,6 +41,7 @@ use npk::manifest::{Manifest, Mount, Network};
 use std::os::fd::OwnedFd;
 use std::{
     collections::BTreeMap,
+    ffi::CString,
     fs,
     os::unix::fs::{chown, PermissionsExt},
     path::{Path, PathBuf},
@@ -52,9 +57,13 @@ pub enum StartError {
     Resource(ContainerId),
     #[error("{0}: is already running")]
     Running(ContainerId),
-    #[error("{id}: resource {name} {version}: no installed version matches")]
+    #[error(
+        "{id}: resource {name} {version}: no installed version matches in the repositories {repository:?} \
+         trusts"
+    )]
     MissingResource {
         id: ContainerId,
+        repository: String,
         name: String,
         version: String,
     },
@@ -64,6 +73,12 @@ pub enum StartError {
         image: ContainerId,
         #[source]
         source: Box<mount::Error>,
+    },
+    #[error("{id}: find the persistent directory")]
+    Data {
+        id: ContainerId,
+        #[source]
+        source: super::data::DataError,
     },
     #[error("{id}: prepare the persistent directory {path}")]
     Persist {
@@ -109,6 +124,12 @@ pub enum StartError {
         #[source]
         source: LaunchError,
     },
+    #[error("{id}")]
+    Selinux {
+        id: ContainerId,
+        #[source]
+        source: selinux::Error,
+    },
     #[error("{id}: watch the process")]
     Watch {
         id: ContainerId,
@@ -126,6 +147,7 @@ pub(crate) fn start(
 ) -> Result<i32, StartError> {
     let manifest = lookup(state, id)?;
     let (resources, used) = resolve_resources(state, id, &manifest)?;
+    let selinux = selinux(state, id, &manifest)?;
     let root = mount_image(state, id, id)?;
     let persist = persist(state, id, &manifest)?;
     let sockets = sockets::create(
@@ -153,7 +175,7 @@ pub(crate) fn start(
             source,
         })?;
     let net = network(state, id, &manifest)?;
-    let plan = plan::build(plan::Input {
+    let mut plan = plan::build(plan::Input {
         manifest: &manifest,
         root: &root,
         resources: &resources,
@@ -165,7 +187,10 @@ pub(crate) fn start(
         sockets: sockets
             .as_ref()
             .map(|s| (s.dir.as_path(), socket_names.clone())),
-        console: console.as_ref().map(|_| 3 + socket_names.len()),
+        // After stdin, stdout, stderr and the sockets.
+        console: console
+            .as_ref()
+            .map(|_| socket_names.len().saturating_add(3)),
         args: args.as_deref(),
         env: env.as_ref(),
     })
@@ -173,6 +198,8 @@ pub(crate) fn start(
         id: id.clone(),
         source,
     })?;
+    let (context, selinux) = selinux.unzip();
+    plan.selinux = context.flatten();
     let io = manifest.io.clone().unwrap_or_default();
     let (console_server, console_child) = console.unzip();
     let pass: Vec<_> = sockets
@@ -202,7 +229,8 @@ pub(crate) fn start(
         });
     }
     let mount_targets = plan.mounts.iter().map(|op| op.target()).collect();
-    watch(state, id, launched, cgroup, used, mount_targets).map_err(|source| {
+    let relay = [io.stdout, io.stderr].map(|o| o == npk::manifest::Output::Inherit);
+    watch(state, id, launched, relay, cgroup, used, mount_targets).map_err(|source| {
         StartError::Watch {
             id: id.clone(),
             source,
@@ -211,7 +239,36 @@ pub(crate) fn start(
     let container = state.container(id);
     container.args = args;
     container.env = env;
+    container.selinux = selinux;
     Ok(pid)
+}
+
+/// The manifest's SELinux context: the bytes for the child where SELinux is enabled, and
+/// the status `inspect` shows. Where it is not enabled: a refusal if the configuration
+/// requires SELinux, else a warning.
+fn selinux(
+    state: &State,
+    id: &ContainerId,
+    manifest: &Manifest,
+) -> Result<Option<(Option<CString>, SelinuxStatus)>, StartError> {
+    let context = manifest.selinux.as_ref().map(|s| s.context.as_str());
+    let fs = Path::new(selinux::SELINUXFS);
+    let enabled = context.is_some() && selinux::enabled(fs);
+    let decided =
+        selinux::decide(context, state.config.selinux, enabled, fs).map_err(|source| {
+            StartError::Selinux {
+                id: id.clone(),
+                source,
+            }
+        })?;
+    if let Some((_, status)) = decided.as_ref().filter(|(_, s)| !s.applied) {
+        let reason = status.reason.as_deref().unwrap_or_default();
+        log::warn!(
+            "{id}: selinux.context {:?} is not applied: {reason}",
+            status.context
+        );
+    }
+    Ok(decided)
 }
 
 /// The console connection: the server's end and the container's, when the manifest has
@@ -260,6 +317,15 @@ fn lookup(state: &mut State, id: &ContainerId) -> Result<Manifest, StartError> {
     Ok(manifest)
 }
 
+/// The name of the repository holding `id`.
+fn repository_of(state: &State, id: &ContainerId) -> Result<String, StartError> {
+    state
+        .registry
+        .repository_of(id)
+        .map(str::to_string)
+        .ok_or_else(|| StartError::NotFound(id.clone()))
+}
+
 /// The image mount of each resource mount point, and the resources used.
 fn resolve_resources(
     state: &mut State,
@@ -268,16 +334,18 @@ fn resolve_resources(
 ) -> Result<(BTreeMap<PathBuf, PathBuf>, Vec<ContainerId>), StartError> {
     let mut resources = BTreeMap::new();
     let mut used = Vec::new();
+    let repository = repository_of(state, id)?;
     for (point, mount) in &manifest.mounts {
         let Mount::Resource(resource) = mount else {
             continue;
         };
         let found = state
             .registry
-            .resolve(&resource.name, &resource.version)
+            .resolve(&repository, &resource.name, &resource.version)
             .map(Package::id)
             .ok_or_else(|| StartError::MissingResource {
                 id: id.clone(),
+                repository: repository.clone(),
                 name: resource.name.to_string(),
                 version: resource.version.to_string(),
             })?;
@@ -334,11 +402,21 @@ fn persist(
     if !manifest
         .mounts
         .values()
-        .any(|m| matches!(m, Mount::Persist))
+        .any(|m| matches!(m, Mount::Persist(_)))
     {
         return Ok(None);
     }
-    let path = state.config.data_dir.join(manifest.name.as_str());
+    let repository = repository_of(state, id)?;
+    let path = super::data::locate(
+        &state.config.data_dir,
+        &state.registry,
+        &repository,
+        manifest.name.as_str(),
+    )
+    .map_err(|source| StartError::Data {
+        id: id.clone(),
+        source,
+    })?;
     let fail = |source| StartError::Persist {
         id: id.clone(),
         path: path.clone(),
@@ -375,6 +453,7 @@ fn watch(
     state: &mut State,
     id: &ContainerId,
     launched: launch::Launched,
+    relay: [bool; 2],
     cgroup: crate::cgroups::ContainerGroup,
     resources: Vec<ContainerId>,
     mount_targets: Vec<String>,
@@ -382,17 +461,23 @@ fn watch(
     let pidfd_token = state.watch(&launched.pidfd, Source::Exit(id.clone()))?;
     let exec_token = state.watch(&launched.error, Source::Exec(id.clone()))?;
     let mut streams = [None, None];
-    for (i, fd) in [launched.stdout, launched.stderr].into_iter().enumerate() {
+    // Output 1 is stdout, 2 stderr.
+    let outputs = [launched.stdout, launched.stderr]
+        .into_iter()
+        .zip(relay)
+        .zip(1u8..);
+    for (((fd, relay), output), stream) in outputs.zip(streams.iter_mut()) {
         if let Some(fd) = fd {
             nix::fcntl::fcntl(
                 &fd,
                 nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
             )?;
-            let token = state.watch(&fd, Source::Output(id.clone(), i as u8 + 1))?;
-            streams[i] = Some(Stream {
+            let token = state.watch(&fd, Source::Output(id.clone(), output))?;
+            *stream = Some(Stream {
                 fd,
                 token,
                 lines: Default::default(),
+                relay,
             });
         }
     }

@@ -3,7 +3,7 @@
 
 use super::{
     api::{ContainerState, Notification, RequestError, Response},
-    output::{Lines, RateLimit, Ring, LOG_LINES_PER_SEC},
+    output::{Lines, RateLimit, Relay, Ring, LOG_LINES_PER_SEC},
     restart::Backoff,
 };
 use crate::{
@@ -21,6 +21,15 @@ use std::{
     sync::mpsc::Sender,
     time::{Duration, Instant},
 };
+
+/// The instant `wait` after `now`. A wait the clock cannot hold (a timeout of centuries)
+/// is as good as forever: a year.
+pub(crate) fn deadline(now: Instant, wait: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(YEAR))
+        .unwrap_or(now)
+}
 
 /// The answer to a request.
 pub type Answer = Result<Response, RequestError>;
@@ -91,6 +100,8 @@ pub(crate) struct Stream {
     pub fd: OwnedFd,
     pub token: u64,
     pub lines: Lines,
+    /// `io: inherit`: copied to the runtime's own stream ([`Relay`]) instead of the log.
+    pub relay: bool,
 }
 
 /// A live container process.
@@ -133,6 +144,8 @@ pub(crate) struct Container {
     /// Arguments and environment of the last explicit start, reused by restarts.
     pub args: Option<Vec<String>>,
     pub env: Option<BTreeMap<String, String>>,
+    /// Whether the last start applied the manifest's SELinux context.
+    pub selinux: Option<crate::container::selinux::SelinuxStatus>,
 }
 
 impl Container {
@@ -147,6 +160,7 @@ impl Container {
             log_limit: RateLimit::new(LOG_LINES_PER_SEC),
             args: None,
             env: None,
+            selinux: None,
         }
     }
 
@@ -186,6 +200,8 @@ pub(crate) struct State {
     pub followers: Vec<(ContainerId, Follower)>,
     /// Where containers' console connections go (the management API server).
     pub console: Option<crate::server::Inbox>,
+    /// The runtime's own stdout and stderr, for containers with `io: inherit`.
+    pub relay: Relay,
 }
 
 impl State {
@@ -216,13 +232,14 @@ impl State {
             networks: Default::default(),
             followers: Vec::new(),
             console: None,
+            relay: Relay::default(),
         }
     }
 
     /// Watch `fd` for input; returns its token.
     pub(crate) fn watch(&mut self, fd: impl AsFd, source: Source) -> nix::Result<u64> {
         let token = self.next_token;
-        self.next_token += 1;
+        self.next_token = token.checked_add(1).ok_or(nix::errno::Errno::EOVERFLOW)?;
         self.epoll
             .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))?;
         self.sources.insert(token, source);

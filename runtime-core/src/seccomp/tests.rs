@@ -123,6 +123,24 @@ fn default_profile_allows_a_programs_needs_and_kills_the_rest() {
     }
 }
 
+/// No anonymous code: `memfd_create` and `execveat` fail with ENOSYS (a C library's
+/// `fexecve` may then fall back to `execve` of /proc/self/fd/N, which the mount's `noexec`
+/// decides); `execve` itself stays allowed.
+#[test]
+fn default_profile_refuses_anonymous_code() {
+    for arch in Arch::ALL {
+        let f = default_filter_for(arch);
+        for name in ["memfd_create", "execveat"] {
+            assert_eq!(
+                call(&f, name, NO_ARGS),
+                RET_ERRNO | libc::ENOSYS as u32,
+                "{arch}: {name}"
+            );
+        }
+        assert_eq!(call(&f, "execve", NO_ARGS), RET_ALLOW, "{arch}");
+    }
+}
+
 #[test]
 fn board_specific_calls_of_the_default_profile() {
     let f = default_filter_for(Arch::Arm);

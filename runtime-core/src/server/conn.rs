@@ -3,10 +3,11 @@
 //! over `write_buffer` the connection is not read and notifications are dropped and
 //! counted for `lagged`; a queue over [`Conn::hard_limit`] closes the connection.
 
-use super::{install::Spool, rate::Rate, transport::Transport};
+use super::{deadline::after, install::Spool, rate::Rate, transport::Transport};
 use northstar_api::{
     codec::{Decoder, Encoder, MAX_SERVER_FRAME},
-    ClientMessage, Notification, Permissions, RequestId, ServerMessage,
+    ClientMessage, Notification, Permissions, ProtocolVersion, RequestId, ServerMessage,
+    PROTOCOL_VERSION,
 };
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,8 @@ pub(super) struct Conn {
     pub decoder: Decoder<ClientMessage>,
     pub out: Vec<u8>,
     pub permissions: Permissions,
+    /// The session's protocol version (the client's, from its `hello`).
+    pub version: ProtocolVersion,
     pub limits: Limits,
     pub phase: Phase,
     pub subscribed: bool,
@@ -118,8 +121,9 @@ impl Conn {
             decoder: Decoder::new(max_frame),
             out: Vec::new(),
             permissions,
+            version: PROTOCOL_VERSION,
             limits,
-            phase: Phase::Handshake(now + handshake),
+            phase: Phase::Handshake(after(now, handshake)),
             subscribed: false,
             lagged: 0,
             in_flight: 0,
@@ -150,6 +154,9 @@ impl Conn {
         if self.out.is_empty() {
             self.last_write = Instant::now();
         }
+        // What the session's version has instead of what was added after it.
+        let older = message.for_version(self.version);
+        let message = older.as_ref().unwrap_or(message);
         if !Self::encode(message, &mut self.out) {
             let fallback = ServerMessage::error(
                 message_id(message),
@@ -186,8 +193,8 @@ impl Conn {
         if !Self::encode(&message, &mut frame) {
             return;
         }
-        if self.out.len() + frame.len() > self.limits.write_buffer {
-            self.lagged += 1;
+        if self.out.len().saturating_add(frame.len()) > self.limits.write_buffer {
+            self.lagged = self.lagged.saturating_add(1);
             return;
         }
         if self.out.is_empty() {
@@ -253,13 +260,13 @@ impl Conn {
                 return Some(Close::Handshake);
             }
         }
-        if !self.out.is_empty() && self.last_write + write <= now {
+        if !self.out.is_empty() && after(self.last_write, write) <= now {
             return Some(Close::Write);
         }
         if self.raw_deadline().is_some_and(|d| d <= now) {
             return Some(Close::Install);
         }
-        if self.idle() && self.last_read + idle <= now {
+        if self.idle() && after(self.last_read, idle) <= now {
             return Some(Close::Idle);
         }
         None
@@ -276,7 +283,7 @@ impl Conn {
 
     /// Raw bytes to drop, which must arrive within the install time limit.
     pub(super) fn discard(&self) -> Raw {
-        Raw::Discard(Instant::now() + self.limits.install_timeout)
+        Raw::Discard(after(Instant::now(), self.limits.install_timeout))
     }
 
     /// Nothing in flight, queued, subscribed or followed.
@@ -300,13 +307,13 @@ impl Conn {
             }
         }
         if !self.out.is_empty() {
-            at(self.last_write + write);
+            at(after(self.last_write, write));
         }
         if let Some(deadline) = self.raw_deadline() {
             at(deadline);
         }
         if self.idle() {
-            at(self.last_read + idle);
+            at(after(self.last_read, idle));
         }
         next
     }

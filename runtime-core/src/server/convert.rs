@@ -54,6 +54,7 @@ pub(super) fn inspection(inspection: Inspection) -> Result<api::Response, ApiErr
         manifest: inspection.manifest,
         process,
         cgroup: inspection.cgroup,
+        selinux: inspection.selinux,
     })))
 }
 
@@ -66,11 +67,13 @@ pub(super) fn logs(output: &[u8], tail: Option<u32>, budget: usize) -> api::Resp
     let mut used = 0usize;
     for line in all.iter().rev().take(tail) {
         // A JSON string is at most six bytes per byte of text, plus quotes and a comma.
-        let cost = serde_json::to_string(line).map_or(line.len() * 6 + 2, |s| s.len()) + 1;
-        if used + cost > budget {
+        let json = serde_json::to_string(line)
+            .map_or(line.len().saturating_mul(6).saturating_add(2), |s| s.len());
+        let cost = json.saturating_add(1);
+        let Some(total) = used.checked_add(cost).filter(|t| *t <= budget) else {
             break;
-        }
-        used += cost;
+        };
+        used = total;
         lines.push((*line).to_string());
     }
     lines.reverse();
@@ -160,6 +163,16 @@ pub(super) fn error(container: Option<&ContainerId>, e: RequestError) -> ApiErro
         RequestError::NotRunning(container) => ApiError::NotRunning { container },
         RequestError::Resource(container) => ApiError::ResourceContainer { container },
         RequestError::InUse(container) => ApiError::InUse { container },
+        // Only an uninstall is limited by the runtime (it knows the repository).
+        RequestError::NotGranted(repository) => match RepositoryName::new(&repository) {
+            Ok(repository) => ApiError::RepositoryNotGranted {
+                permission: Permission::Uninstall,
+                repository,
+            },
+            Err(e) => ApiError::Internal {
+                message: e.to_string(),
+            },
+        },
         RequestError::AlreadyInstalled(container) => ApiError::AlreadyInstalled { container },
         RequestError::Full { repository, reason } => match RepositoryName::new(&repository) {
             Ok(repository) => ApiError::RepositoryFull { repository, reason },
@@ -202,30 +215,55 @@ fn start_failed(container: &ContainerId, message: &str) -> ApiError {
 }
 
 /// A container's permissions from its manifest's `console.permissions` (Northstar 0.9's
-/// names). Overriding a start's arguments is never granted to a container.
-pub(super) fn console_permissions(set: &npk::manifest::Permissions) -> Permissions {
-    use npk::manifest::Permission as M;
+/// names, with targets). `inspect` and `kill` apply to the container itself (`own`, its
+/// name) unless the entry names others (`kill:<name>`, `kill:*`); `install` and
+/// `uninstall` cover every repository unless the entry names one. Overriding a start's
+/// arguments is never granted to a container.
+pub(super) fn console_permissions(
+    set: &npk::manifest::Permissions,
+    own: &npk::manifest::Name,
+) -> Permissions {
+    use npk::manifest::{Permission as M, Target};
     use Permission as P;
-    set.0
-        .iter()
-        .flat_map(|p| -> &[P] {
-            match p {
-                M::Ident | M::Token => &[],
-                M::Inspect => &[P::Inspect, P::Logs],
-                M::Install => &[P::Install],
-                M::Kill => &[P::Kill, P::Stop],
-                M::List => &[P::List],
-                M::Mount => &[P::Mount],
-                M::Notifications => &[P::Notifications],
-                M::Repositories => &[P::Repositories],
-                M::Shutdown => &[P::Shutdown, P::Reboot],
-                M::Start => &[P::Start, P::Restart],
-                M::Umount => &[P::Umount],
-                M::Uninstall => &[P::Uninstall],
+    let mut permissions = Permissions::NONE;
+    for grant in &set.0 {
+        let granted: &[P] = match grant.permission {
+            M::Ident | M::Token => &[],
+            M::Inspect => &[P::Inspect, P::Logs],
+            M::Install => &[P::Install],
+            // A restart stops the container: it goes with `kill`.
+            M::Kill => &[P::Kill, P::Stop, P::Restart],
+            M::List => &[P::List],
+            M::Mount => &[P::Mount],
+            M::Notifications => &[P::Notifications],
+            M::Repositories => &[P::Repositories],
+            M::Shutdown => &[P::Shutdown, P::Reboot],
+            M::Start => &[P::Start],
+            M::Umount => &[P::Umount],
+            M::Uninstall => &[P::Uninstall],
+        };
+        let default = match grant.permission.targets() {
+            Some(npk::manifest::Targets::Containers) => Some(own.as_str()),
+            _ => None,
+        };
+        let target = match &grant.target {
+            Target::Default => default,
+            Target::Any => None,
+            Target::Named(name) => Some(name.as_str()),
+        };
+        for permission in granted {
+            match target {
+                None => permissions.insert(*permission),
+                Some(target) => {
+                    if let Err(e) = permissions.insert_for(*permission, target) {
+                        // The manifest's rules are the protocol's: not reached.
+                        log::warn!("console permission {grant} of {own}: {e}");
+                    }
+                }
             }
-        })
-        .copied()
-        .collect()
+        }
+    }
+    permissions
 }
 
 #[cfg(test)]
@@ -271,5 +309,29 @@ mod tests {
         };
         assert_eq!(lines, ["three"]);
         assert!(truncated);
+    }
+
+    #[test]
+    fn console_grants_without_a_name_are_for_the_container_itself() {
+        let own = npk::manifest::Name::new("me").unwrap();
+        let set: npk::manifest::Permissions = serde_json::from_str(
+            r#"["kill", "inspect:*", "install:apps", "uninstall", "start", "list"]"#,
+        )
+        .unwrap();
+        let p = console_permissions(&set, &own);
+        for kill in [Permission::Kill, Permission::Stop, Permission::Restart] {
+            assert!(p.covers(kill, "me") && !p.covers(kill, "other"), "{kill}");
+        }
+        assert!(p.covers(Permission::Inspect, "other") && p.covers(Permission::Logs, "other"));
+        assert!(p.covers(Permission::Install, "apps") && !p.covers(Permission::Install, "system"));
+        assert!(p.covers(Permission::Uninstall, "system"));
+        assert!(p.covers(Permission::Start, "other"));
+        assert!(!p.contains(Permission::StartWithArgs));
+        let full = console_permissions(&npk::manifest::Permissions::full(), &own);
+        assert_eq!(
+            full.scope(Permission::Kill),
+            Some(&northstar_api::Scope::All)
+        );
+        assert!(!full.contains(Permission::StartWithArgs));
     }
 }

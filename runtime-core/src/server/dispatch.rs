@@ -12,8 +12,8 @@ use super::{
 };
 use crate::runtime::{self as rt, Response};
 use northstar_api::{
-    codec::MAX_SERVER_FRAME, ApiError, ClientMessage, ContainerId, ExitStatus, Request, RequestId,
-    ServerMessage, Welcome, PROTOCOL_VERSION,
+    codec::MAX_SERVER_FRAME, ApiError, ClientMessage, ContainerId, ExitStatus, Permission, Request,
+    RequestId, Scope, ServerMessage, Welcome, PROTOCOL_VERSION,
 };
 use std::{
     sync::{
@@ -70,14 +70,15 @@ pub(super) fn message(ctx: &mut Ctx, token: u64, conn: &mut Conn, message: Clien
     match (conn.phase, message) {
         (Phase::Handshake(_), ClientMessage::Hello(hello)) => {
             match PROTOCOL_VERSION.negotiate(hello.version) {
-                Ok(_) => {
+                Ok(version) => {
+                    conn.version = version;
                     log::debug!("api: {}: {} connected", conn.peer, hello.client);
                     conn.phase = Phase::Ready;
                     reply(
                         conn,
                         ServerMessage::Welcome(Welcome {
                             version: PROTOCOL_VERSION,
-                            permissions: conn.permissions,
+                            permissions: conn.permissions.clone(),
                         }),
                     );
                 }
@@ -192,6 +193,10 @@ fn request(ctx: &mut Ctx, token: u64, conn: &mut Conn, id: RequestId, request: R
         Request::Uninstall { container, wipe } => rt::Request::Uninstall {
             id: container,
             wipe,
+            repositories: match conn.permissions.scope(Permission::Uninstall) {
+                Some(Scope::Only(repositories)) => Some(repositories.clone()),
+                Some(Scope::All) | None => None,
+            },
         },
         Request::Mount { container } => rt::Request::Mount { id: container },
         Request::Umount { container } => rt::Request::Umount { id: container },
@@ -256,7 +261,7 @@ pub(super) fn send(
             answer,
         })))
     });
-    conn.in_flight += 1;
+    conn.in_flight = conn.in_flight.saturating_add(1);
 }
 
 fn logs(
@@ -310,7 +315,7 @@ fn logs(
             answer,
         })))
     });
-    conn.in_flight += 1;
+    conn.in_flight = conn.in_flight.saturating_add(1);
 }
 
 /// Lines of a followed log.

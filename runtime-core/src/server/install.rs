@@ -90,15 +90,12 @@ impl Spool {
             return Err(io::Error::other("spool closed"));
         };
         file.write_all(data)?;
-        self.written += data.len() as u64;
+        self.written = self.written.saturating_add(data.len() as u64);
         // The runtime syncs the package before it takes it: start the writeback now, a
         // chunk at a time, so that sync has little left to wait for. Best effort.
-        if self.written - self.flushed >= WRITEBACK_CHUNK {
-            let _ = northstar_sys::writeback::start(
-                file.as_fd(),
-                self.flushed,
-                self.written - self.flushed,
-            );
+        let unflushed = self.written.saturating_sub(self.flushed);
+        if unflushed >= WRITEBACK_CHUNK {
+            let _ = northstar_sys::writeback::start(file.as_fd(), self.flushed, unflushed);
             self.flushed = self.written;
         }
         Ok(())
@@ -178,7 +175,7 @@ pub(super) fn request(
             },
         );
     }
-    let deadline = Instant::now() + conn.limits.install_timeout;
+    let deadline = super::deadline::after(Instant::now(), conn.limits.install_timeout);
     match Spool::create(
         dir,
         repository.to_string(),

@@ -135,7 +135,7 @@ impl Server {
                     break;
                 }
             };
-            for event in &events[..n] {
+            for event in events.iter().take(n) {
                 match event.data() {
                     LISTENER => self.accept(),
                     TCP_LISTENER => self.accept_tcp(),
@@ -175,7 +175,10 @@ impl Server {
         match next {
             None => EpollTimeout::NONE,
             Some(at) => {
-                let ms = at.saturating_duration_since(Instant::now()).as_millis() + 1;
+                let ms = at
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .saturating_add(1);
                 EpollTimeout::from(u16::try_from(ms).unwrap_or(u16::MAX))
             }
         }
@@ -257,7 +260,9 @@ impl Server {
                 .conns
                 .values()
                 .filter_map(|c| c.stream.address())
-                .fold((0u32, 0u32), |(t, s), a| (t + 1, s + u32::from(a == ip)));
+                .fold((0u32, 0u32), |(t, s), a| {
+                    (t.saturating_add(1), s.saturating_add(u32::from(a == ip)))
+                });
             if total >= tcp.config().max_connections {
                 log::warn!("api: tcp {address}: refused, too many tcp connections");
                 continue;
@@ -321,8 +326,11 @@ impl Server {
             let _ = conn.flush();
             return;
         }
-        let token = self.next;
-        self.next += 1;
+        let Some(next) = self.next.checked_add(1) else {
+            log::error!("api: {}: refused, no connection token left", conn.peer);
+            return;
+        };
+        let token = std::mem::replace(&mut self.next, next);
         log::debug!("api: {}: connected", conn.peer);
         self.conns.insert(token, conn);
         self.update(token);
@@ -376,12 +384,10 @@ impl Server {
     fn console(&mut self, id: ContainerId, console: &npk::manifest::Console, fd: OwnedFd) {
         let stream = std::os::unix::net::UnixStream::from(fd);
         let api = &self.ctx.api;
-        let permissions = super::convert::console_permissions(&console.permissions);
+        let permissions = super::convert::console_permissions(&console.permissions, &id.name);
         let cap = |value: Option<u64>, max: u64| value.map_or(max, |v| v.min(max));
-        let max_frame = cap(
-            console.max_request_size,
-            northstar_api::codec::MAX_SERVER_FRAME as u64,
-        );
+        // The configuration's frame limit; the manifest may only lower it.
+        let max_frame = cap(console.max_request_size, api.max_frame);
         let limits = Limits {
             rate: Rate::new(
                 console
@@ -391,9 +397,11 @@ impl Server {
                     }),
             ),
             max_install: cap(console.max_npk_install_size, api.max_install_size),
+            // Capped like the configuration's timeouts, whatever the manifest says.
             install_timeout: console
                 .npk_stream_timeout
-                .map_or(api.install_timeout, std::time::Duration::from_secs),
+                .map_or(api.install_timeout, std::time::Duration::from_secs)
+                .min(super::deadline::MAX_WAIT),
             write_buffer: self.write_buffer(),
         };
         let max_frame = usize::try_from(max_frame).unwrap_or(usize::MAX);
@@ -430,13 +438,18 @@ impl Server {
             return;
         }
         // Never more than the decoder takes: bytes are held nowhere else.
-        let room = conn.decoder.capacity() - conn.decoder.buffered();
+        let room = conn
+            .decoder
+            .capacity()
+            .saturating_sub(conn.decoder.buffered());
         if room == 0 {
             self.pump(token);
             return;
         }
+        // At most the buffer's length.
         let want = room.min(self.buf.len());
-        let n = match conn.stream.read(&mut self.buf[..want]) {
+        let buf = self.buf.get_mut(..want).unwrap_or_default();
+        let n = match conn.stream.read(buf) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // A TLS handshake may have queued records for the peer.
@@ -477,7 +490,7 @@ impl Server {
             self.after(token);
             return;
         }
-        let taken = conn.decoder.push(&self.buf[..n]);
+        let taken = conn.decoder.push(self.buf.get(..n).unwrap_or_default());
         debug_assert_eq!(taken, n);
         self.pump(token);
         self.after(token);

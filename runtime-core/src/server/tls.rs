@@ -229,18 +229,17 @@ fn element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         (usize::from(first), rest)
     } else {
         let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
+        if n == 0 || n > 4 {
             return None;
         }
-        let len = rest[..n]
+        let (bytes, rest) = rest.split_at_checked(n)?;
+        let len = bytes
             .iter()
             .fold(0usize, |len, byte| (len << 8) | usize::from(*byte));
-        (len, &rest[n..])
+        (len, rest)
     };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
+    let (content, rest) = rest.split_at_checked(len)?;
+    Some((tag, content, rest))
 }
 
 /// The element at the start of `input` if its tag is `tag`: (content, rest).

@@ -48,6 +48,8 @@ impl World {
             max_packages: None,
             max_bytes: None,
             mount_on_start: false,
+            resources_from: Vec::new(),
+            policy: Default::default(),
         }
     }
 
@@ -62,6 +64,17 @@ impl World {
     /// Pack a resource package `name:version` (signed with `key` if given) into a fresh
     /// staging directory and return its path.
     pub fn pack(&self, name: &str, version: &str, key: Option<&SecretKey>) -> PathBuf {
+        self.pack_with(name, version, key, "")
+    }
+
+    /// Like [`World::pack`], with `extra` appended to the manifest.
+    pub fn pack_with(
+        &self,
+        name: &str,
+        version: &str,
+        key: Option<&SecretKey>,
+        extra: &str,
+    ) -> PathBuf {
         static N: AtomicU32 = AtomicU32::new(0);
         let stage = self.path(&format!("stage-{}", N.fetch_add(1, Ordering::Relaxed)));
         let root = stage.join("root");
@@ -80,7 +93,7 @@ impl World {
         let manifest = stage.join("manifest.yaml");
         fs::write(
             &manifest,
-            format!("name: {name}\nversion: {version}\nuid: 1000\ngid: 1000\n"),
+            format!("name: {name}\nversion: {version}\nuid: 1000\ngid: 1000\n{extra}"),
         )
         .unwrap();
         let options = pack::Options {

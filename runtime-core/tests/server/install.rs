@@ -48,6 +48,8 @@ fn a_badly_signed_install_is_rejected_and_nothing_is_written() {
         signed.display(),
         keys.join("signed.pub").display()
     );
+    // The test repository is unverified.
+    world.config_text("development = true");
     let served = Served::start(&mut world, "", &tables, TestHost::default());
     let mut c = served.client();
     // Unsigned, and signed with another key.

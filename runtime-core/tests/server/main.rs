@@ -8,6 +8,7 @@ mod support;
 
 mod install;
 mod limits;
+mod overflow;
 mod permissions;
 mod requests;
 mod tcp;

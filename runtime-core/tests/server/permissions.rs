@@ -213,15 +213,14 @@ fn a_console_connection_has_its_manifest_permissions() {
         ours
     };
     use npk::manifest::Permission as M;
-    let stream = connect(npk::manifest::Permissions(
-        [M::List, M::Inspect].into_iter().collect(),
-    ));
+    let stream = connect([M::List, M::Inspect].into_iter().collect());
     // A console lives as long as its container: no handshake time limit.
     std::thread::sleep(Duration::from_millis(1500));
     let mut c = Client::from_stream(stream);
-    let granted: Permissions = [Permission::List, Permission::Inspect, Permission::Logs]
-        .into_iter()
-        .collect();
+    // `inspect` without a name: of itself only.
+    let mut granted: Permissions = [Permission::List].into_iter().collect();
+    granted.insert_for(Permission::Inspect, "hello").unwrap();
+    granted.insert_for(Permission::Logs, "hello").unwrap();
     assert_eq!(c.hello().permissions, granted);
     assert!(matches!(
         c.request(Request::List {}),
@@ -252,5 +251,381 @@ fn a_console_connection_has_its_manifest_permissions() {
             permission: Permission::StartWithArgs
         })
     );
+    served.shutdown();
+}
+
+/// A second repository `other` (unverified, the test repository's policy).
+fn other_repository(world: &World) -> String {
+    let dir = world.dir.path().join("other");
+    std::fs::create_dir_all(&dir).unwrap();
+    format!(
+        "[repositories.other]\ndir = \"{}\"\nunverified = true\n\
+         [repositories.other.policy]\ncapabilities = \"all\"\nsyscalls = \"all\"\n\
+         rlimits = \"all\"\nsched = \"all\"\n",
+        dir.display()
+    )
+}
+
+#[test]
+fn a_grant_limited_to_a_repository_installs_and_uninstalls_nowhere_else() {
+    let mut world = World::new();
+    let hello = world.container("hello", &["exit:0"], "");
+    let tables = other_repository(&world);
+    let served = Served::start(
+        &mut world,
+        "",
+        &format!(
+            "[[api.grants]]\nuid = 0\n\
+             permissions = [\"list\", \"install:other\", \"uninstall:other\"]\n{tables}"
+        ),
+        TestHost::default(),
+    );
+    let mut c = served.client();
+    let permissions = &c.welcome.as_ref().unwrap().permissions;
+    assert_eq!(
+        permissions.to_string(),
+        "list, install:other, uninstall:other"
+    );
+    // The attack: an install into the repository that was not granted.
+    let (app, bytes) = package_bytes("app");
+    assert_eq!(
+        install(&mut c, "test", &bytes, None),
+        Err(ApiError::RepositoryNotGranted {
+            permission: Permission::Install,
+            repository: repo("test"),
+        })
+    );
+    // An uninstall of a package the other repository holds.
+    assert_eq!(
+        c.request(Request::Uninstall {
+            container: hello.clone(),
+            wipe: false
+        }),
+        Err(ApiError::RepositoryNotGranted {
+            permission: Permission::Uninstall,
+            repository: repo("test"),
+        })
+    );
+    let Ok(Response::Containers { containers }) = c.request(Request::List {}) else {
+        panic!("list")
+    };
+    assert!(containers.iter().any(|i| i.container == hello));
+    assert!(!containers.iter().any(|i| i.container == app));
+    // The granted repository works, and the connection stayed in step.
+    assert_eq!(
+        install(&mut c, "other", &bytes, None),
+        Ok(Response::Installed {
+            container: app.clone()
+        })
+    );
+    assert_eq!(
+        c.request(Request::Uninstall {
+            container: app,
+            wipe: false
+        }),
+        Ok(Response::Ok {})
+    );
+    served.shutdown();
+}
+
+/// A console connection of `id` with `permissions`, as the runtime hands it to the server.
+fn console(served: &Served, id: &ContainerId, permissions: &str) -> Client {
+    let permissions: npk::manifest::Permissions = serde_json::from_str(permissions).unwrap();
+    let console = npk::manifest::Console {
+        permissions,
+        ..Default::default()
+    };
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    served
+        .server
+        .as_ref()
+        .unwrap()
+        .inbox()
+        .send(runtime_core::server::Event::Console {
+            id: id.clone(),
+            console,
+            fd: theirs.into(),
+        });
+    let mut c = Client::from_stream(ours);
+    c.hello();
+    c
+}
+
+fn start(c: &mut Client, id: &ContainerId) {
+    assert!(matches!(
+        c.request(Request::Start {
+            container: id.clone(),
+            args: None,
+            env: None
+        }),
+        Ok(Response::Started { .. })
+    ));
+}
+
+#[test]
+fn a_console_kill_or_inspect_reaches_no_other_container() {
+    let mut world = World::new();
+    let me = world.container("me", &["print:1,mine", "sleep-forever"], "");
+    let victim = world.container("victim", &["print:1,secret", "sleep-forever"], "");
+    let served = Served::start(&mut world, "", "", TestHost::default());
+    let mut root = served.client();
+    start(&mut root, &me);
+    start(&mut root, &victim);
+    let mut c = console(&served, &me, r#"["kill", "inspect", "list"]"#);
+    let refused = |permission| {
+        Err(ApiError::ContainerNotGranted {
+            permission,
+            container: victim.clone(),
+        })
+    };
+    // The attack: kill, stop, restart, inspect and read the logs of another container.
+    assert_eq!(
+        c.request(Request::Kill {
+            container: victim.clone(),
+            signal: Signal::KILL
+        }),
+        refused(Permission::Kill)
+    );
+    assert_eq!(
+        c.request(Request::Stop {
+            container: victim.clone(),
+            timeout_ms: None
+        }),
+        refused(Permission::Stop)
+    );
+    assert_eq!(
+        c.request(Request::Restart {
+            container: victim.clone(),
+            timeout_ms: None
+        }),
+        refused(Permission::Restart)
+    );
+    assert_eq!(
+        c.request(Request::Inspect {
+            container: victim.clone()
+        }),
+        refused(Permission::Inspect)
+    );
+    assert_eq!(
+        c.request(Request::Logs {
+            container: victim.clone(),
+            tail: None,
+            follow: false
+        }),
+        refused(Permission::Logs)
+    );
+    // The victim was not touched.
+    let Ok(Response::Containers { containers }) = c.request(Request::List {}) else {
+        panic!("list")
+    };
+    let state = |id: &ContainerId| {
+        containers
+            .iter()
+            .find(|i| i.container == *id)
+            .unwrap()
+            .state
+    };
+    assert_eq!(state(&victim), ContainerState::Running);
+    // On itself, each works.
+    assert!(matches!(
+        c.request(Request::Inspect {
+            container: me.clone()
+        }),
+        Ok(Response::Inspect(_))
+    ));
+    assert!(matches!(
+        c.request(Request::Logs {
+            container: me.clone(),
+            tail: None,
+            follow: false
+        }),
+        Ok(Response::Logs { .. })
+    ));
+    assert_eq!(
+        c.request(Request::Kill {
+            container: me.clone(),
+            signal: Signal::KILL
+        }),
+        Ok(Response::Ok {})
+    );
+    served.shutdown();
+}
+
+#[test]
+fn a_console_grant_that_names_a_container_reaches_it() {
+    let mut world = World::new();
+    let me = world.container("me", &["sleep-forever"], "");
+    let other = world.container("other", &["sleep-forever"], "");
+    let third = world.container("third", &["sleep-forever"], "");
+    let served = Served::start(&mut world, "", "", TestHost::default());
+    let mut root = served.client();
+    start(&mut root, &other);
+    start(&mut root, &third);
+    let mut c = console(&served, &me, r#"["kill:other", "inspect:*"]"#);
+    assert_eq!(
+        c.welcome.as_ref().unwrap().permissions.to_string(),
+        "inspect, stop:other, restart:other, kill:other, logs"
+    );
+    assert!(matches!(
+        c.request(Request::Inspect {
+            container: third.clone()
+        }),
+        Ok(Response::Inspect(_))
+    ));
+    // Not itself: the entry names another.
+    assert_eq!(
+        c.request(Request::Kill {
+            container: me.clone(),
+            signal: Signal::TERM
+        }),
+        Err(ApiError::ContainerNotGranted {
+            permission: Permission::Kill,
+            container: me.clone(),
+        })
+    );
+    assert_eq!(
+        c.request(Request::Stop {
+            container: third.clone(),
+            timeout_ms: None
+        }),
+        Err(ApiError::ContainerNotGranted {
+            permission: Permission::Stop,
+            container: third,
+        })
+    );
+    assert!(matches!(
+        c.request(Request::Stop {
+            container: other,
+            timeout_ms: None
+        }),
+        Ok(Response::Stopped { .. })
+    ));
+    served.shutdown();
+}
+
+#[test]
+fn a_console_frame_is_limited_by_the_configured_max_frame() {
+    let mut world = World::new();
+    let id = world.container("hello", &["sleep-forever"], "");
+    let served = Served::start(&mut world, "max_frame = 1024", "", TestHost::default());
+    let mut c = console(&served, &id, r#"["list"]"#);
+    // A valid request padded with white space beyond the configured limit.
+    let mut frame = br#"{"type":"request","id":1,"request":{"type":"list"}"#.to_vec();
+    frame.extend(std::iter::repeat_n(b' ', 2000));
+    frame.extend_from_slice(b"}\n");
+    c.stream.write_all(&frame).unwrap();
+    match c.next_message() {
+        Some(ServerMessage::Error { error, .. }) => {
+            assert_eq!(error, ApiError::FrameTooLarge { limit: 1024 })
+        }
+        other => panic!("{other:?}"),
+    }
+    served.shutdown();
+}
+
+#[test]
+fn a_session_of_protocol_1_0_sees_no_limited_grant() {
+    let mut world = World::new();
+    let me = world.container("me", &["sleep-forever"], "");
+    let victim = world.container("victim", &["sleep-forever"], "");
+    let served = Served::start(
+        &mut world,
+        "",
+        "[[api.grants]]\nuid = 0\npermissions = [\"list\", \"kill:me\"]\n",
+        TestHost::default(),
+    );
+    let mut c = served.connect();
+    let ServerMessage::Welcome(welcome) = c.hello_version(ProtocolVersion::new(1, 0)) else {
+        panic!("no welcome")
+    };
+    assert_eq!(
+        welcome.permissions,
+        [Permission::List].into_iter().collect::<Permissions>()
+    );
+    // The 1.0 code for a grant that does not cover the container.
+    assert_eq!(
+        c.request(Request::Kill {
+            container: victim,
+            signal: Signal::TERM
+        }),
+        Err(ApiError::PermissionDenied {
+            permission: Permission::Kill
+        })
+    );
+    assert_eq!(
+        c.request(Request::Kill {
+            container: me,
+            signal: Signal::TERM
+        }),
+        Err(ApiError::NotRunning {
+            container: "me:0.0.1".parse().unwrap()
+        })
+    );
+    served.shutdown();
+}
+
+#[test]
+fn a_container_with_console_kill_and_inspect_reaches_only_itself() {
+    let mut world = World::new();
+    let victim = world.container("victim", &["print:1,secret", "sleep-forever"], "");
+    // The attack from inside a container, through its own console connection.
+    let attacker = world.container(
+        "attacker",
+        &[
+            "console:kill,victim:0.0.1",
+            "console:inspect,victim:0.0.1",
+            "console:logs,victim:0.0.1",
+            "console:inspect,attacker:0.0.1",
+            "console:logs,attacker:0.0.1",
+            "console:kill,attacker:0.0.1",
+            "sleep-forever",
+        ],
+        "console:\n  permissions: [kill, inspect]\n",
+    );
+    let served = Served::start(&mut world, "", "", TestHost::default());
+    let mut c = served.client();
+    assert_eq!(c.request(Request::Subscribe {}), Ok(Response::Ok {}));
+    start(&mut c, &victim);
+    start(&mut c, &attacker);
+    // Its kill of itself went through: it ends by its SIGTERM.
+    let status = c.notification(|n| match n {
+        Notification::Exited {
+            container, status, ..
+        } if *container == attacker => Some(*status),
+        _ => None,
+    });
+    assert_eq!(status, ExitStatus::Signal { signal: 15 });
+    let Ok(Response::Logs { lines, .. }) = c.request(Request::Logs {
+        container: attacker.clone(),
+        tail: None,
+        follow: false,
+    }) else {
+        panic!("logs")
+    };
+    let refused = |request: &str| {
+        format!(
+            r#"{{"console":"{request}","container":"victim:0.0.1","refused":"container_not_granted"}}"#
+        )
+    };
+    let own = |request: &str| {
+        format!(r#"{{"console":"{request}","container":"attacker:0.0.1","ok":true}}"#)
+    };
+    for expected in [
+        refused("kill"),
+        refused("inspect"),
+        refused("logs"),
+        own("inspect"),
+        own("logs"),
+    ] {
+        assert!(lines.contains(&expected), "{expected} not in {lines:?}");
+    }
+    let Ok(Response::Containers { containers }) = c.request(Request::List {}) else {
+        panic!("list")
+    };
+    let state = containers
+        .iter()
+        .find(|i| i.container == victim)
+        .map(|i| i.state);
+    assert_eq!(state, Some(ContainerState::Running));
     served.shutdown();
 }

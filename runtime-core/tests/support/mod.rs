@@ -50,8 +50,11 @@ pub struct World {
     pub reports: PathBuf,
     pub cgroup: String,
     extra_config: String,
+    cgroups_config: String,
     tables: String,
     mount_on_start: bool,
+    /// Whether a second repository, `other`, was configured.
+    pub other_repository: bool,
 }
 
 impl World {
@@ -75,8 +78,10 @@ impl World {
             reports,
             cgroup,
             extra_config: String::new(),
+            cgroups_config: String::new(),
             tables: String::new(),
             mount_on_start: false,
+            other_repository: false,
         }
     }
 
@@ -84,6 +89,12 @@ impl World {
     pub fn config_text(&mut self, text: &str) {
         self.extra_config.push_str(text);
         self.extra_config.push('\n');
+    }
+
+    /// More keys of the `[cgroups]` table (beside the generated `name`).
+    pub fn cgroups_config(&mut self, text: &str) {
+        self.cgroups_config.push_str(text);
+        self.cgroups_config.push('\n');
     }
 
     /// Mount the test repository's packages when the runtime starts.
@@ -108,11 +119,18 @@ bind_allow = ["{reports}"]
 
 [cgroups]
 name = "{cgroup}"
-
+{cgroups_config}
 [repositories.test]
 dir = "{repo}"
 unverified = true
 mount_on_start = {mount_on_start}
+
+# The test containers ask for capabilities, system calls, limits and policies.
+[repositories.test.policy]
+capabilities = "all"
+syscalls = "all"
+rlimits = "all"
+sched = "all"
 
 {tables}"#,
             mount_on_start = self.mount_on_start,
@@ -121,6 +139,7 @@ mount_on_start = {mount_on_start}
             d = d.display(),
             reports = self.reports.display(),
             cgroup = self.cgroup,
+            cgroups_config = self.cgroups_config,
             repo = self.repo.display()
         );
         Config::from_toml_str(&text, Path::new("test.toml")).unwrap()
@@ -148,11 +167,18 @@ mount_on_start = {mount_on_start}
 
     /// Pack any manifest with the test binary at /bin/test-container.
     pub fn package(&self, manifest: &str) -> ContainerId {
+        self.package_with(manifest, |_| ())
+    }
+
+    /// Pack a manifest with the test binary at /bin/test-container and whatever `tree`
+    /// adds to the image's root directory.
+    pub fn package_with(&self, manifest: &str, tree: impl FnOnce(&Path)) -> ContainerId {
         let manifest = npk::manifest::Manifest::from_yaml_str(manifest)
             .unwrap_or_else(|e| panic!("{e}\n{manifest}"));
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("bin")).unwrap();
         std::fs::copy(test_container(), root.path().join("bin/test-container")).unwrap();
+        tree(root.path());
         npk::pack::pack_manifest(
             &manifest,
             root.path(),

@@ -4,6 +4,23 @@
 use super::*;
 use proptest::prelude::*;
 
+// Test readers and writers of the buffers: out of bounds is a failed test.
+fn get_u32(buf: &[u8], at: usize) -> u32 {
+    super::get_u32(buf, at).unwrap()
+}
+
+fn get_u64(buf: &[u8], at: usize) -> u64 {
+    super::get_u64(buf, at).unwrap()
+}
+
+fn put_u32(buf: &mut [u8], at: usize, value: u32) {
+    put(buf, &[(at, "test", &value.to_ne_bytes())]).unwrap();
+}
+
+fn put_u64(buf: &mut [u8], at: usize, value: u64) {
+    put(buf, &[(at, "test", &value.to_ne_bytes())]).unwrap();
+}
+
 #[test]
 fn header_layout_matches_the_kernel() {
     assert_eq!(HEADER_SIZE, 312);

@@ -248,6 +248,40 @@ fn console_requests() {
     }
     assert!(bad("console:wait-exit,hello-world").starts_with("wait-exit: "));
     assert!(bad("console:power").contains("expected reboot"));
+    let id: ContainerId = "victim:0.0.1".parse().unwrap();
+    assert_eq!(
+        ok("console:kill,victim:0.0.1"),
+        Step::Console(ConsoleRequest::Kill(id.clone()))
+    );
+    assert_eq!(
+        ok("console:inspect,victim:0.0.1"),
+        Step::Console(ConsoleRequest::Inspect(id.clone()))
+    );
+    assert_eq!(
+        ok("console:logs,victim:0.0.1"),
+        Step::Console(ConsoleRequest::Logs(id))
+    );
+    assert!(bad("console:kill,victim").starts_with("kill: "));
     assert!(bad("console:reboot,now").contains("expected reboot"));
     assert_eq!(bad("console"), "needs an argument");
+}
+
+#[test]
+fn exec_takes_a_program_and_one_argument() {
+    assert_eq!(
+        ok("exec:/bin/x"),
+        Step::Exec {
+            program: "/bin/x".into(),
+            arg: None
+        }
+    );
+    assert_eq!(
+        ok("exec:/bin/x,print:1,a,b"),
+        Step::Exec {
+            program: "/bin/x".into(),
+            arg: Some("print:1,a,b".into())
+        }
+    );
+    assert_eq!(bad("exec"), "needs an argument");
+    assert_eq!(bad("exec:,a"), "empty program");
 }

@@ -386,7 +386,7 @@ pub fn toml_message(text: &str, e: &toml::de::Error) -> String {
             let line = text
                 .get(..span.start)
                 .map_or(0, |before| before.matches('\n').count())
-                + 1;
+                .saturating_add(1);
             format!("line {line}: {message}")
         }
         None => message.to_string(),
