@@ -1,6 +1,13 @@
 //! Ed25519 key files: a secret key file holds the raw 32-byte seed, a public key file the
 //! raw 32-byte public key (the Northstar 0.9 layout).
 
+// PID 1 reads the repositories' public keys: no indexing or arithmetic that can panic
+// outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use std::{
     fs,
@@ -110,7 +117,7 @@ fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], Error> {
     let file = fs::File::open(path).map_err(io)?;
     // Read one byte more than a key so an oversized file is detected without reading it all.
     let mut buf = Vec::with_capacity(KEY_LEN + 1);
-    file.take(KEY_LEN as u64 + 1)
+    file.take((KEY_LEN + 1) as u64)
         .read_to_end(&mut buf)
         .map_err(io)?;
     <[u8; KEY_LEN]>::try_from(buf.as_slice()).map_err(|_| Error::Length {

@@ -11,6 +11,13 @@
 //! full by [`Npk::check_fs_img`]. A package of a repository without a key is parsed
 //! without any of these checks, by [`Npk::parse_unverified`] (the caller's decision).
 
+// PID 1 opens and verifies untrusted packages: no indexing or arithmetic that can panic
+// outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 use crate::{
     archive::{self, Archive},
     key::PublicKey,
@@ -216,25 +223,40 @@ impl Npk<Raw> {
         }
         // The comment and the manifest are what the key signed: only now are they parsed.
         let contents = parse(&self.archive)?;
-        let fs_len = self.archive.fs_img.end - self.archive.fs_img.start;
+        // The length of the range (the archive reader never returns one that ends early).
+        let fs_len = self
+            .archive
+            .fs_img
+            .end
+            .saturating_sub(self.archive.fs_img.start);
         let offset = signed.verity_offset;
+        let bad_offset = || ErrorKind::VerityOffset {
+            offset,
+            fs_img: fs_len,
+        };
         if offset == 0 || !offset.is_multiple_of(verity::BLOCK_SIZE) || offset >= fs_len {
-            return Err(ErrorKind::VerityOffset {
-                offset,
-                fs_img: fs_len,
-            });
+            return Err(bad_offset());
         }
         let data_blocks = offset / verity::BLOCK_SIZE;
-        let expected = offset + verity::tree_size(data_blocks);
+        let expected = offset
+            .checked_add(verity::tree_size(data_blocks))
+            .ok_or_else(bad_offset)?;
         if fs_len != expected {
             return Err(ErrorKind::FsImgSize {
                 found: fs_len,
                 expected,
             });
         }
+        // Within fs.img: `offset` is below its length.
+        let superblock_at = self
+            .archive
+            .fs_img
+            .start
+            .checked_add(offset)
+            .ok_or_else(bad_offset)?;
         let mut block = vec![0u8; verity::SUPERBLOCK_SIZE as usize];
         self.file
-            .read_exact_at(&mut block, self.archive.fs_img.start + offset)
+            .read_exact_at(&mut block, superblock_at)
             .map_err(ErrorKind::Read)?;
         let superblock = verity::Superblock::parse(&block).map_err(ErrorKind::Superblock)?;
         if superblock.data_blocks != data_blocks {
@@ -272,19 +294,23 @@ impl Npk<Verified> {
 
     /// Byte range of the squashfs image (`fs.img` up to the verity superblock) in the file.
     pub fn squashfs(&self) -> Range<u64> {
+        // `verify` checked that the offset lies within fs.img: the sum cannot saturate.
         let start = self.archive.fs_img.start;
-        start..start + self.verity().offset
+        start..start.saturating_add(self.verity().offset)
     }
 
     /// The device-mapper table line for this package on `device` (e.g. `/dev/loop3`,
     /// attached at the `fs.img` offset).
     pub fn dm_table(&self, device: &str) -> String {
         let v = self.verity();
+        // The data in 512-byte sectors; the hash tree after the data and the superblock, in
+        // 4096-byte blocks. A verified image lies within the file: neither saturates.
         let blocks = v.superblock.data_blocks;
+        let (sectors, hash_start) = (blocks.saturating_mul(8), blocks.saturating_add(1));
         format!(
             "0 {} verity 1 {device} {device} 4096 4096 {blocks} {} sha256 {} {}",
-            blocks * 8,
-            blocks + 1,
+            sectors,
+            hash_start,
             hex::encode(v.root),
             v.superblock.salt.to_hex()
         )

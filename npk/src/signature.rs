@@ -5,6 +5,13 @@
 //! over exactly the bytes of the first document. Verification checks the signature over
 //! those raw bytes *before* anything in them is parsed.
 
+// PID 1 checks the signatures of untrusted packages: no indexing or arithmetic that can panic
+// outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 use crate::key::{PublicKey, SecretKey};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde::Deserialize;
@@ -77,7 +84,12 @@ pub fn signed_len(verity_offset: u64) -> usize {
         verity_root: [0; 32],
         verity_offset,
     };
-    render(&hashes).len() + SEPARATOR.len() + "signature: ".len() + 88
+    // The base64 of a 64-byte signature is 88 characters.
+    render(&hashes)
+        .len()
+        .saturating_add(SEPARATOR.len())
+        .saturating_add("signature: ".len())
+        .saturating_add(88)
 }
 
 /// Check the signature over the raw signed bytes with `key`, then parse them.
@@ -98,8 +110,10 @@ pub fn verify(bytes: &[u8], key: &PublicKey) -> Result<SignedHashes, Error> {
 fn split(bytes: &[u8]) -> Result<(&[u8], [u8; 64]), Error> {
     // The separator must start a line: either the file starts with it or a newline precedes it.
     let at = find_separator(bytes).ok_or(Error::MissingSeparator)?;
-    let signed = &bytes[..at];
-    let rest = &bytes[at + SEPARATOR.len()..];
+    let (signed, rest) = bytes.split_at_checked(at).ok_or(Error::MissingSeparator)?;
+    let rest = rest
+        .strip_prefix(SEPARATOR)
+        .ok_or(Error::MissingSeparator)?;
     let rest = rest.strip_suffix(b"\n").unwrap_or(rest);
     let value = rest
         .strip_prefix(b"signature: ")
@@ -119,10 +133,11 @@ fn find_separator(bytes: &[u8]) -> Option<usize> {
     if bytes.starts_with(SEPARATOR) {
         return Some(0);
     }
+    // A newline and the separator; the separator starts one byte after the window.
     bytes
-        .windows(SEPARATOR.len() + 1)
-        .position(|w| w[0] == b'\n' && &w[1..] == SEPARATOR)
-        .map(|p| p + 1)
+        .windows(SEPARATOR.len().saturating_add(1))
+        .position(|w| w.split_first() == Some((&b'\n', SEPARATOR)))
+        .map(|p| p.saturating_add(1))
 }
 
 #[derive(Deserialize)]

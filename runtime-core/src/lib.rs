@@ -9,6 +9,12 @@
 //! (`northstar-sys`).
 #![forbid(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
+// All of the runtime runs in PID 1 and never panics: no indexing or arithmetic that can
+// panic outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
 
 pub mod cgroups;
 pub mod config;

@@ -845,3 +845,40 @@ fn a_manifest_asking_beyond_its_repository_policy_is_refused() {
     assert!(rejected.is_empty(), "{rejected:?}");
     assert_eq!(repo.len(), 1);
 }
+
+#[test]
+fn a_manifest_asking_for_limits_above_the_defaults_needs_the_policy() {
+    let w = World::new();
+    let limits = |pids: u64| format!("init: /data\ncgroups:\n  pids:\n    max: {pids}\n");
+    fs::create_dir_all(w.path("apps")).unwrap();
+    for (name, pids) in [("greedy", 100), ("modest", 64)] {
+        let packed = w.pack_with(name, "1.0.0", Some(&secret(1)), &limits(pids));
+        fs::rename(packed, w.path(&format!("apps/{name}-1.0.0.npk"))).unwrap();
+    }
+    let mut config = Config::default();
+    config.cgroups.default_pids_max = 64;
+    config.repositories.insert("apps".into(), w.keyed("apps"));
+    let (registry, rejected) = Registry::load(&config).unwrap();
+    assert!(registry.get(&id("modest:1.0.0")).is_some());
+    assert!(registry.get(&id("greedy:1.0.0")).is_none());
+    match &rejected[..] {
+        [r] => match &r.error {
+            Error::Policy { field, value, .. } => {
+                assert_eq!(field, "cgroups.pids.max");
+                assert_eq!(value, "100 (above the default)");
+            }
+            other => panic!("{other}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    // Allowed by the repository's policy: both load.
+    config
+        .repositories
+        .get_mut("apps")
+        .unwrap()
+        .policy
+        .above_default_limits = runtime_core::config::Allow::All;
+    let (registry, rejected) = Registry::load(&config).unwrap();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    assert_eq!(registry.len(), 2);
+}

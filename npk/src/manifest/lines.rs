@@ -18,21 +18,20 @@ pub(crate) fn find_line<S: AsRef<str>>(text: &str, path: &[S]) -> Option<usize> 
     let mut parent_indent: Option<usize> = None; // None: at the top level
     let mut child_indent: Option<usize> = None; // indentation of the parent's entries
     for (number, raw) in text.lines().enumerate() {
-        if next == keys.len() {
+        let Some(wanted) = keys.get(next) else {
             break;
-        }
+        };
         let trimmed = raw.trim_start_matches(' ');
         if trimmed.is_empty() || trimmed.starts_with('#') || raw.starts_with("---") {
             continue;
         }
-        let mut indent = raw.len() - trimmed.len();
         let mut content = trimmed;
         // A sequence item `- key: value` starts a mapping indented past the dash.
         while let Some(rest) = content.strip_prefix("- ") {
-            let rest_trimmed = rest.trim_start_matches(' ');
-            indent += 2 + rest.len() - rest_trimmed.len();
-            content = rest_trimmed;
+            content = rest.trim_start_matches(' ');
         }
+        // `content` is the end of `raw`: the indentation is what comes before it.
+        let indent = raw.len().saturating_sub(content.len());
         if let Some(parent) = parent_indent {
             if indent <= parent {
                 break; // left the parent's block without finding the key
@@ -43,9 +42,9 @@ pub(crate) fn find_line<S: AsRef<str>>(text: &str, path: &[S]) -> Option<usize> 
             continue; // deeper than the entries searched
         }
         if let Some(key) = key_of(content) {
-            if same_key(&key, keys[next]) {
-                found = Some(number + 1);
-                next += 1;
+            if same_key(&key, wanted) {
+                found = Some(number.saturating_add(1));
+                next = next.saturating_add(1);
                 parent_indent = Some(indent);
                 child_indent = None;
             }
@@ -57,20 +56,16 @@ pub(crate) fn find_line<S: AsRef<str>>(text: &str, path: &[S]) -> Option<usize> 
 /// The key of a `key: value` or `key:` line, unquoted.
 fn key_of(content: &str) -> Option<String> {
     if let Some(quote) = content.chars().next().filter(|c| *c == '"' || *c == '\'') {
-        let rest = &content[1..];
-        let end = rest.find(quote)?;
-        return Some(rest[..end].to_string());
+        let (key, _) = content.strip_prefix(quote)?.split_once(quote)?;
+        return Some(key.to_string());
     }
-    let mut search = 0;
-    while let Some(offset) = content[search..].find(':') {
-        let colon = search + offset;
-        let after = &content[colon + 1..];
-        if after.is_empty() || after.starts_with(' ') || after.starts_with('\t') {
-            return Some(content[..colon].trim_end().to_string());
-        }
-        search = colon + 1;
-    }
-    None
+    // The first `:` followed by a blank or the end of the line ends the key.
+    content.match_indices(':').find_map(|(colon, _)| {
+        let (key, after) = content.split_at_checked(colon)?;
+        let after = after.strip_prefix(':')?;
+        let ends = after.is_empty() || after.starts_with(' ') || after.starts_with('\t');
+        ends.then(|| key.trim_end().to_string())
+    })
 }
 
 /// Keys compare equal ignoring a trailing `/` (mount points are normalized).

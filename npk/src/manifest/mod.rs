@@ -8,6 +8,13 @@
 //! This module owns the schema and its checks only; what the runtime does with a manifest
 //! (mounting, sandboxing) lives in `runtime-core`.
 
+// PID 1 parses the manifests of untrusted packages: no indexing or arithmetic that can
+// panic outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 mod cgroups;
 mod de;
 mod error;

@@ -185,7 +185,7 @@ fn env(m: &Manifest) -> Check {
     if m.env.len() > MAX_ENV_VARS {
         return fail(&["env"], format!("more than {MAX_ENV_VARS} variables"));
     }
-    let mut total = 0;
+    let mut total = 0usize;
     for (key, value) in &m.env {
         let path = ["env", key.as_str()];
         if key.is_empty() {
@@ -218,7 +218,11 @@ fn env(m: &Manifest) -> Check {
                 format!("value is longer than {MAX_ENV_VALUE_LEN} bytes"),
             );
         }
-        total += key.len() + value.len() + 2;
+        // `NAME=value` and the terminating NUL; saturating past the limit still fails.
+        total = total
+            .saturating_add(key.len())
+            .saturating_add(value.len())
+            .saturating_add(2);
     }
     if total > MAX_ENV_TOTAL {
         return fail(

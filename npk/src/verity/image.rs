@@ -29,19 +29,22 @@ pub fn append(
         data_blocks,
         salt: *salt,
     };
-    let at = offset
+    // The superblock at `at`, the tree after it.
+    let Some((at, tree_at)) = offset
         .checked_add(data_len)
         .filter(|at| at.checked_add(tree::tree_size(data_blocks)).is_some())
-        .ok_or(Error::TooLarge {
+        .and_then(|at| Some((at, at.checked_add(SUPERBLOCK_SIZE)?)))
+    else {
+        return Err(Error::TooLarge {
             offset,
             data_blocks,
-        })?;
+        });
+    };
     file.write_all_at(&superblock.to_bytes(), at)
         .map_err(|source| Error::Io {
             what: format!("failed to write the verity superblock at byte {at}"),
             source,
         })?;
-    let tree_at = at + SUPERBLOCK_SIZE;
     file.write_all_at(&levels_bytes, tree_at)
         .map_err(|source| Error::Io {
             what: format!("failed to write the hash tree at byte {tree_at}"),
@@ -58,7 +61,9 @@ fn uuid(salt: &Salt, root: &Digest) -> [u8; 16] {
         .chain_update(root)
         .finalize();
     let mut uuid = [0; 16];
-    uuid.copy_from_slice(&hash[..16]);
+    for (byte, hashed) in uuid.iter_mut().zip(hash) {
+        *byte = hashed;
+    }
     uuid[6] = (uuid[6] & 0x0f) | 0x80;
     uuid[8] = (uuid[8] & 0x3f) | 0x80;
     uuid
@@ -114,7 +119,13 @@ pub fn verify(
     }
 
     let computed = tree::hash_tree(file, offset, data_blocks, &superblock.salt)?;
-    let tree_at = superblock_at + SUPERBLOCK_SIZE;
+    // Below `end`, which includes the superblock.
+    let tree_at = superblock_at
+        .checked_add(SUPERBLOCK_SIZE)
+        .ok_or(Error::TooLarge {
+            offset,
+            data_blocks,
+        })?;
     let mut stored = Vec::new();
     stored
         .try_reserve_exact(computed.levels_bytes.len())
@@ -165,16 +176,17 @@ fn first_bad_block(a: &[u8], b: &[u8]) -> Option<usize> {
 
 /// Names the hash block at storage index `block` by its level and index in the level.
 fn hash_block_error(data_blocks: u64, block: usize) -> Error {
-    let at = block as u64 * BLOCK_SIZE;
+    // Positions within the stored tree, whose length fits into usize: nothing saturates.
+    let at = (block as u64).saturating_mul(BLOCK_SIZE);
     let levels = levels(data_blocks);
-    let found = levels
-        .iter()
-        .enumerate()
-        .find(|(_, l)| (l.offset..l.offset + l.blocks * BLOCK_SIZE).contains(&at));
+    let found = levels.iter().enumerate().find(|(_, l)| {
+        let end = l.offset.saturating_add(l.blocks.saturating_mul(BLOCK_SIZE));
+        (l.offset..end).contains(&at)
+    });
     match found {
         Some((level, l)) => Error::HashBlock {
             level,
-            index: (at - l.offset) / BLOCK_SIZE,
+            index: at.saturating_sub(l.offset) / BLOCK_SIZE,
         },
         // Unreachable: the stored tree is exactly the levels' extent.
         None => Error::HashBlock {
@@ -199,32 +211,43 @@ fn locate(
         computed: computed.root,
     };
     let levels = levels(data_blocks);
-    if levels.is_empty() {
+    let Some(bottom) = levels.first() else {
         return Error::DataBlock { block: 0 };
-    }
+    };
     let salted = tree::salted(salt);
+    // Hash block `index` of the level at `offset`; empty (and so wrong) when outside.
     let block_at = |offset: u64, index: u64| {
-        let at = (offset + index * BLOCK_SIZE) as usize;
-        stored.get(at..at + BLOCK).unwrap_or_default()
+        let level = usize::try_from(offset).ok().and_then(|at| stored.get(at..));
+        let index = usize::try_from(index).ok();
+        level
+            .zip(index)
+            .and_then(|(level, index)| level.chunks_exact(BLOCK).nth(index))
+            .unwrap_or_default()
     };
     if tree::digest(&salted, block_at(0, 0)) != *root {
         return root_error;
     }
-    for (level, pair) in levels.windows(2).enumerate().rev() {
-        let (this, parent) = (pair[0], pair[1]);
+    let pairs = levels.iter().zip(levels.iter().skip(1));
+    for (level, (this, parent)) in pairs.enumerate().rev() {
         for index in 0..this.blocks {
             let parent_block = block_at(parent.offset, index / HASHES_PER_BLOCK);
-            let entry = (index % HASHES_PER_BLOCK) as usize * DIGEST;
+            let entry = parent_block
+                .chunks_exact(DIGEST)
+                .nth((index % HASHES_PER_BLOCK) as usize);
             let digest = tree::digest(&salted, block_at(this.offset, index));
-            if parent_block.get(entry..entry + DIGEST) != Some(digest.as_slice()) {
+            if entry != Some(digest.as_slice()) {
                 return Error::HashBlock { level, index };
             }
         }
     }
-    let bottom = levels[0].offset as usize;
-    let hashes = data_blocks as usize * DIGEST;
-    let stored_hashes = &stored[bottom..bottom + hashes];
-    let computed_hashes = &computed.levels_bytes[bottom..bottom + hashes];
+    // The hashes of the data blocks, at the start of level 0.
+    let hashes = tree::extent(bottom.offset, data_blocks, DIGEST);
+    let (Some(stored_hashes), Some(computed_hashes)) = (
+        hashes.clone().and_then(|hashes| stored.get(hashes)),
+        hashes.and_then(|hashes| computed.levels_bytes.get(hashes)),
+    ) else {
+        return root_error;
+    };
     match stored_hashes
         .chunks(DIGEST)
         .zip(computed_hashes.chunks(DIGEST))

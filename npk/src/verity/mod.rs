@@ -16,6 +16,13 @@
 //! This module does not talk to device-mapper; building the table and activating it is
 //! the runtime's job.
 
+// PID 1 checks untrusted images with this module (the superblock, the tree, [`verify`]): no
+// indexing or arithmetic that can panic outside tests (doc/design.md, "PID 1 never panics").
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 mod image;
 mod superblock;
 mod tree;

@@ -20,12 +20,14 @@ const HASH_TYPE_AT: usize = 12;
 const UUID_AT: usize = 16;
 const ALGORITHM_AT: usize = 32;
 const ALGORITHM_LEN: usize = 32;
+const ALGORITHM_END: usize = ALGORITHM_AT + ALGORITHM.len();
 const DATA_BLOCK_SIZE_AT: usize = 64;
 const HASH_BLOCK_SIZE_AT: usize = 68;
 const DATA_BLOCKS_AT: usize = 72;
 const SALT_SIZE_AT: usize = 80;
 const PADDING_AT: usize = 82;
 const SALT_AT: usize = 88;
+const SALT_END: usize = SALT_AT + SALT_SIZE as usize;
 
 /// A dm-verity salt. NPKs always use 32 random bytes, fresh for every package.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -72,12 +74,12 @@ impl Superblock {
         b[VERSION_AT..HASH_TYPE_AT].copy_from_slice(&VERSION.to_le_bytes());
         b[HASH_TYPE_AT..UUID_AT].copy_from_slice(&HASH_TYPE.to_le_bytes());
         b[UUID_AT..ALGORITHM_AT].copy_from_slice(&self.uuid);
-        b[ALGORITHM_AT..ALGORITHM_AT + ALGORITHM.len()].copy_from_slice(ALGORITHM);
+        b[ALGORITHM_AT..ALGORITHM_END].copy_from_slice(ALGORITHM);
         b[DATA_BLOCK_SIZE_AT..HASH_BLOCK_SIZE_AT].copy_from_slice(&BLOCK_SIZE.to_le_bytes());
         b[HASH_BLOCK_SIZE_AT..DATA_BLOCKS_AT].copy_from_slice(&BLOCK_SIZE.to_le_bytes());
         b[DATA_BLOCKS_AT..SALT_SIZE_AT].copy_from_slice(&self.data_blocks.to_le_bytes());
         b[SALT_SIZE_AT..PADDING_AT].copy_from_slice(&SALT_SIZE.to_le_bytes());
-        b[SALT_AT..SALT_AT + self.salt.0.len()].copy_from_slice(&self.salt.0);
+        b[SALT_AT..SALT_END].copy_from_slice(&self.salt.0);
         b
     }
 
@@ -101,7 +103,7 @@ impl Superblock {
         if hash_type != HASH_TYPE {
             return Err(Error::HashType(hash_type));
         }
-        let algorithm = &b[ALGORITHM_AT..ALGORITHM_AT + ALGORITHM_LEN];
+        let algorithm = &b[ALGORITHM_AT..DATA_BLOCK_SIZE_AT];
         let (name, padding) = algorithm.split_at(ALGORITHM.len());
         if name != ALGORITHM || padding.iter().any(|&c| c != 0) {
             let end = algorithm
@@ -114,7 +116,7 @@ impl Superblock {
                 end
             };
             return Err(Error::Algorithm(
-                String::from_utf8_lossy(&algorithm[..shown]).into_owned(),
+                String::from_utf8_lossy(algorithm.get(..shown).unwrap_or(algorithm)).into_owned(),
             ));
         }
         let data_block_size = u32::from_le_bytes(array(b, DATA_BLOCK_SIZE_AT));
@@ -136,9 +138,8 @@ impl Superblock {
         if data_blocks == 0 {
             return Err(Error::NoDataBlocks);
         }
-        let salt_end = SALT_AT + usize::from(SALT_SIZE);
-        let reserved = (PADDING_AT..SALT_AT).chain(salt_end..b.len());
-        if let Some(at) = reserved.into_iter().find(|&at| b[at] != 0) {
+        let reserved = (PADDING_AT..SALT_AT).chain(SALT_END..b.len());
+        if let Some(at) = reserved.into_iter().find(|&at| b.get(at) != Some(&0)) {
             return Err(Error::Reserved(at));
         }
         Ok(Superblock {
@@ -152,7 +153,9 @@ impl Superblock {
 /// `N` bytes of the superblock from `at`; callers pass constant in-bounds offsets.
 fn array<const N: usize>(b: &[u8; SUPERBLOCK_SIZE as usize], at: usize) -> [u8; N] {
     let mut out = [0; N];
-    out.copy_from_slice(&b[at..at + N]);
+    for (out, byte) in out.iter_mut().zip(b.iter().skip(at)) {
+        *out = *byte;
+    }
     out
 }
 

@@ -4,7 +4,7 @@
 //! reusable buffer per rayon job, so memory stays bounded by the thread count whatever
 //! the image size; only the tree itself (1/127 of the data) is held in memory.
 
-use std::{fs::File, os::unix::fs::FileExt};
+use std::{fs::File, ops::Range, os::unix::fs::FileExt};
 
 use rayon::prelude::*;
 use sha2::{Digest as _, Sha256};
@@ -69,6 +69,15 @@ pub fn tree_size(data_blocks: u64) -> u64 {
         })
 }
 
+/// The bytes from `at` on of `count` items of `size` bytes, as a range of indices;
+/// `None` when the end does not fit into 64 bits or either bound into `usize`.
+pub(super) fn extent(at: u64, count: u64, size: usize) -> Option<Range<usize>> {
+    let end = count
+        .checked_mul(size as u64)
+        .and_then(|len| at.checked_add(len))?;
+    Some(usize::try_from(at).ok()?..usize::try_from(end).ok()?)
+}
+
 /// The hasher state after the salt: cloned for every block.
 pub(super) fn salted(salt: &Salt) -> Sha256 {
     Sha256::new_with_prefix(salt.0)
@@ -110,27 +119,31 @@ pub fn hash_tree(
         });
     };
 
-    let len = tree_size(data_blocks) - SUPERBLOCK_SIZE;
-    let len = usize::try_from(len).map_err(|_| too_large())?;
+    let len = tree_size(data_blocks)
+        .checked_sub(SUPERBLOCK_SIZE)
+        .and_then(|len| usize::try_from(len).ok())
+        .ok_or_else(too_large)?;
     let mut tree = Vec::new();
     tree.try_reserve_exact(len).map_err(|_| too_large())?;
     tree.resize(len, 0);
 
-    // Level 0: the data, in chunks, each job writing its own slice of hashes.
-    let bottom_at = usize::try_from(bottom.offset).map_err(|_| too_large())?;
-    let hashes = usize::try_from(data_blocks)
-        .ok()
-        .and_then(|n| n.checked_mul(DIGEST))
-        .ok_or_else(too_large)?;
-    tree[bottom_at..bottom_at + hashes]
+    // Level 0: the data, in chunks, each job writing its own slice of hashes. The levels
+    // lie within `tree`, whose length fits into usize: `too_large` is for the impossible.
+    extent(bottom.offset, data_blocks, DIGEST)
+        .and_then(|hashes| tree.get_mut(hashes))
+        .ok_or_else(too_large)?
         .par_chunks_mut(CHUNK_BLOCKS * DIGEST)
         .enumerate()
         .try_for_each_init(
             || vec![0u8; CHUNK_BLOCKS * BLOCK],
             |buffer, (chunk, out)| {
-                let first = (chunk * CHUNK_BLOCKS) as u64;
-                let buffer = &mut buffer[..out.len() / DIGEST * BLOCK];
-                read(file, buffer, offset, first)?;
+                let first = chunk.checked_mul(CHUNK_BLOCKS).ok_or_else(too_large)?;
+                // At most CHUNK_BLOCKS blocks: within the buffer.
+                let blocks = out.len() / DIGEST;
+                let buffer = extent(0, blocks as u64, BLOCK)
+                    .and_then(|used| buffer.get_mut(used))
+                    .ok_or_else(too_large)?;
+                read(file, buffer, offset, first as u64)?;
                 for (block, hash) in buffer.chunks_exact(BLOCK).zip(out.chunks_exact_mut(DIGEST)) {
                     hash.copy_from_slice(&digest(&salted, block));
                 }
@@ -139,20 +152,26 @@ pub fn hash_tree(
         )?;
 
     // The upper levels, each from the one below it (which is stored after it).
-    for pair in levels.windows(2) {
-        let (below, level) = (pair[0], pair[1]);
-        // Offsets and sizes are within `tree`, whose length fits in usize.
-        let (head, tail) = tree.split_at_mut(below.offset as usize);
-        let input = &tail[..below.blocks as usize * BLOCK];
-        let at = level.offset as usize;
-        let out = &mut head[at..at + below.blocks as usize * DIGEST];
+    for (below, level) in levels.iter().zip(levels.iter().skip(1)) {
+        // The level below is stored after this one: split there.
+        let (head, tail) = usize::try_from(below.offset)
+            .ok()
+            .and_then(|at| tree.split_at_mut_checked(at))
+            .ok_or_else(too_large)?;
+        let input = extent(0, below.blocks, BLOCK)
+            .and_then(|blocks| tail.get(blocks))
+            .ok_or_else(too_large)?;
+        let out = extent(level.offset, below.blocks, DIGEST)
+            .and_then(|hashes| head.get_mut(hashes))
+            .ok_or_else(too_large)?;
         out.par_chunks_mut(DIGEST)
             .zip(input.par_chunks(BLOCK))
             .with_min_len(64)
             .for_each(|(hash, block)| hash.copy_from_slice(&digest(&salted, block)));
     }
 
-    let root = digest(&salted, &tree[..BLOCK]);
+    let top = tree.get(..BLOCK).ok_or_else(too_large)?;
+    let root = digest(&salted, top);
     Ok(HashTree {
         root,
         levels_bytes: tree,
@@ -161,13 +180,17 @@ pub fn hash_tree(
 
 /// Reads `buffer.len()` bytes of data starting at data block `first`.
 fn read(file: &File, buffer: &mut [u8], offset: u64, first: u64) -> Result<(), Error> {
+    let end = first.saturating_add((buffer.len() / BLOCK) as u64);
     // The caller checked that offset + data_blocks * 4096 does not overflow.
-    let at = offset + first * BLOCK_SIZE;
+    let at = first
+        .checked_mul(BLOCK_SIZE)
+        .and_then(|skip| offset.checked_add(skip))
+        .ok_or(Error::TooLarge {
+            offset,
+            data_blocks: end,
+        })?;
     file.read_exact_at(buffer, at).map_err(|source| Error::Io {
-        what: format!(
-            "failed to read data blocks {first}..{} at byte {at}",
-            first + (buffer.len() / BLOCK) as u64
-        ),
+        what: format!("failed to read data blocks {first}..{end} at byte {at}"),
         source,
     })
 }

@@ -13,6 +13,7 @@
 //! Pure except [`RuntimeGroup::limit`], which writes the runtime group's files.
 
 use super::{files, Controller, Error, RuntimeGroup, Version};
+use crate::config::Limit;
 use npk::manifest::{CGroups, Memory, Pids};
 use std::path::Path;
 
@@ -54,20 +55,20 @@ impl Defaults {
         limits
     }
 
-    /// The manifest fields of `limits` that ask for more than the defaults (a higher
-    /// limit, or `-1`, unlimited). Empty when the manifest stays within them or sets none.
-    pub fn exceeded_by(&self, limits: Option<&CGroups>) -> Vec<&'static str> {
+    /// The limits of `limits` that ask for more than the defaults (a higher limit, or
+    /// `-1`, unlimited). Empty when the manifest stays within them or sets none.
+    pub fn exceeded_by(&self, limits: Option<&CGroups>) -> Vec<Limit> {
         let mut fields = Vec::new();
         let Some(limits) = limits else {
             return fields;
         };
         if limits.pids.as_ref().is_some_and(|p| p.max > self.pids_max) {
-            fields.push("cgroups.pids.max");
+            fields.push(Limit::Pids);
         }
         let hard = limits.memory.as_ref().and_then(|m| m.memory_hard_limit);
         let above = |l: i64| l < 0 || u64::try_from(l).is_ok_and(|l| l > self.memory_max);
         if hard.is_some_and(above) {
-            fields.push("cgroups.memory.memory_hard_limit");
+            fields.push(Limit::Memory);
         }
         fields
     }
@@ -216,10 +217,7 @@ mod tests {
             ..CGroups::default()
         };
         assert_eq!(D.apply(Some(&own)), own);
-        assert_eq!(
-            D.exceeded_by(Some(&own)),
-            ["cgroups.pids.max", "cgroups.memory.memory_hard_limit"]
-        );
+        assert_eq!(D.exceeded_by(Some(&own)), [Limit::Pids, Limit::Memory]);
     }
 
     #[test]

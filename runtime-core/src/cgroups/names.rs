@@ -26,7 +26,7 @@ pub fn dir_name(id: &str) -> Result<String, Error> {
     if id.is_empty() {
         return Err(invalid("empty"));
     }
-    let mut out = String::with_capacity(id.len() + 8);
+    let mut out = String::with_capacity(id.len().saturating_add(8));
     let mut separator = false;
     for byte in id.bytes() {
         match byte {

@@ -187,11 +187,14 @@ fn v2_swap(hard: Option<i64>, memsw: i64) -> Result<String, Error> {
         return Ok("max".to_string());
     }
     match hard {
-        Some(hard) if hard >= 0 && memsw >= hard => Ok((memsw - hard).to_string()),
-        Some(hard) if hard >= 0 => Err(Error::Setting {
-            field,
-            reason: format!("{memsw} is below memory_hard_limit {hard}"),
-        }),
+        // Both are non-negative here, so the difference cannot overflow.
+        Some(hard) if hard >= 0 => match memsw.checked_sub(hard).filter(|swap| *swap >= 0) {
+            Some(swap) => Ok(swap.to_string()),
+            None => Err(Error::Setting {
+                field,
+                reason: format!("{memsw} is below memory_hard_limit {hard}"),
+            }),
+        },
         _ => Err(Error::Setting {
             field,
             reason: "needs a memory_hard_limit on cgroup v2 (memory.swap.max counts swap alone)"
@@ -203,14 +206,15 @@ fn v2_swap(hard: Option<i64>, memsw: i64) -> Result<String, Error> {
 /// v1 `cpu.shares` (2..=262144, default 1024) as v2 `cpu.weight` (1..=10000, default
 /// 100): the linear map of one range onto the other.
 pub(crate) fn shares_to_weight(shares: u64) -> u64 {
+    // Clamped, so neither the difference nor the product can saturate.
     let shares = shares.clamp(2, 262_144);
-    1 + ((shares - 2) * 9999) / 262_142
+    (shares.saturating_sub(2).saturating_mul(9999) / 262_142).saturating_add(1)
 }
 
 /// v1 blkio weight (10..=1000) as v2 `io.weight` (1..=10000): the linear map.
 pub(crate) fn blkio_to_io_weight(weight: u16) -> u64 {
     let weight = u64::from(weight.clamp(10, 1000));
-    1 + ((weight - 10) * 9999) / 990
+    (weight.saturating_sub(10).saturating_mul(9999) / 990).saturating_add(1)
 }
 
 fn cpu(plan: &mut Plan, version: Version, cpu: &Cpu) -> Result<(), Error> {

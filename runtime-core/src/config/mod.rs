@@ -18,7 +18,7 @@ mod validate;
 pub use api::{ApiConfig, Grant};
 pub use api_tcp::{TcpConfig, TcpGrant};
 pub use error::Error;
-pub use policy::{Allow, Policy, Sched};
+pub use policy::{Allow, Limit, Policy, Sched};
 pub use validate::valid_repository_name;
 
 use serde::{Deserialize, Serialize};

@@ -3,8 +3,9 @@
 //!
 //! A repository's `policy` table is data; checking a manifest against it is the
 //! repository module's job (at install and when a repository is loaded). The default is
-//! nothing: a manifest may ask for no capability, add no system call, set no resource limit
-//! and choose no scheduling policy, and its bind mounts are limited by `bind_allow` alone.
+//! nothing: a manifest may ask for no capability, add no system call, set no resource limit,
+//! choose no scheduling policy and ask for no cgroup limit above the `[cgroups]` defaults,
+//! and its bind mounts are limited by `bind_allow` alone.
 
 use npk::manifest::{Capability, Policy as SchedPolicy, RlimitResource, SyscallName};
 use serde::{
@@ -26,6 +27,9 @@ pub struct Policy {
     pub rlimits: Allow<RlimitResource>,
     /// Scheduling policies a manifest may choose (`sched.policy`).
     pub sched: Allow<Sched>,
+    /// Cgroup limits a manifest may set above the `[cgroups]` defaults, or to unlimited
+    /// (`above_default_limits`).
+    pub above_default_limits: Allow<Limit>,
     /// Host paths (and everything below them) a manifest may bind-mount, on top of the
     /// top-level `bind_allow`; absent: `bind_allow` alone decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +72,26 @@ impl fmt::Display for Sched {
             Sched::RoundRobin => "round_robin",
             Sched::Deadline => "deadline",
         })
+    }
+}
+
+/// A cgroup limit that has a default (`[cgroups] default_pids_max`, `default_memory_max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// `cgroups.pids.max`.
+    Pids,
+    /// `cgroups.memory.memory_hard_limit`.
+    Memory,
+}
+
+impl Limit {
+    /// The manifest field that sets the limit.
+    pub fn field(self) -> &'static str {
+        match self {
+            Limit::Pids => "cgroups.pids.max",
+            Limit::Memory => "cgroups.memory.memory_hard_limit",
+        }
     }
 }
 
@@ -163,6 +187,15 @@ mod tests {
         assert!(!policy.capabilities.allows(&cap));
         assert!(!policy.sched.allows(&Sched::Fifo));
         assert!(policy.bind.is_none());
+        assert!(!policy.above_default_limits.allows(&Limit::Pids));
+    }
+
+    #[test]
+    fn limits_above_the_defaults() {
+        let policy = parse("[policy]\nabove_default_limits = [\"memory\"]\n").unwrap();
+        assert!(policy.above_default_limits.allows(&Limit::Memory));
+        assert!(!policy.above_default_limits.allows(&Limit::Pids));
+        assert!(parse("[policy]\nabove_default_limits = [\"cpu\"]\n").is_err());
     }
 
     #[test]

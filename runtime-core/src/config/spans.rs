@@ -36,8 +36,8 @@ pub fn render(path: &[Step]) -> String {
 
 /// The 1-based line of byte `offset` in `text`.
 pub fn line_of(text: &[u8], offset: usize) -> usize {
-    let end = offset.min(text.len());
-    text[..end].iter().filter(|b| **b == b'\n').count() + 1
+    let newlines = text.iter().take(offset).filter(|b| **b == b'\n').count();
+    newlines.saturating_add(1)
 }
 
 /// The deepest key path whose key or value contains `offset`; empty when none does.

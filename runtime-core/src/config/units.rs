@@ -56,8 +56,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 pub fn format_duration(duration: &Duration) -> String {
     let nanos = duration.as_nanos();
     for (name, factor) in DURATION_UNITS {
-        if nanos.is_multiple_of(factor) {
-            return format!("{}{name}", nanos / factor);
+        if let Some(count) = nanos.checked_div(factor) {
+            if nanos.is_multiple_of(factor) {
+                return format!("{count}{name}");
+            }
         }
     }
     format!("{nanos}ns")

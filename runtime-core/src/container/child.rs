@@ -150,13 +150,13 @@ impl Failure {
 
     /// Decode a record written by a child of this same binary.
     pub(crate) fn decode(b: &[u8; Self::SIZE]) -> Option<Failure> {
-        let word = |i: usize| [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        let step = u32::from_ne_bytes(word(0));
+        let [s0, s1, s2, s3, e0, e1, e2, e3, i0, i1, i2, i3] = *b;
+        let step = u32::from_ne_bytes([s0, s1, s2, s3]);
         let step = Step::ALL.into_iter().find(|s| *s as u32 == step)?;
         Some(Failure {
             step,
-            errno: i32::from_ne_bytes(word(4)),
-            index: u32::from_ne_bytes(word(8)),
+            errno: i32::from_ne_bytes([e0, e1, e2, e3]),
+            index: u32::from_ne_bytes([i0, i1, i2, i3]),
         })
     }
 }
@@ -423,13 +423,14 @@ fn program(plan: &Plan, fds: ChildFds) -> ! {
         }
     }
     // Every fd here is at 64 or above (see launch): nothing passed is overwritten.
-    for (i, fd) in fds.pass.iter().take(fds.pass_count).enumerate() {
-        if let Err(e) = sys::dup2(*fd, 3 + i as RawFd) {
-            fail(&fds, Step::Stdio, errno_of(e), 3 + i as u32);
+    for (target, fd) in (3..).zip(fds.pass.iter().take(fds.pass_count)) {
+        if let Err(e) = sys::dup2(*fd, target) {
+            fail(&fds, Step::Stdio, errno_of(e), target as u32);
         }
     }
     // Every other fd is closed at exec (the error pipe then shows EOF to the runtime).
-    if let Err(e) = sys::close_from(3 + fds.pass_count as u32, true) {
+    // At most MAX_PASS are passed: the sum cannot saturate.
+    if let Err(e) = sys::close_from(3u32.saturating_add(fds.pass_count as u32), true) {
         fail(&fds, Step::Stdio, errno_of(e), 3);
     }
     for (index, (resource, soft, hard)) in plan.rlimits.iter().enumerate() {

@@ -127,7 +127,12 @@ pub(crate) fn build(input: Input<'_>) -> Result<Plan, PlanError> {
         .sockets
         .iter()
         .flat_map(|(_, names)| names.iter().enumerate())
-        .map(|(i, name)| (format!("NORTHSTAR_SOCKET_{name}"), (3 + i).to_string()))
+        .map(|(i, name)| {
+            (
+                format!("NORTHSTAR_SOCKET_{name}"),
+                i.saturating_add(3).to_string(),
+            )
+        })
         .collect();
     env.extend(socket_vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let console = input.console.map(|fd| fd.to_string());

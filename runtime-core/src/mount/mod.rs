@@ -81,6 +81,12 @@ pub enum Error {
         target: PathBuf,
         reason: &'static str,
     },
+    #[error("{}: fs.img region {start}..{end} ends before it starts", package.display())]
+    Region {
+        package: PathBuf,
+        start: u64,
+        end: u64,
+    },
 }
 
 /// A mounted package. Not unmounted on drop: a mount outlives this handle until
@@ -157,7 +163,14 @@ fn attach<S>(npk: &Npk<S>, devices: &Devices) -> Result<((u64, u64, u64), LoopDe
         source,
     })?;
     let region = npk.fs_img();
-    let size = region.end - region.start;
+    let size = region
+        .end
+        .checked_sub(region.start)
+        .ok_or_else(|| Error::Region {
+            package: package.to_owned(),
+            start: region.start,
+            end: region.end,
+        })?;
     let loop_dev = LoopDevice::attach(
         devices,
         npk.file(),
@@ -202,7 +215,9 @@ fn settled(mut bound: impl FnMut() -> io::Result<bool>) -> io::Result<bool> {
         match bound() {
             Ok(true) if start.elapsed() < SETTLE => {
                 std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+                pause = pause
+                    .saturating_mul(2)
+                    .min(std::time::Duration::from_millis(50));
             }
             answer => return answer,
         }

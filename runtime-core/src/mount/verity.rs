@@ -227,11 +227,9 @@ pub fn device_name(name: &str, version: &str) -> String {
     }
     let hash = format!("-{:016x}", fnv1a(full.as_bytes()));
     // Names and versions are ASCII (validated by the manifest), so any cut is a boundary.
-    let mut cut = MAX_NAME_LEN - hash.len();
-    while !full.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}{hash}", &full[..cut])
+    let cut = full.floor_char_boundary(MAX_NAME_LEN.saturating_sub(hash.len()));
+    let (kept, _) = full.split_at_checked(cut).unwrap_or((&full, ""));
+    format!("{kept}{hash}")
 }
 
 /// 64-bit FNV-1a: a stable, dependency-free hash for shortening names (not security).

@@ -79,7 +79,8 @@ impl Message {
     }
 
     fn attr(mut self, kind: u16, data: &[u8]) -> Message {
-        let len = (4 + data.len()) as u16;
+        // Attributes are names and numbers, far below u16::MAX.
+        let len = data.len().saturating_add(4) as u16;
         self.buf.extend_from_slice(&len.to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
         self.buf.extend_from_slice(data);
@@ -103,8 +104,11 @@ impl Message {
 
     fn end(mut self) -> Message {
         if let Some(start) = self.nests.pop() {
-            let len = (self.buf.len() - start) as u16;
-            self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+            let len = self.buf.len().saturating_sub(start) as u16;
+            // `begin` put the length field at `start`.
+            if let Some(field) = self.buf.get_mut(start..).and_then(<[u8]>::first_chunk_mut) {
+                *field = len.to_ne_bytes();
+            }
         }
         self
     }
@@ -117,7 +121,10 @@ impl Message {
 
     fn finish(mut self) -> Vec<u8> {
         let len = self.buf.len() as u32;
-        self.buf[..4].copy_from_slice(&len.to_ne_bytes());
+        // `new` put the length field first.
+        if let Some(field) = self.buf.first_chunk_mut() {
+            *field = len.to_ne_bytes();
+        }
         self.buf
     }
 }
@@ -144,23 +151,21 @@ impl Netlink {
         send(self.fd.as_raw_fd(), &message, MsgFlags::empty())?;
         let mut buf = [0u8; 4096];
         let n = recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-        let reply = &buf[..n];
-        if reply.len() < 20 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "short netlink reply",
-            ));
-        }
-        let kind = u16::from_ne_bytes([reply[4], reply[5]]);
-        if kind != NLMSG_ERROR {
+        let reply = buf.get(..n).unwrap_or_default();
+        // `struct nlmsghdr` (16 bytes), then the errno of `struct nlmsgerr`.
+        let short = || io::Error::new(io::ErrorKind::InvalidData, "short netlink reply");
+        let (header, body) = reply.split_first_chunk::<16>().ok_or_else(short)?;
+        let (error, _) = body.split_first_chunk::<4>().ok_or_else(short)?;
+        let [_, _, _, _, kind_0, kind_1, ..] = *header;
+        if u16::from_ne_bytes([kind_0, kind_1]) != NLMSG_ERROR {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "unexpected netlink reply",
             ));
         }
-        match i32::from_ne_bytes([reply[16], reply[17], reply[18], reply[19]]) {
+        match i32::from_ne_bytes(*error) {
             0 => Ok(()),
-            e => Err(io::Error::from_raw_os_error(-e)),
+            e => Err(io::Error::from_raw_os_error(e.saturating_neg())),
         }
     }
 
@@ -168,7 +173,7 @@ impl Netlink {
     pub(crate) fn create_veth(&self, outer: &str, inner: &str, netns: RawFd) -> io::Result<()> {
         let peer = Message::new(0, 0).ifinfo(0, 0, 0);
         // Only the ifinfomsg part of `peer` (after the 16-byte header) is nested.
-        let peer_info = peer.buf[16..].to_vec();
+        let peer_info = peer.buf.get(16..).unwrap_or_default().to_vec();
         let m = Message::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
             .ifinfo(0, 0, 0)
             .attr_str(IFLA_IFNAME, outer)

@@ -215,9 +215,9 @@ impl Temp {
                 source,
             }
         };
-        let mut attempts = 0;
+        let mut attempts = 0u32;
         loop {
-            attempts += 1;
+            attempts = attempts.saturating_add(1);
             let path = Temp::name(dir);
             match std::fs::hard_link(file, &path) {
                 Ok(()) => {
@@ -234,9 +234,9 @@ impl Temp {
     }
 
     fn create(dir: &Path) -> Result<(Temp, File), Error> {
-        let mut attempts = 0;
+        let mut attempts = 0u32;
         loop {
-            attempts += 1;
+            attempts = attempts.saturating_add(1);
             let path = Temp::name(dir);
             match OpenOptions::new()
                 .read(true)

@@ -1,13 +1,16 @@
 //! The check of a manifest against its repository's policy (`[repositories.<name>.policy]`,
 //! see `config::Policy`): capabilities, seccomp additions, resource limits, scheduling
-//! policy and bind mounts. It runs when a package is installed and when a repository is
+//! policy, cgroup limits above the `[cgroups]` defaults and bind mounts. It runs when a package is installed and when a repository is
 //! loaded, so a package that asks for more than its repository allows is never started.
 //!
 //! It does not check the top-level `bind_allow` (the container start does) or whether a
 //! value is valid at all (the manifest's own validation does).
 
 use super::Error;
-use crate::config::{Policy, Sched};
+use crate::{
+    cgroups::Defaults,
+    config::{Limit, Policy, Sched},
+};
 use npk::manifest::{Manifest, Mount};
 use std::path::{Component, Path};
 
@@ -16,6 +19,7 @@ use std::path::{Component, Path};
 pub(super) fn check(
     repository: &str,
     policy: &Policy,
+    defaults: &Defaults,
     manifest: &Manifest,
     path: &Path,
 ) -> Result<(), Error> {
@@ -47,6 +51,29 @@ pub(super) fn check(
     let sched = manifest.sched.as_ref().and_then(|s| s.policy.as_ref());
     if let Some(sched) = sched.map(Sched::of).filter(|s| !policy.sched.allows(s)) {
         return Err(refuse("sched.policy".into(), sched.to_string()));
+    }
+    if let Some(limit) = defaults
+        .exceeded_by(manifest.cgroups.as_ref())
+        .into_iter()
+        .find(|l| !policy.above_default_limits.allows(l))
+    {
+        let value = match limit {
+            Limit::Pids => manifest
+                .cgroups
+                .as_ref()
+                .and_then(|c| c.pids.as_ref())
+                .map(|p| p.max.to_string()),
+            Limit::Memory => manifest
+                .cgroups
+                .as_ref()
+                .and_then(|c| c.memory.as_ref())
+                .and_then(|m| m.memory_hard_limit)
+                .map(|l| l.to_string()),
+        };
+        return Err(refuse(
+            limit.field().into(),
+            format!("{} (above the default)", value.unwrap_or_default()),
+        ));
     }
     if let Some(allowed) = &policy.bind {
         for (point, mount) in &manifest.mounts {
@@ -83,7 +110,17 @@ mod tests {
     }
 
     fn refused(policy: &Policy, extra: &str) -> Option<(String, String)> {
-        match check("apps", policy, &manifest(extra), Path::new("/r/app.npk")) {
+        let defaults = Defaults {
+            pids_max: 256,
+            memory_max: 256 << 20,
+        };
+        match check(
+            "apps",
+            policy,
+            &defaults,
+            &manifest(extra),
+            Path::new("/r/app.npk"),
+        ) {
             Ok(()) => None,
             Err(Error::Policy { field, value, .. }) => Some((field, value)),
             Err(e) => panic!("{e}"),
@@ -126,12 +163,39 @@ mod tests {
     }
 
     #[test]
+    fn limits_above_the_defaults_need_the_policy() {
+        let policy = Policy::default();
+        let pids = |max: u64| format!("cgroups:\n  pids:\n    max: {max}\n");
+        let memory = |limit: i64| format!("cgroups:\n  memory:\n    memory_hard_limit: {limit}\n");
+        assert_eq!(refused(&policy, &pids(256)), None);
+        assert_eq!(
+            refused(&policy, &pids(257)),
+            pair("cgroups.pids.max", "257 (above the default)")
+        );
+        assert_eq!(refused(&policy, &memory(256 << 20)), None);
+        assert_eq!(
+            refused(&policy, &memory(-1)),
+            pair("cgroups.memory.memory_hard_limit", "-1 (above the default)")
+        );
+        let memory_only = Policy {
+            above_default_limits: Allow::Only([Limit::Memory].into()),
+            ..Policy::default()
+        };
+        assert_eq!(refused(&memory_only, &memory(1 << 30)), None);
+        assert_eq!(
+            refused(&memory_only, &pids(1000)),
+            pair("cgroups.pids.max", "1000 (above the default)")
+        );
+    }
+
+    #[test]
     fn what_the_policy_allows_passes() {
         let policy = Policy {
             capabilities: Allow::Only([npk::manifest::Capability::new("CAP_KILL").unwrap()].into()),
             syscalls: Allow::All,
             rlimits: Allow::Only([npk::manifest::RlimitResource::Nofile].into()),
             sched: Allow::Only([Sched::Batch].into()),
+            above_default_limits: Allow::Only([Limit::Memory].into()),
             bind: Some(vec!["/var/shared".into()]),
         };
         assert_eq!(refused(&policy, "capabilities: [CAP_KILL]\n"), None);

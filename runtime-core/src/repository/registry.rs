@@ -5,7 +5,7 @@
 //! It owns the repositories; it does not mount or start anything.
 
 use super::{install::prepare_install, Error, Package, Prepared, Rejected, Repository};
-use crate::{config::Config, id::ContainerId};
+use crate::{cgroups::Defaults, config::Config, id::ContainerId};
 use npk::manifest::Name;
 use std::{fs::File, path::Path};
 
@@ -36,6 +36,7 @@ impl Registry {
         let mut rejected = Vec::new();
         for (name, repository) in &config.repositories {
             let mut repository = Repository::open(name, repository)?;
+            repository.set_limit_defaults(Defaults::from_config(&config.cgroups));
             rejected.extend(repository.load_all()?);
             rejected.extend(registry.insert(repository)?);
         }

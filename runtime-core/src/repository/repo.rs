@@ -10,7 +10,11 @@ use super::{
     install::{sync_dir, Limits, Prepared, TEMP_SUFFIX},
     Error, Package, Rejected,
 };
-use crate::{config::RepositoryConfig, id::ContainerId};
+use crate::{
+    cgroups::Defaults,
+    config::{CgroupsConfig, RepositoryConfig},
+    id::ContainerId,
+};
 use npk::{key::PublicKey, package::Npk};
 use std::{
     collections::BTreeMap,
@@ -24,6 +28,8 @@ use std::{
 pub struct Repository {
     name: String,
     config: RepositoryConfig,
+    /// The `[cgroups]` defaults a manifest may exceed only where the policy allows.
+    defaults: Defaults,
     key: Option<PublicKey>,
     packages: BTreeMap<ContainerId, Entry>,
 }
@@ -55,6 +61,7 @@ impl Repository {
         Ok(Repository {
             name: name.to_string(),
             config: config.clone(),
+            defaults: Defaults::from_config(&CgroupsConfig::default()),
             key,
             packages: BTreeMap::new(),
         })
@@ -63,6 +70,12 @@ impl Repository {
     /// The repository's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Check packages against these `[cgroups]` defaults (those of the runtime's
+    /// configuration) instead of the built-in ones. Call before loading packages.
+    pub fn set_limit_defaults(&mut self, defaults: Defaults) {
+        self.defaults = defaults;
     }
 
     /// Its configuration.
@@ -199,7 +212,13 @@ impl Repository {
                 repository: self.name.clone(),
             });
         }
-        super::policy::check(&self.name, &self.config.policy, package.manifest(), path)?;
+        super::policy::check(
+            &self.name,
+            &self.config.policy,
+            &self.defaults,
+            package.manifest(),
+            path,
+        )?;
         let id = package.id();
         if let Some(existing) = self.packages.get(&id) {
             return Err(Error::Duplicate {

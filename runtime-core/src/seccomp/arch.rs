@@ -86,13 +86,13 @@ impl Arch {
     pub(crate) fn table(self) -> Result<&'static Table, Error> {
         static TABLES: [OnceLock<Result<Table, Error>>; 3] =
             [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let [x86_64, aarch64, arm] = &TABLES;
         let (slot, file, text) = match self {
-            Arch::X86_64 => (0, "seccomp/syscalls/x86_64.txt", X86_64),
-            Arch::Aarch64 => (1, "seccomp/syscalls/aarch64.txt", AARCH64),
-            Arch::Arm => (2, "seccomp/syscalls/arm.txt", ARM),
+            Arch::X86_64 => (x86_64, "seccomp/syscalls/x86_64.txt", X86_64),
+            Arch::Aarch64 => (aarch64, "seccomp/syscalls/aarch64.txt", AARCH64),
+            Arch::Arm => (arm, "seccomp/syscalls/arm.txt", ARM),
         };
-        TABLES[slot]
-            .get_or_init(|| Table::parse(file, text))
+        slot.get_or_init(|| Table::parse(file, text))
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -122,7 +122,7 @@ impl Table {
         for (index, line) in text.lines().enumerate() {
             let fail = |reason: String| Error::Data {
                 file,
-                line: index + 1,
+                line: index.saturating_add(1),
                 reason,
             };
             let content = line.split('#').next().unwrap_or("").trim();

@@ -79,8 +79,10 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
 /// Offsets of the low and high 32-bit words of argument `index` (little-endian layout; all
 /// three architectures are little-endian).
 fn arg_words(index: u8) -> (u32, u32) {
-    let low = OFFSET_ARGS + u32::from(index) * size_of::<u64>() as u32;
-    (low, low + 4)
+    // A u8 index keeps the offsets far below u32::MAX: nothing saturates.
+    let width = size_of::<u64>() as u32;
+    let low = OFFSET_ARGS.saturating_add(u32::from(index).saturating_mul(width));
+    (low, low.saturating_add(4))
 }
 
 /// The whole program for `rules` on `arch`.

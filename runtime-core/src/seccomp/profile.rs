@@ -46,7 +46,7 @@ pub(crate) fn parse(file: &'static str, text: &'static str) -> Result<Vec<Entry>
     for (index, line) in text.lines().enumerate() {
         let fail = |reason: String| Error::Data {
             file,
-            line: index + 1,
+            line: index.saturating_add(1),
             reason,
         };
         let (content, comment) = line.split_once('#').unwrap_or((line, ""));

@@ -131,6 +131,7 @@ capabilities = "all"
 syscalls = "all"
 rlimits = "all"
 sched = "all"
+above_default_limits = "all"
 
 {tables}"#,
             mount_on_start = self.mount_on_start,
