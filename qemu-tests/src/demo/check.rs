@@ -9,7 +9,9 @@
 //!    run one after the other and then 10 at once, every one answered; the followed log
 //!    still grows afterwards. The proxy is stopped, `nstar -u channel://` speaks the link
 //!    itself to QEMU's socket for one `list`; a new proxy starts, and the next `nstar
-//!    list` through it is answered. `nstar list --json` shows every package, cpueater running. `nstar
+//!    list` through it is answered. `inspect` shows cpueater (a CPU quota, no pids or memory
+//!    limit in its manifest) with the runtime's default `pids.max` and memory limit. `nstar
+//!    list --json` shows every package, cpueater running. `nstar
 //!    reboot`: the machine restarts in place (QEMU keeps running, and so does the proxy's
 //!    connection to it).
 //! 2. The same machine after its reboot: persistence counts 2 (its data survived), `nstar
@@ -32,6 +34,11 @@ use crate::qemu::{
 const POWER_DOWN: &str = "reboot: Power down";
 /// The init's line when the channel is up.
 const CHANNEL_UP: &str = "management channel:";
+/// The example whose manifest sets a CPU quota but no pids or memory limit.
+const CPUEATER: &str = "cpueater:0.0.1";
+/// The runtime's defaults (`[cgroups] default_pids_max`, `default_memory_max`).
+const DEFAULT_PIDS_MAX: u64 = 256;
+const DEFAULT_MEMORY_MAX: u64 = 256 << 20;
 /// `nstar` runs one after the other, and at once.
 const SEQUENTIAL: usize = 100;
 const PARALLEL: usize = 10;
@@ -161,6 +168,7 @@ fn one_boot(
             run.seen(id, seen);
         }
         channel_checks(&prepared.nstar, proxy, run)?;
+        default_limits(&prepared.nstar, run)?;
     } else {
         let line = qemu.seen_until("persistence:0.0.1: persistence: started ", deadline)?;
         let seen = after(&line, "persistence:0.0.1: ");
@@ -299,6 +307,40 @@ fn channel_checks(nstar: &Nstar, proxy: &mut Proxy, run: &mut CheckRun) -> Resul
     proxy.restart()?;
     let output = nstar.output(&["list", "--json"])?;
     answered("nstar list after the proxy restarted", &output, run);
+    Ok(())
+}
+
+/// The limits a container gets where its manifest sets none, in the guest's cgroup2
+/// hierarchy: cpueater's manifest sets only a CPU quota, so `inspect` must show the
+/// runtime's default `pids.max` and memory limit.
+fn default_limits(nstar: &Nstar, run: &mut CheckRun) -> Result<(), Error> {
+    let client_error = |what| move |source| Error::Client { what, source };
+    let mut client = nstar
+        .client(northstar_client::Options::default())
+        .map_err(client_error("connect"))?;
+    let listed = client.list().map_err(client_error("list"))?;
+    let Some(id) = listed
+        .into_iter()
+        .map(|info| info.container)
+        .find(|id| id.to_string() == CPUEATER)
+    else {
+        run.problems.push(format!("{CPUEATER} is not listed"));
+        return Ok(());
+    };
+    let inspection = client.inspect(&id).map_err(client_error("inspect"))?;
+    let cgroup = inspection.cgroup.unwrap_or_default();
+    let pids = cgroup.pids.and_then(|p| p.limit);
+    let memory = cgroup.memory.and_then(|m| m.limit);
+    run.seen(
+        format!("{CPUEATER}: limits without its own"),
+        format!("pids.max {pids:?}, memory.max {memory:?}"),
+    );
+    if pids != Some(DEFAULT_PIDS_MAX) || memory != Some(DEFAULT_MEMORY_MAX) {
+        run.problems.push(format!(
+            "{CPUEATER}: pids.max {pids:?} and memory.max {memory:?}, expected the defaults \
+             {DEFAULT_PIDS_MAX} and {DEFAULT_MEMORY_MAX}"
+        ));
+    }
     Ok(())
 }
 
