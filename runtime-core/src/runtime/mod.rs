@@ -8,6 +8,7 @@
 //! [`Runtime::start`] runs the loop on its own thread and returns a [`Handle`]; PID 1 and
 //! the host daemon use the same handle.
 
+mod active;
 pub mod api;
 mod data;
 mod events;
@@ -260,6 +261,7 @@ fn launch(
             );
         }
         data::migrate(&config.data_dir, &registry);
+        let active = active::Active::load(&config.data_dir, &active::installed(&registry));
         let hierarchy = Hierarchy::detect(&config.cgroups.root)?;
         let mut cgroups = RuntimeGroup::create(hierarchy, &config.cgroups.name)?;
         cgroups.set_defaults(Defaults::from_config(&config.cgroups));
@@ -291,6 +293,7 @@ fn launch(
             config, registry, cgroups, epoll, group_file, last_cap, worker,
         );
         state.networks = networks;
+        state.active = active;
         state.subscribers.extend(subscriber);
         state.console = console;
         state
@@ -332,11 +335,19 @@ fn mount_on_start(state: &mut State) {
     }
 }
 
+/// Start the active version of each container whose manifest asks for it, unless the
+/// operator disabled it.
 fn autostart(state: &mut State) {
     let ids: Vec<_> = state
         .registry
         .iter()
-        .filter(|(_, p)| p.manifest().autostart.is_some())
+        .filter(|(repository, p)| {
+            let manifest = p.manifest();
+            manifest.autostart.is_some()
+                && state
+                    .active
+                    .autostarts(repository, manifest.name.as_str(), &manifest.version)
+        })
         .map(|(_, p)| (p.id(), p.manifest().autostart))
         .collect();
     for (id, kind) in ids {

@@ -329,6 +329,14 @@ pub(crate) fn installed(
             e => RequestError::Install(error_chain(&e)),
         });
     if let Ok(id) = &answer {
+        // The first version of a name becomes active; the file is written before the
+        // install is reported.
+        if state
+            .active
+            .install(repository, id.name.as_str(), &id.version)
+        {
+            state.active.store();
+        }
         log::info!("{id}: installed in {repository}");
         state.notify(Notification::Installed { id: id.clone() });
     }
@@ -352,9 +360,9 @@ fn uninstall(
         }
     }
     let name = package.manifest().name.clone();
-    let data = state
-        .registry
-        .repository_of(id)
+    let repository = state.registry.repository_of(id).map(str::to_string);
+    let data = repository
+        .as_deref()
         .map(|r| super::data::path(&state.config.data_dir, r, name.as_str()));
     if in_use(state, id) {
         return Err(RequestError::InUse(id.clone()));
@@ -365,6 +373,17 @@ fn uninstall(
         .uninstall(id)
         .map_err(|e| RequestError::Failed(error_chain(&e)))?;
     state.containers.remove(id);
+    if let Some(repository) = repository {
+        let remaining = super::active::installed(&state.registry)
+            .remove(&(repository.clone(), name.to_string()))
+            .unwrap_or_default();
+        if state
+            .active
+            .uninstall(&repository, name.as_str(), &id.version, &remaining)
+        {
+            state.active.store();
+        }
+    }
     if let Some(data) = data.filter(|_| wipe) {
         if data.exists() {
             std::fs::remove_dir_all(&data).map_err(|e| {

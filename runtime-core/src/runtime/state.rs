@@ -198,6 +198,8 @@ pub(crate) struct State {
     pub networks: crate::net::Networks,
     /// Followers of containers' output.
     pub followers: Vec<(ContainerId, Follower)>,
+    /// The active version of each container.
+    pub active: super::active::Active,
     /// Where containers' console connections go (the management API server).
     pub console: Option<crate::server::Inbox>,
     /// The runtime's own stdout and stderr, for containers with `io: inherit`.
@@ -231,6 +233,7 @@ impl State {
             worker,
             networks: Default::default(),
             followers: Vec::new(),
+            active: Default::default(),
             console: None,
             relay: Relay::default(),
         }
