@@ -7,6 +7,7 @@ use crate::{
     types::{ContainerId, RepositoryName},
     version::ProtocolVersion,
 };
+use npk::manifest::Name;
 use serde::{Deserialize, Serialize};
 
 /// Why a request (or the handshake, or a frame) was refused.
@@ -177,6 +178,55 @@ pub enum ApiError {
         /// What happened.
         message: String,
     },
+    /// The connection has the permission the request needs, but not for this container
+    /// name (`enable`, `disable`; 1.2).
+    #[error("permission denied: this connection's {permission} permission does not cover container {name}")]
+    NameNotGranted {
+        /// The permission the request needs.
+        permission: Permission,
+        /// The container name it is not granted for.
+        name: Name,
+    },
+    /// An update to a version that is not above the active one, or below the highest
+    /// version ever active (the floor), without `downgrade` (1.2).
+    #[error("{container}: downgrade refused: the active version is {active}, the floor {floor}")]
+    Downgrade {
+        /// The version refused.
+        container: ContainerId,
+        /// The active version.
+        active: String,
+        /// The highest version ever active.
+        floor: String,
+    },
+    /// The update transaction failed and was rolled back: the versions before it are
+    /// active again (1.2).
+    #[error("rolled back: {reason}")]
+    RolledBack {
+        /// Why: the failing container and check.
+        reason: String,
+    },
+    /// Another update transaction is under way (1.2).
+    #[error("another update transaction is under way")]
+    UpdateInProgress {},
+    /// A rollback of a container name that has no previous version (1.2).
+    #[error("{name}: no previous version to roll back to")]
+    NoPrevious {
+        /// The container name.
+        name: String,
+    },
+    /// The container name is in several repositories: the request must name one (1.2).
+    #[error("{name}: in several repositories; name one")]
+    Ambiguous {
+        /// The container name.
+        name: String,
+    },
+    /// An update of a container name that has no installed version: install it first
+    /// (1.2).
+    #[error("{name}: not installed; install a first version")]
+    NotInstalled {
+        /// The container name.
+        name: String,
+    },
 }
 
 fn invalid_request(what: &str, field: Option<&str>, offset: Option<u64>) -> String {
@@ -194,7 +244,7 @@ fn invalid_request(what: &str, field: Option<&str>, offset: Option<u64>) -> Stri
 
 impl ApiError {
     /// Every code, in the order of the variants.
-    pub const CODES: [&'static str; 23] = [
+    pub const CODES: [&'static str; 30] = [
         "not_found",
         "repository_not_found",
         "permission_denied",
@@ -218,6 +268,13 @@ impl ApiError {
         "unsupported",
         "shutting_down",
         "internal",
+        "name_not_granted",
+        "downgrade",
+        "rolled_back",
+        "update_in_progress",
+        "no_previous",
+        "ambiguous",
+        "not_installed",
     ];
 
     /// The stable code, as on the wire.
@@ -246,6 +303,13 @@ impl ApiError {
             ApiError::Unsupported { .. } => "unsupported",
             ApiError::ShuttingDown {} => "shutting_down",
             ApiError::Internal { .. } => "internal",
+            ApiError::NameNotGranted { .. } => "name_not_granted",
+            ApiError::Downgrade { .. } => "downgrade",
+            ApiError::RolledBack { .. } => "rolled_back",
+            ApiError::UpdateInProgress {} => "update_in_progress",
+            ApiError::NoPrevious { .. } => "no_previous",
+            ApiError::Ambiguous { .. } => "ambiguous",
+            ApiError::NotInstalled { .. } => "not_installed",
         }
     }
 

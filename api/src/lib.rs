@@ -9,7 +9,8 @@
 //! - the permissions a request needs ([`Permission`], [`Permissions`], [`required`]);
 //! - the closed set of errors with stable codes ([`ApiError`]);
 //! - the framing: newline-delimited JSON with a size limit, and the raw-bytes phase that
-//!   carries a package after an `install` request ([`codec`]).
+//!   carries the packages after an `install` or `update` request ([`codec`]);
+//! - the values of update transactions ([`UpdateOptions`], [`Packages`]).
 //!
 //! It does not own sockets, connections, timeouts, rate limits or the decision which
 //! peer gets which permissions: those are the server's (`runtime-core`) and the client's.
@@ -33,6 +34,7 @@ mod permission;
 mod request;
 mod response;
 mod types;
+mod update;
 mod version;
 
 pub use error::ApiError;
@@ -49,7 +51,10 @@ pub use types::{
     Args, ClientName, ContainerId, Env, ExitStatus, InvalidValue, RepositoryName, RequestId,
     Sha256, Signal, StopTimeout,
 };
+pub use update::{Health, Package, Packages, UpdateOptions};
 pub use version::{ProtocolVersion, PROTOCOL_VERSION};
 
 /// The manifest type carried by [`Response::Inspect`].
 pub use npk::manifest::Manifest;
+/// A container name (`rollback`, `enable`, `disable`).
+pub use npk::manifest::Name as ContainerName;

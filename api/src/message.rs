@@ -105,25 +105,55 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    /// The message as a session of `version` may see it, when it differs: a 1.0 session
-    /// gets no limited grant in `welcome` (only the unlimited ones) and
-    /// `permission_denied` for the errors of limited grants.
+    /// The message as a session of `version` may see it, when it differs: a 1.1 (or
+    /// older) session gets no permission, field or notification added in 1.2; a 1.0
+    /// session gets no limited grant in `welcome` (only the unlimited ones) and
+    /// `permission_denied` for the errors of limited grants. A notification the session
+    /// does not know is not for it at all ([`ServerMessage::visible_in`]).
     pub fn for_version(&self, version: ProtocolVersion) -> Option<ServerMessage> {
-        if version >= ProtocolVersion::new(1, 1) {
+        if version >= ProtocolVersion::new(1, 2) {
             return None;
         }
+        let old_1_0 = version < ProtocolVersion::new(1, 1);
         match self {
-            ServerMessage::Welcome(welcome) => Some(ServerMessage::Welcome(Welcome {
-                version: welcome.version,
-                permissions: welcome.permissions.unlimited(),
-            })),
+            ServerMessage::Welcome(welcome) => {
+                let permissions = welcome.permissions.before_1_2();
+                Some(ServerMessage::Welcome(Welcome {
+                    version: welcome.version,
+                    permissions: if old_1_0 {
+                        permissions.unlimited()
+                    } else {
+                        permissions
+                    },
+                }))
+            }
+            ServerMessage::Response {
+                id,
+                response: Response::Containers { containers },
+            } => Some(ServerMessage::Response {
+                id: *id,
+                response: Response::Containers {
+                    containers: containers.iter().map(|c| c.before_1_2()).collect(),
+                },
+            }),
+            ServerMessage::Response {
+                id,
+                response: Response::Inspect(inspection),
+            } => {
+                let mut inspection = inspection.clone();
+                inspection.info = inspection.info.before_1_2();
+                Some(ServerMessage::Response {
+                    id: *id,
+                    response: Response::Inspect(inspection),
+                })
+            }
             ServerMessage::Error {
                 id,
                 message,
                 error:
                     ApiError::RepositoryNotGranted { permission, .. }
                     | ApiError::ContainerNotGranted { permission, .. },
-            } => Some(ServerMessage::Error {
+            } if old_1_0 => Some(ServerMessage::Error {
                 id: *id,
                 message: message.clone(),
                 error: ApiError::PermissionDenied {
@@ -131,6 +161,15 @@ impl ServerMessage {
                 },
             }),
             _ => None,
+        }
+    }
+
+    /// Whether a session of `version` gets the message: not a notification added after
+    /// its version.
+    pub fn visible_in(&self, version: ProtocolVersion) -> bool {
+        match self {
+            ServerMessage::Notification { notification } => notification.since() <= version,
+            _ => true,
         }
     }
 
@@ -181,5 +220,62 @@ mod tests {
                 permission: Permission::Install
             }
         );
+    }
+
+    #[test]
+    fn a_1_1_session_gets_what_1_1_has() {
+        let old = ProtocolVersion::new(1, 1);
+        let mut permissions: Permissions = [Permission::List, Permission::Downgrade]
+            .into_iter()
+            .collect();
+        permissions.insert_for(Permission::Update, "apps").unwrap();
+        permissions.insert_for(Permission::Install, "apps").unwrap();
+        let welcome = ServerMessage::Welcome(Welcome {
+            version: crate::PROTOCOL_VERSION,
+            permissions,
+        });
+        let Some(ServerMessage::Welcome(seen)) = welcome.for_version(old) else {
+            panic!("a 1.1 welcome")
+        };
+        assert_eq!(seen.permissions.to_string(), "list, install:apps");
+        let ready = ServerMessage::Notification {
+            notification: crate::Notification::Ready {
+                container: "a:1.0.0".parse().unwrap(),
+            },
+        };
+        assert!(!ready.visible_in(old));
+        assert!(ready.visible_in(crate::PROTOCOL_VERSION));
+        let info = crate::ContainerInfo {
+            container: "a:1.0.0".parse().unwrap(),
+            repository: RepositoryName::new("apps").unwrap(),
+            resource: false,
+            state: crate::ContainerState::Running,
+            pid: Some(1),
+            uptime_ms: None,
+            mounted: true,
+            last_exit: None,
+            restarts: 0,
+            ready: true,
+            status: Some("up".into()),
+            active: true,
+        };
+        let list = ServerMessage::Response {
+            id: RequestId(1),
+            response: Response::Containers {
+                containers: vec![info.clone()],
+            },
+        };
+        let Some(ServerMessage::Response {
+            response: Response::Containers { containers },
+            ..
+        }) = list.for_version(old)
+        else {
+            panic!("a 1.1 list")
+        };
+        assert_eq!(containers, [info.before_1_2()]);
+        let json = serde_json::to_value(&containers[0]).unwrap();
+        for field in ["ready", "status", "active"] {
+            assert!(json.get(field).is_none(), "{field}");
+        }
     }
 }

@@ -1,7 +1,10 @@
 //! What happened in the runtime, sent to connections that subscribed (`subscribe`, which
 //! needs [`crate::Permission::Notifications`]).
 
-use crate::types::{ContainerId, ExitStatus};
+use crate::{
+    types::{ContainerId, ExitStatus},
+    version::ProtocolVersion,
+};
 use serde::{Deserialize, Serialize};
 
 /// Something that happened, in a [`crate::ServerMessage::Notification`].
@@ -74,10 +77,53 @@ pub enum Notification {
     },
     /// The runtime is shutting down.
     Shutdown {},
+    /// An update transaction began (1.2): `containers` are the new versions.
+    UpdateStarted {
+        /// The new versions.
+        containers: Vec<ContainerId>,
+    },
+    /// A new version of an update transaction passed its health check (1.2).
+    Healthy {
+        /// The container.
+        container: ContainerId,
+    },
+    /// An update transaction committed (1.2): `containers` are the active versions.
+    Committed {
+        /// The versions now active.
+        containers: Vec<ContainerId>,
+    },
+    /// An update transaction rolled back (1.2): `containers` (the new versions) are
+    /// marked failed and the versions before them are active again.
+    RolledBack {
+        /// The new versions.
+        containers: Vec<ContainerId>,
+        /// Why.
+        reason: String,
+    },
+    /// A running container's program said `READY=1` on its notify socket (1.2).
+    Ready {
+        /// The container.
+        container: ContainerId,
+    },
     /// This connection did not read fast enough: `missed` notifications were dropped
     /// before this one.
     Lagged {
         /// Notifications dropped.
         missed: u64,
     },
+}
+
+impl Notification {
+    /// The protocol version that added this notification: a session of an older
+    /// version does not get it.
+    pub fn since(&self) -> ProtocolVersion {
+        match self {
+            Notification::UpdateStarted { .. }
+            | Notification::Healthy { .. }
+            | Notification::Committed { .. }
+            | Notification::RolledBack { .. }
+            | Notification::Ready { .. } => ProtocolVersion::new(1, 2),
+            _ => ProtocolVersion::new(1, 0),
+        }
+    }
 }

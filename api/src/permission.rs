@@ -3,11 +3,16 @@
 //! needs. The rule is one permission per request type, named after it, except:
 //! - `start` with `args` or `env` needs `start_with_args` (plain `start` does not allow
 //!   choosing what the container runs with);
-//! - `subscribe` needs `notifications`.
+//! - `subscribe` needs `notifications`;
+//! - `rollback` needs `update`;
+//! - `update` or `rollback` with `options.downgrade` needs `downgrade` as well. No
+//!   wildcard grants `downgrade` ([`Permissions::all`] leaves it out): it is only ever
+//!   granted by name.
 //!
-//! A permission is granted for every target, or for named ones ([`Scope`]): `install`
-//! and `uninstall` for repositories ([`Targets::Repositories`]), the requests on one
-//! container for container names ([`Targets::Containers`]). On the wire a grant is its
+//! A permission is granted for every target, or for named ones ([`Scope`]): `install`,
+//! `uninstall` and `update` for repositories ([`Targets::Repositories`]), the requests on
+//! one container (and `enable`, `disable`) for container names ([`Targets::Containers`]).
+//! A `rollback` under a grant limited to repositories must name its repository. On the wire a grant is its
 //! name (every target) or `name:target` (one target), e.g. `install:apps`, `kill:hello`.
 
 use crate::{request::Request, types::InvalidValue, ApiError, RepositoryName};
@@ -55,11 +60,19 @@ pub enum Permission {
     Reboot,
     /// `subscribe`.
     Notifications,
+    /// `update` and `rollback` (1.2).
+    Update,
+    /// `enable` (1.2).
+    Enable,
+    /// `disable` (1.2).
+    Disable,
+    /// `update` or `rollback` below the active version (1.2); never part of a wildcard.
+    Downgrade,
 }
 
 impl Permission {
-    /// Every permission.
-    pub const ALL: [Permission; 17] = [
+    /// Every permission, in declaration order (the wire order of a set).
+    pub const ALL: [Permission; 21] = [
         Permission::List,
         Permission::Inspect,
         Permission::Start,
@@ -77,6 +90,19 @@ impl Permission {
         Permission::Shutdown,
         Permission::Reboot,
         Permission::Notifications,
+        Permission::Update,
+        Permission::Enable,
+        Permission::Disable,
+        Permission::Downgrade,
+    ];
+
+    /// The permissions added in protocol 1.2: a session of an older version does not
+    /// see them.
+    pub const SINCE_1_2: [Permission; 4] = [
+        Permission::Update,
+        Permission::Enable,
+        Permission::Disable,
+        Permission::Downgrade,
     ];
 
     /// The wire name.
@@ -99,13 +125,19 @@ impl Permission {
             Permission::Shutdown => "shutdown",
             Permission::Reboot => "reboot",
             Permission::Notifications => "notifications",
+            Permission::Update => "update",
+            Permission::Enable => "enable",
+            Permission::Disable => "disable",
+            Permission::Downgrade => "downgrade",
         }
     }
 
     /// What a grant of this permission can be limited to, if anything.
     pub fn targets(self) -> Option<Targets> {
         match self {
-            Permission::Install | Permission::Uninstall => Some(Targets::Repositories),
+            Permission::Install | Permission::Uninstall | Permission::Update => {
+                Some(Targets::Repositories)
+            }
             Permission::Inspect
             | Permission::Start
             | Permission::StartWithArgs
@@ -114,13 +146,16 @@ impl Permission {
             | Permission::Kill
             | Permission::Mount
             | Permission::Umount
-            | Permission::Logs => Some(Targets::Containers),
+            | Permission::Logs
+            | Permission::Enable
+            | Permission::Disable => Some(Targets::Containers),
             Permission::List
             | Permission::Repositories
             | Permission::BootReport
             | Permission::Shutdown
             | Permission::Reboot
-            | Permission::Notifications => None,
+            | Permission::Notifications
+            | Permission::Downgrade => None,
         }
     }
 
@@ -207,6 +242,9 @@ pub fn required(request: &Request) -> Permission {
         Request::Shutdown {} => Permission::Shutdown,
         Request::Reboot {} => Permission::Reboot,
         Request::Subscribe {} => Permission::Notifications,
+        Request::Update { .. } | Request::Rollback { .. } => Permission::Update,
+        Request::Enable { .. } => Permission::Enable,
+        Request::Disable { .. } => Permission::Disable,
     }
 }
 
@@ -223,9 +261,13 @@ impl Permissions {
         grants: BTreeMap::new(),
     };
 
-    /// Every permission, for every target.
+    /// Every permission, for every target, but [`Permission::Downgrade`], which is only
+    /// ever granted by name.
     pub fn all() -> Permissions {
-        Permission::ALL.into_iter().collect()
+        Permission::ALL
+            .into_iter()
+            .filter(|p| *p != Permission::Downgrade)
+            .collect()
     }
 
     /// Whether `permission` is granted, for every target or for some.
@@ -287,23 +329,48 @@ impl Permissions {
         let Some(scope) = self.scope(permission) else {
             return Err(ApiError::PermissionDenied { permission });
         };
-        match (request, permission.targets()) {
-            (Request::Install { repository, .. }, _) if !scope.covers(repository.as_str()) => {
-                Err(ApiError::RepositoryNotGranted {
-                    permission,
-                    repository: repository.clone(),
-                })
+        let downgrade = match request {
+            Request::Update { options, .. } | Request::Rollback { options, .. } => {
+                options.downgrade
             }
-            (_, Some(Targets::Containers)) => match request.container() {
-                Some(container) if !scope.covers(container.name.as_str()) => {
+            _ => false,
+        };
+        if downgrade && !self.contains(Permission::Downgrade) {
+            return Err(ApiError::PermissionDenied {
+                permission: Permission::Downgrade,
+            });
+        }
+        match permission.targets() {
+            Some(Targets::Repositories) => match (request, request.repository()) {
+                (_, Some(repository)) if !scope.covers(repository.as_str()) => {
+                    Err(ApiError::RepositoryNotGranted {
+                        permission,
+                        repository: repository.clone(),
+                    })
+                }
+                // The runtime would pick the repository: only a grant for every one
+                // covers whichever it is.
+                (Request::Rollback { .. }, None) if *scope != Scope::All => {
+                    Err(ApiError::PermissionDenied { permission })
+                }
+                _ => Ok(()),
+            },
+            Some(Targets::Containers) => match (request.container(), request.container_name()) {
+                (Some(container), _) if !scope.covers(container.name.as_str()) => {
                     Err(ApiError::ContainerNotGranted {
                         permission,
                         container: container.clone(),
                     })
                 }
+                (None, Some(name)) if !scope.covers(name.as_str()) => {
+                    Err(ApiError::NameNotGranted {
+                        permission,
+                        name: name.clone(),
+                    })
+                }
                 _ => Ok(()),
             },
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -328,6 +395,15 @@ impl Permissions {
                 }
             },
         )
+    }
+
+    /// Without the permissions added in protocol 1.2 (what a client of 1.1 understands).
+    pub fn before_1_2(&self) -> Permissions {
+        let mut set = self.clone();
+        for p in Permission::SINCE_1_2 {
+            set.remove(p);
+        }
+        set
     }
 
     /// Only the grants for every target (what a client of protocol 1.0 understands).
@@ -478,8 +554,10 @@ mod tests {
         for p in Permission::ALL {
             assert_eq!(serde_json::to_value(p).unwrap(), p.name());
         }
-        // `ALL` is complete and in declaration order: the bits are distinct.
-        assert_eq!(Permissions::all().iter().count(), Permission::ALL.len());
+        // `ALL` is complete and in declaration order: the bits are distinct. `all` is
+        // every one but `downgrade`.
+        assert_eq!(Permissions::all().iter().count(), Permission::ALL.len() - 1);
+        assert!(!Permissions::all().contains(Permission::Downgrade));
         for (i, p) in Permission::ALL.into_iter().enumerate() {
             assert_eq!(p as usize, i);
         }
@@ -516,6 +594,90 @@ mod tests {
             Permissions::NONE.check(&Request::Subscribe {}),
             Err(crate::ApiError::PermissionDenied {
                 permission: Permission::Notifications
+            })
+        );
+    }
+
+    #[test]
+    fn update_is_per_repository_and_downgrade_is_separate() {
+        let update = |repository: &str, downgrade: bool| Request::Update {
+            repository: RepositoryName::new(repository).unwrap(),
+            packages: crate::Packages::new(vec![crate::Package {
+                size: 1,
+                sha256: None,
+            }])
+            .unwrap(),
+            options: crate::UpdateOptions {
+                downgrade,
+                ..Default::default()
+            },
+        };
+        let rollback = |repository: Option<&str>| Request::Rollback {
+            name: "hello".parse().unwrap(),
+            repository: repository.map(|r| RepositoryName::new(r).unwrap()),
+            options: Default::default(),
+        };
+        let limited: Permissions = serde_json::from_str(r#"["update:apps"]"#).unwrap();
+        assert!(limited.check(&update("apps", false)).is_ok());
+        assert!(limited.check(&rollback(Some("apps"))).is_ok());
+        assert_eq!(
+            limited.check(&update("system", false)),
+            Err(ApiError::RepositoryNotGranted {
+                permission: Permission::Update,
+                repository: RepositoryName::new("system").unwrap(),
+            })
+        );
+        assert_eq!(
+            limited.check(&rollback(None)),
+            Err(ApiError::PermissionDenied {
+                permission: Permission::Update
+            })
+        );
+        let denied_downgrade = Err(ApiError::PermissionDenied {
+            permission: Permission::Downgrade,
+        });
+        assert_eq!(limited.check(&update("apps", true)), denied_downgrade);
+        assert_eq!(
+            Permissions::all().check(&update("apps", true)),
+            denied_downgrade
+        );
+        assert!(Permissions::all().check(&rollback(None)).is_ok());
+        let mut with: Permissions = serde_json::from_str(r#"["update:apps","downgrade"]"#).unwrap();
+        assert!(with.check(&update("apps", true)).is_ok());
+        with.remove(Permission::Update);
+        assert_eq!(
+            with.check(&update("apps", true)),
+            Err(ApiError::PermissionDenied {
+                permission: Permission::Update
+            })
+        );
+        assert!(serde_json::from_str::<Permissions>(r#"["downgrade:apps"]"#).is_err());
+    }
+
+    #[test]
+    fn enable_and_disable_are_per_container_name() {
+        let set: Permissions = serde_json::from_str(r#"["enable:hello","disable"]"#).unwrap();
+        let enable = |name: &str| Request::Enable {
+            name: name.parse().unwrap(),
+            repository: None,
+        };
+        let disable = |name: &str| Request::Disable {
+            name: name.parse().unwrap(),
+            repository: None,
+        };
+        assert!(set.check(&enable("hello")).is_ok());
+        assert!(set.check(&disable("other")).is_ok());
+        assert_eq!(
+            set.check(&enable("other")),
+            Err(ApiError::NameNotGranted {
+                permission: Permission::Enable,
+                name: "other".parse().unwrap(),
+            })
+        );
+        assert_eq!(
+            Permissions::NONE.check(&disable("hello")),
+            Err(ApiError::PermissionDenied {
+                permission: Permission::Disable
             })
         );
     }

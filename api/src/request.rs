@@ -1,7 +1,11 @@
 //! What a client asks. Each request travels in a [`crate::ClientMessage::Request`] with the
 //! client's [`crate::RequestId`]; the permission each one needs is [`crate::required`].
 
-use crate::types::{Args, ContainerId, Env, RepositoryName, Sha256, Signal, StopTimeout};
+use crate::{
+    types::{Args, ContainerId, Env, RepositoryName, Sha256, Signal, StopTimeout},
+    update::{Packages, UpdateOptions},
+};
+use npk::manifest::Name;
 use serde::{Deserialize, Serialize};
 
 /// A request to the runtime.
@@ -116,6 +120,52 @@ pub enum Request {
     /// Receive [`crate::Notification`]s on this connection from now on. Answered with
     /// [`crate::Response::Ok`].
     Subscribe {},
+    /// An update transaction (1.2): install the packages whose bytes follow the frame,
+    /// one after the other (see [`crate::codec`]), stop the active versions of their
+    /// names, start the new ones, check their health, then commit all of them or roll
+    /// all of them back. Answered with [`crate::Response::Committed`] or the error
+    /// [`crate::ApiError::RolledBack`]. `options.downgrade` also needs
+    /// [`crate::Permission::Downgrade`].
+    Update {
+        /// The target repository.
+        repository: RepositoryName,
+        /// The package files, in the order of their bytes.
+        packages: Packages,
+        /// How the new versions are checked.
+        #[serde(default, skip_serializing_if = "UpdateOptions::is_default")]
+        options: UpdateOptions,
+    },
+    /// Switch `name` back to the version that was active before, as a transaction with a
+    /// health check (1.2). `repository`: the one that holds `name` (absent: the only one
+    /// that does). Answered like `update`.
+    Rollback {
+        /// The container name.
+        name: Name,
+        /// The repository that holds it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repository: Option<RepositoryName>,
+        /// How the version switched to is checked.
+        #[serde(default, skip_serializing_if = "UpdateOptions::is_default")]
+        options: UpdateOptions,
+    },
+    /// Start the active version of `name` at boot, whatever its manifest says; the
+    /// setting persists (1.2). Answered with [`crate::Response::Ok`].
+    Enable {
+        /// The container name.
+        name: Name,
+        /// The repository that holds it (absent: the only one that does).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repository: Option<RepositoryName>,
+    },
+    /// Never start `name` at boot, whatever its manifest says; the setting persists
+    /// (1.2). Answered with [`crate::Response::Ok`].
+    Disable {
+        /// The container name.
+        name: Name,
+        /// The repository that holds it (absent: the only one that does).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        repository: Option<RepositoryName>,
+    },
 }
 
 impl Request {
@@ -138,6 +188,10 @@ impl Request {
             Request::Shutdown {} => "shutdown",
             Request::Reboot {} => "reboot",
             Request::Subscribe {} => "subscribe",
+            Request::Update { .. } => "update",
+            Request::Rollback { .. } => "rollback",
+            Request::Enable { .. } => "enable",
+            Request::Disable { .. } => "disable",
         }
     }
 
@@ -159,14 +213,44 @@ impl Request {
             | Request::BootReport {}
             | Request::Shutdown {}
             | Request::Reboot {}
-            | Request::Subscribe {} => None,
+            | Request::Subscribe {}
+            | Request::Update { .. }
+            | Request::Rollback { .. }
+            | Request::Enable { .. }
+            | Request::Disable { .. } => None,
         }
     }
 
-    /// Bytes that follow the request's frame on the wire: `size` of an install.
+    /// The container name the request is about, if any: the container's, or the
+    /// `name` of a rollback, enable or disable.
+    pub fn container_name(&self) -> Option<&Name> {
+        match self {
+            Request::Rollback { name, .. }
+            | Request::Enable { name, .. }
+            | Request::Disable { name, .. } => Some(name),
+            _ => self.container().map(|c| &c.name),
+        }
+    }
+
+    /// The repository the request names, if any.
+    pub fn repository(&self) -> Option<&RepositoryName> {
+        match self {
+            Request::Install { repository, .. } | Request::Update { repository, .. } => {
+                Some(repository)
+            }
+            Request::Rollback { repository, .. }
+            | Request::Enable { repository, .. }
+            | Request::Disable { repository, .. } => repository.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Bytes that follow the request's frame on the wire: `size` of an install, the
+    /// packages of an update together.
     pub fn raw_len(&self) -> Option<u64> {
         match self {
             Request::Install { size, .. } => Some(*size),
+            Request::Update { packages, .. } => Some(packages.total()),
             _ => None,
         }
     }
@@ -191,6 +275,19 @@ mod tests {
             },
             Request::BootReport {},
             Request::Subscribe {},
+            Request::Enable {
+                name: "a".parse().unwrap(),
+                repository: None,
+            },
+            Request::Disable {
+                name: "a".parse().unwrap(),
+                repository: None,
+            },
+            Request::Rollback {
+                name: "a".parse().unwrap(),
+                repository: None,
+                options: UpdateOptions::default(),
+            },
         ];
         for r in requests {
             let json = serde_json::to_value(&r).unwrap();
@@ -209,6 +306,14 @@ mod tests {
         assert!(serde_json::from_str::<Request>(unknown).is_err());
         let twice = r#"{"type":"kill","container":"a:1.0.0","signal":9,"signal":10}"#;
         assert!(serde_json::from_str::<Request>(twice).is_err());
+        let update = r#"{"type":"update","repository":"apps","packages":[{"size":3},{"size":4}]}"#;
+        let update: Request = serde_json::from_str(update).unwrap();
+        assert_eq!(update.raw_len(), Some(7));
+        assert_eq!(update.repository().map(|r| r.as_str()), Some("apps"));
+        let none = r#"{"type":"update","repository":"apps","packages":[]}"#;
+        assert!(serde_json::from_str::<Request>(none).is_err());
+        let bad_name = r#"{"type":"enable","name":"a b"}"#;
+        assert!(serde_json::from_str::<Request>(bad_name).is_err());
         let no_type = r#"{"container":"a:1.0.0"}"#;
         assert!(serde_json::from_str::<Request>(no_type).is_err());
     }

@@ -64,6 +64,12 @@ pub enum Response {
         /// The report.
         report: BootReport,
     },
+    /// Answer to `update` and `rollback` (1.2): the transaction committed and these
+    /// versions are active.
+    Committed {
+        /// The versions now active.
+        containers: Vec<ContainerId>,
+    },
 }
 
 /// One container in detail: the answer to `inspect`.
@@ -140,6 +146,27 @@ pub struct ContainerInfo {
     pub last_exit: Option<ExitStatus>,
     /// Restarts in a row by the restart policy.
     pub restarts: u32,
+    /// The running program said `READY=1` on its notify socket (1.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ready: bool,
+    /// The last `STATUS=` it sent on its notify socket (1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The version of its name that the runtime autostarts and updates replace (1.2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub active: bool,
+}
+
+impl ContainerInfo {
+    /// Without the fields added in protocol 1.2.
+    pub fn before_1_2(&self) -> ContainerInfo {
+        ContainerInfo {
+            ready: false,
+            status: None,
+            active: false,
+            ..self.clone()
+        }
+    }
 }
 
 /// The running program of a container (`inspect`).

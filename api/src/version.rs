@@ -15,8 +15,12 @@ use std::{fmt, str::FromStr};
 
 /// The version of the protocol this crate implements. 1.1 added grants limited to
 /// repositories or containers (`install:apps`, `kill:hello` in `welcome`) and the errors
-/// `repository_not_granted` and `container_not_granted`.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 1);
+/// `repository_not_granted` and `container_not_granted`. 1.2 added update transactions:
+/// the requests `update`, `rollback`, `enable`, `disable`, their permissions (and
+/// `downgrade`), the response `committed`, the notifications `update_started`, `healthy`,
+/// `committed`, `rolled_back`, `ready`, their errors, and `ready`, `status`, `active` of
+/// a container.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 2);
 
 /// A protocol version, written `"major.minor"` on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -89,7 +93,7 @@ mod tests {
 
     #[test]
     fn parse() {
-        assert_eq!("1.1".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
+        assert_eq!("1.2".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
         assert_eq!(
             "12.345".parse::<ProtocolVersion>().unwrap(),
             ProtocolVersion::new(12, 345)

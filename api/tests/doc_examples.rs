@@ -56,9 +56,10 @@ fn response_type(r: &Response) -> &'static str {
         Response::Repositories { .. } => "repositories",
         Response::Logs { .. } => "logs",
         Response::BootReport { .. } => "boot_report",
+        Response::Committed { .. } => "committed",
     }
 }
-const RESPONSES: usize = 10;
+const RESPONSES: usize = 11;
 
 fn notification_type(n: &Notification) -> &'static str {
     match n {
@@ -73,9 +74,14 @@ fn notification_type(n: &Notification) -> &'static str {
         Notification::Critical { .. } => "critical",
         Notification::Shutdown {} => "shutdown",
         Notification::Lagged { .. } => "lagged",
+        Notification::UpdateStarted { .. } => "update_started",
+        Notification::Healthy { .. } => "healthy",
+        Notification::Committed { .. } => "committed",
+        Notification::RolledBack { .. } => "rolled_back",
+        Notification::Ready { .. } => "ready",
     }
 }
-const NOTIFICATIONS: usize = 11;
+const NOTIFICATIONS: usize = 16;
 
 fn server_type(m: &ServerMessage) -> &'static str {
     match m {
@@ -90,7 +96,7 @@ fn server_type(m: &ServerMessage) -> &'static str {
 const SERVER_MESSAGES: usize = 6;
 
 /// Every request type, from a value of each (the match in `Request::name` is exhaustive).
-const REQUESTS: usize = 16;
+const REQUESTS: usize = 20;
 
 #[test]
 fn examples_are_exact_frames() {

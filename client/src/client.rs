@@ -398,5 +398,6 @@ pub(crate) fn response_name(response: &Response) -> &'static str {
         Response::Repositories { .. } => "repositories",
         Response::Logs { .. } => "logs",
         Response::BootReport { .. } => "boot_report",
+        Response::Committed { .. } => "committed",
     }
 }

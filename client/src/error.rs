@@ -100,8 +100,11 @@ pub enum Error {
         #[source]
         source: EncodeError,
     },
-    /// [`crate::Client::request`] was given an install, which needs its package's bytes.
-    #[error("an install carries the package's bytes: use Client::install")]
+    /// [`crate::Client::request`] was given an install or update, which needs its
+    /// packages' bytes.
+    #[error(
+        "an install or update carries the packages' bytes: use Client::install or Client::update"
+    )]
     InstallWithoutPackage,
     /// Reading from or writing to the socket failed.
     #[error("i/o error while {during}")]

@@ -31,9 +31,21 @@ const DIGEST_CHUNK: usize = 1024 * 1024;
 const LAST_WORDS: Duration = Duration::from_secs(1);
 
 /// Where the package's bytes come from, for errors.
-struct Source<'a> {
-    reader: &'a mut dyn Read,
-    path: Option<&'a Path>,
+pub(crate) struct Source<'a> {
+    pub reader: &'a mut dyn Read,
+    pub path: Option<&'a Path>,
+}
+
+/// Where a package's bytes go in a request's raw bytes, for the progress callback.
+pub(crate) struct Span {
+    /// The request's name, for errors.
+    pub request: &'static str,
+    /// Bytes of this package.
+    pub size: u64,
+    /// Bytes of the request sent before this package.
+    pub before: u64,
+    /// Bytes of the request together.
+    pub total: u64,
 }
 
 impl Client {
@@ -89,9 +101,13 @@ impl Client {
         };
         let id = self.send(&request)?;
         progress(0, size);
-        if let Some(early) = self.send_package(id, source, size, progress)? {
-            return early;
-        }
+        let span = Span {
+            request: "install",
+            size,
+            before: 0,
+            total: size,
+        };
+        self.send_package(id, source, &span, progress)?;
         let timeout = self.options.request_timeout;
         match self.answer(id, "install", timeout)? {
             Response::Installed { container } => Ok(container),
@@ -99,15 +115,17 @@ impl Client {
         }
     }
 
-    /// Send the bytes. `Ok(Some(answer))`: the server answered before the last byte.
-    fn send_package(
+    /// Send the bytes of one package. An answer of the server before the last byte of
+    /// the request is an error (a refusal, or a protocol error for anything else).
+    pub(crate) fn send_package(
         &mut self,
         id: northstar_api::RequestId,
         source: Source<'_>,
-        size: u64,
+        span: &Span,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<Option<Result<ContainerId, Error>>, Error> {
+    ) -> Result<(), Error> {
         let Source { reader, path } = source;
+        let size = span.size;
         let timeout = self.options.request_timeout;
         let mut chunk = vec![0u8; CHUNK];
         let mut sent = 0u64;
@@ -121,7 +139,7 @@ impl Client {
                 other => other,
             }
             .map_err(|source| {
-                self.broken = Some("an install was abandoned part way".into());
+                self.broken = Some(format!("an {} was abandoned part way", span.request));
                 Error::Package {
                     path: path.map(Path::to_path_buf),
                     source,
@@ -131,34 +149,34 @@ impl Client {
                 let e = write_error(e, "sending the package", timeout);
                 self.broken = Some(e.to_string());
                 if matches!(e, Error::Closed { .. }) {
-                    return Err(self.last_words(id).unwrap_or(e));
+                    return Err(self.last_words(id, span.request).unwrap_or(e));
                 }
                 return Err(e);
             }
             sent += n as u64;
-            progress(sent, size);
-            if sent < size {
-                if let Some(answer) = self.early_answer(id)? {
-                    return Ok(Some(answer));
-                }
+            let done = span.before + sent;
+            progress(done, span.total);
+            if done < span.total {
+                self.early_answer(id, span.request)?;
             }
         }
-        Ok(None)
+        Ok(())
     }
 
-    /// An answer that came while the bytes were going out.
+    /// An answer that came while the bytes were going out: an error.
     fn early_answer(
         &mut self,
         id: northstar_api::RequestId,
-    ) -> Result<Option<Result<ContainerId, Error>>, Error> {
-        let waiting = || "the answer to `install`".to_string();
+        name: &'static str,
+    ) -> Result<(), Error> {
+        let waiting = || format!("the answer to `{name}`");
         while let Some(message) = self.connection.poll(&waiting)? {
-            if let Some(answer) = self.dispatch(message, id, "install")? {
-                self.broken = Some("an install was abandoned after the server answered".into());
-                return Ok(Some(match answer {
-                    Ok(other) => Err(unexpected("install", &other)),
-                    Err(e) => Err(e),
-                }));
+            if let Some(answer) = self.dispatch(message, id, name)? {
+                self.broken = Some(format!("an {name} was abandoned after the server answered"));
+                return Err(match answer {
+                    Ok(other) => unexpected(name, &other),
+                    Err(e) => e,
+                });
             }
         }
         if self.connection.closed_by_server() {
@@ -169,17 +187,17 @@ impl Client {
             self.broken = Some(e.to_string());
             return Err(e);
         }
-        Ok(None)
+        Ok(())
     }
 
     /// After the server closed the connection during the bytes: its error for this
     /// install, if it sent one before closing.
-    fn last_words(&mut self, id: northstar_api::RequestId) -> Option<Error> {
+    fn last_words(&mut self, id: northstar_api::RequestId, name: &'static str) -> Option<Error> {
         self.connection.shutdown_write();
         let deadline = Deadline::after(Some(LAST_WORDS));
-        let waiting = || "the answer to `install`".to_string();
+        let waiting = || format!("the answer to `{name}`");
         while let Ok(message) = self.connection.receive(deadline, &waiting) {
-            if let Ok(Some(Err(e))) = self.dispatch(message, id, "install") {
+            if let Ok(Some(Err(e))) = self.dispatch(message, id, name) {
                 return Some(e);
             }
         }
@@ -205,7 +223,7 @@ pub fn package_sha256(path: &Path) -> Result<Sha256, Error> {
 }
 
 /// Read at least one byte unless at the end, retrying interrupted reads.
-fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_some(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

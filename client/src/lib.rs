@@ -7,7 +7,8 @@
 //! - the handshake, with a clear error on a version mismatch naming the server's version;
 //! - one typed method per request ([`Client::list`], [`Client::start_with`],
 //!   [`Client::install`] streaming a file with progress (its digest from
-//!   [`package_sha256`]), [`Client::follow_logs`],
+//!   [`package_sha256`]), [`Client::update`] (a transaction of several packages, its
+//!   notifications passed on live), [`Client::follow_logs`],
 //!   [`Client::notifications`], ...), requests matched to answers by id, and the
 //!   notifications and log lines that arrive in between kept for later;
 //! - timeouts (connect, request) and bounded reads (the codec's frame limit);
@@ -45,6 +46,7 @@ mod stream;
 pub mod testing;
 mod tls;
 mod transport;
+mod update;
 mod url;
 
 pub use client::{Client, Options, MAX_QUEUED_NOTIFICATIONS};
@@ -55,4 +57,5 @@ pub use requests::{Logs, Restarted};
 pub use stream::{LogFollow, Notifications};
 pub use tls::{TlsFileError, TlsIdentity};
 pub use transport::TcpAuthentication;
+pub use update::{UpdateFile, TRANSACTION_WAIT};
 pub use url::{InvalidUrl, Url};

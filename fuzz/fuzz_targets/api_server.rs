@@ -73,7 +73,7 @@ impl World {
         let config = Config::from_toml_str(&text, &d.join("runtime.toml")).expect("a config");
         let (inbox, mailbox) = server::inbox().expect("an inbox");
         let (handle, _notifications) =
-            Runtime::start_with(config.clone(), Some(inbox.clone())).expect("a runtime");
+            Runtime::start_with(config.clone(), Some(inbox.console_port())).expect("a runtime");
         let server = Server::start(
             config.api.as_ref().expect("[api]"),
             &config,

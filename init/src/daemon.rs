@@ -56,14 +56,16 @@ pub fn run(config: &Path) -> ExitCode {
         }
     };
     let api = config.api.clone();
-    let (runtime, notifications) =
-        match Runtime::start_with(config.clone(), inbox.as_ref().map(|(i, _)| i.clone())) {
-            Ok(started) => started,
-            Err(e) => {
-                log::error!("{}", chain(&e));
-                return ExitCode::FAILURE;
-            }
-        };
+    let (runtime, notifications) = match Runtime::start_with(
+        config.clone(),
+        inbox.as_ref().map(|(i, _)| i.console_port()),
+    ) {
+        Ok(started) => started,
+        Err(e) => {
+            log::error!("{}", chain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
     let server = match (api, inbox) {
         (Some(api), Some((inbox, mailbox))) => {
             let shutdown_tx = tx.clone();

@@ -21,11 +21,13 @@ use std::path::PathBuf;
   nstar inspect repo/hello-0.0.1.npk --key keys/vendor.pub
   nstar install repo/hello-0.0.1.npk default
   nstar start hello:0.0.1
+  nstar update repo/hello-0.0.2.npk default --health ready
   nstar -u unix:///run/northstar/api.sock list --json
 
 Exit status: 0 on success, 1 when the operation failed (bad package, failed verification,
 a request the runtime refused), 2 on a usage error, 3 when the runtime cannot be reached or
-breaks the protocol, 4 when it does not answer in time.")]
+breaks the protocol, 4 when it does not answer in time, 5 when an update or rollback
+transaction rolled back.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

@@ -96,7 +96,7 @@ fn start_kill_restart_and_notifications_until_shutdown() {
         let cells: Vec<&str> = line.split_whitespace().collect();
         assert_eq!(
             cells,
-            [container, "dev", "app", "stopped", "-", "-", "no", "0", "-"],
+            [container, "dev", "app", "stopped", "-", "-", "no", "0", "-", "yes"],
             "{table}"
         );
     }
@@ -303,7 +303,17 @@ fn stop_with_grace_and_a_stop_that_times_out() {
     assert_eq!(sleeper[4], daemon.listed(SLEEPER)["pid"].to_string());
     assert_eq!(
         row(STUBBORN)[3..],
-        ["stopped", "-", "-", "yes", "0", "signal", "9", "(SIGKILL)"]
+        [
+            "stopped",
+            "-",
+            "-",
+            "yes",
+            "0",
+            "signal",
+            "9",
+            "(SIGKILL)",
+            "yes"
+        ]
     );
 }
 

@@ -16,28 +16,12 @@ use std::{
     process::{Command, Output},
 };
 
-/// Run `nstar -u <server> args...`.
 fn run(server: &FakeServer, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nstar"))
-        .arg("-u")
-        .arg(server.url())
-        .args(args)
-        .env_remove("NSTAR_URL")
-        .output()
-        .expect("cannot run nstar")
+    common::served(server, args)
 }
 
-/// Run and require exit status 0; returns stdout.
 fn ok(server: &FakeServer, args: &[&str]) -> String {
-    let out = run(server, args);
-    assert!(
-        out.status.success(),
-        "nstar {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
+    common::served_ok(server, args)
 }
 
 /// Run with `--json` and parse every line of stdout.

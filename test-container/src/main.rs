@@ -12,6 +12,7 @@ mod faults;
 mod json;
 mod names;
 mod net;
+mod notify;
 mod out;
 mod processes;
 mod procfs;

@@ -2,7 +2,8 @@
 //! performs it; a step that fails returns its [`Failure`] and no later step runs.
 
 use crate::{
-    actions, console, escape, net, out::Failure, processes, report, signals, steps::Step, syscalls,
+    actions, console, escape, net, notify, out::Failure, processes, report, signals, steps::Step,
+    syscalls,
 };
 
 /// Runs one step.
@@ -45,6 +46,8 @@ pub fn step(step: &Step) -> Result<(), Failure> {
         Step::Connect(addr) => net::connect(*addr),
         Step::Listen(addr) => net::listen(*addr),
         Step::Console(request) => console::run(request),
+        Step::Notify(text) => notify::send(text),
+        Step::Watchdog(n) => notify::watchdog(*n),
     }
 }
 

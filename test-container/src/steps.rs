@@ -164,6 +164,10 @@ pub enum Step {
     Listen(SocketAddr),
     /// A request through the console connection.
     Console(ConsoleRequest),
+    /// One datagram of newline-separated assignments to `$NOTIFY_SOCKET`.
+    Notify(String),
+    /// `WATCHDOG=1` this many times, every half of `$WATCHDOG_USEC`.
+    Watchdog(u32),
 }
 
 /// Default bound of `fork-bomb` when no limit stops it earlier.
@@ -325,6 +329,12 @@ pub fn parse(arg: &str) -> Result<Step, ParseError> {
             })
         }
         "console" => console(need()?).map(Step::Console).map_err(|r| fail(&r)),
+        // Commas separate the assignments (a datagram has one per line).
+        "notify" => Ok(Step::Notify(need()?.replace(',', "\n"))),
+        "watchdog" => need()?
+            .parse()
+            .map(Step::Watchdog)
+            .map_err(|_| fail("bad keep-alive count")),
         _ => Err(fail("unknown verb")),
     }
 }

@@ -91,6 +91,41 @@ pub fn permissions() -> impl Strategy<Value = Permissions> {
         })
 }
 
+pub fn update_options() -> impl Strategy<Value = UpdateOptions> {
+    (
+        option::of(select(vec![Health::Ready, Health::Running, Health::Exited])),
+        option::of(any::<u64>()),
+        option::of(any::<u64>()),
+        option::of(any::<bool>()),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(health, window_ms, deadline_ms, snapshot, downgrade)| UpdateOptions {
+                health,
+                window_ms,
+                deadline_ms,
+                snapshot,
+                downgrade,
+            },
+        )
+}
+
+/// 1 to 4 packages of at most `max_package` bytes together.
+pub fn packages(max_package: u64) -> impl Strategy<Value = Packages> {
+    vec(
+        (0..=max_package / 4, option::of(any::<[u8; 32]>())).prop_map(|(size, sha256)| Package {
+            size,
+            sha256: sha256.map(Sha256),
+        }),
+        1..=4,
+    )
+    .prop_map(|p| Packages::new(p).unwrap())
+}
+
+pub fn container_name() -> impl Strategy<Value = ContainerName> {
+    container().prop_map(|c| c.name)
+}
+
 pub fn version() -> impl Strategy<Value = ProtocolVersion> {
     (any::<u16>(), any::<u16>()).prop_map(|(a, b)| ProtocolVersion::new(a, b))
 }
@@ -142,6 +177,24 @@ pub fn request(max_package: u64) -> impl Strategy<Value = Request> {
         Just(Request::Shutdown {}),
         Just(Request::Reboot {}),
         Just(Request::Subscribe {}),
+        (repository(), packages(max_package), update_options()).prop_map(
+            |(repository, packages, options)| Request::Update {
+                repository,
+                packages,
+                options
+            }
+        ),
+        (container_name(), option::of(repository()), update_options()).prop_map(
+            |(name, repository, options)| Request::Rollback {
+                name,
+                repository,
+                options
+            }
+        ),
+        (container_name(), option::of(repository()))
+            .prop_map(|(name, repository)| Request::Enable { name, repository }),
+        (container_name(), option::of(repository()))
+            .prop_map(|(name, repository)| Request::Disable { name, repository }),
     ]
 }
 
@@ -177,6 +230,7 @@ pub fn container_info() -> impl Strategy<Value = ContainerInfo> {
         any::<bool>(),
         option::of(exit_status()),
         any::<u32>(),
+        (any::<bool>(), option::of(text()), any::<bool>()),
     )
         .prop_map(
             |(
@@ -189,6 +243,7 @@ pub fn container_info() -> impl Strategy<Value = ContainerInfo> {
                 mounted,
                 last_exit,
                 restarts,
+                (ready, status, active),
             )| {
                 ContainerInfo {
                     container,
@@ -200,6 +255,9 @@ pub fn container_info() -> impl Strategy<Value = ContainerInfo> {
                     mounted,
                     last_exit,
                     restarts,
+                    ready,
+                    status,
+                    active,
                 }
             },
         )
@@ -352,6 +410,7 @@ pub fn response() -> impl Strategy<Value = Response> {
         (vec(text(), 0..6), any::<bool>())
             .prop_map(|(lines, truncated)| Response::Logs { lines, truncated }),
         boot_report().prop_map(|report| Response::BootReport { report }),
+        vec(container(), 0..4).prop_map(|containers| Response::Committed { containers }),
     ]
 }
 
@@ -387,6 +446,12 @@ pub fn notification() -> impl Strategy<Value = Notification> {
             .prop_map(|(container, reason)| Notification::Critical { container, reason }),
         Just(Notification::Shutdown {}),
         any::<u64>().prop_map(|missed| Notification::Lagged { missed }),
+        vec(container(), 0..4).prop_map(|containers| Notification::UpdateStarted { containers }),
+        container().prop_map(|container| Notification::Healthy { container }),
+        vec(container(), 0..4).prop_map(|containers| Notification::Committed { containers }),
+        (vec(container(), 0..4), text())
+            .prop_map(|(containers, reason)| Notification::RolledBack { containers, reason }),
+        container().prop_map(|container| Notification::Ready { container }),
     ]
 }
 
@@ -442,6 +507,20 @@ pub fn api_error() -> impl Strategy<Value = ApiError> {
         "[a-z_]{1,12}".prop_map(|request| ApiError::Unsupported { request }),
         Just(ApiError::ShuttingDown {}),
         text().prop_map(|message| ApiError::Internal { message }),
+        (select(Permission::ALL.to_vec()), container_name())
+            .prop_map(|(permission, name)| ApiError::NameNotGranted { permission, name }),
+        (container(), text(), text()).prop_map(|(container, active, floor)| {
+            ApiError::Downgrade {
+                container,
+                active,
+                floor,
+            }
+        }),
+        text().prop_map(|reason| ApiError::RolledBack { reason }),
+        Just(ApiError::UpdateInProgress {}),
+        text().prop_map(|name| ApiError::NoPrevious { name }),
+        text().prop_map(|name| ApiError::Ambiguous { name }),
+        text().prop_map(|name| ApiError::NotInstalled { name }),
     ]
 }
 

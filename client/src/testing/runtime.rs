@@ -6,6 +6,8 @@
 //! - after `subscribe` it sends `started` and `exited` notifications, and from then on
 //!   an `installed` notification before every answer (to interleave them);
 //! - `logs` with `follow` is followed by one `log` frame and `log_end`;
+//! - an `update` into `default` commits `hello-world:0.0.2` (after `subscribe`, with the
+//!   notifications of the transaction before the answer), one into `dev` rolls back;
 //! - it records every request and every package's bytes.
 
 use super::Peer;
@@ -66,18 +68,39 @@ pub(crate) fn serve(mut peer: Peer, permissions: Permissions, record: &Record) -
             .unwrap_or_else(PoisonError::into_inner)
             .push(request.clone());
         let allowed = permissions.check(&request);
-        if let Request::Install { size, .. } = &request {
+        if let Some(size) = request.raw_len() {
             if let Err(error) = allowed {
                 peer.answer(id, Err(error))?;
-                peer.package(*size)?;
+                peer.package(size)?;
                 continue;
             }
-            let bytes = peer.package(*size)?;
+            let sizes: Vec<u64> = match &request {
+                Request::Update { packages, .. } => {
+                    packages.as_slice().iter().map(|p| p.size).collect()
+                }
+                _ => vec![size],
+            };
+            // The packages follow one another: read them all, then cut them apart.
+            let mut bytes = peer.package(size)?;
+            let mut cut = Vec::with_capacity(sizes.len());
+            for size in sizes.iter().rev() {
+                let at = bytes.len().saturating_sub(*size as usize);
+                cut.push(bytes.split_off(at));
+            }
+            cut.reverse();
             record
                 .packages
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(bytes);
+                .extend(cut);
+        }
+        match (&request, &allowed) {
+            (Request::Update { repository, .. }, Ok(()))
+                if subscribed && repository.as_str() == "default" =>
+            {
+                transaction(&mut peer)?
+            }
+            _ => {}
         }
         if subscribed {
             peer.notify(Notification::Installed {
@@ -112,6 +135,23 @@ pub(crate) fn serve(mut peer: Peer, permissions: Permissions, record: &Record) -
         }
     }
     Ok(())
+}
+
+/// The notifications of an update transaction that commits [`INSTALLED`].
+fn transaction(peer: &mut Peer) -> io::Result<()> {
+    let new = id_of(INSTALLED).map_err(io::Error::other)?;
+    peer.notify(Notification::UpdateStarted {
+        containers: vec![new.clone()],
+    })?;
+    peer.notify(Notification::Ready {
+        container: new.clone(),
+    })?;
+    peer.notify(Notification::Healthy {
+        container: new.clone(),
+    })?;
+    peer.notify(Notification::Committed {
+        containers: vec![new],
+    })
 }
 
 fn id_of(text: &str) -> Result<ContainerId, ApiError> {
@@ -227,6 +267,41 @@ pub fn answer(request: &Request) -> Result<Response, ApiError> {
                 request: "reboot".into(),
             })
         }
+        Request::Update { repository: r, .. } => {
+            if r.as_str() != "default" && r.as_str() != "dev" {
+                return Err(ApiError::RepositoryNotFound {
+                    repository: r.clone(),
+                });
+            }
+            // A package named `broken` would be refused by a health check: the fake
+            // cannot tell, so `dev` stands for a repository whose updates roll back.
+            if r.as_str() == "dev" {
+                return Err(ApiError::RolledBack {
+                    reason: format!("{INSTALLED}: exited with code 1 within the window"),
+                });
+            }
+            Response::Committed {
+                containers: vec![id_of(INSTALLED)?],
+            }
+        }
+        Request::Rollback { name, .. } => {
+            if *name != hello.name {
+                return Err(ApiError::NoPrevious {
+                    name: name.to_string(),
+                });
+            }
+            Response::Committed {
+                containers: vec![hello.clone()],
+            }
+        }
+        Request::Enable { name, .. } | Request::Disable { name, .. } => {
+            if *name != hello.name && *name != message.name {
+                return Err(ApiError::NotInstalled {
+                    name: name.to_string(),
+                });
+            }
+            Response::Ok {}
+        }
     })
 }
 
@@ -242,6 +317,9 @@ fn containers() -> Result<Vec<ContainerInfo>, ApiError> {
             mounted: true,
             last_exit: None,
             restarts: 0,
+            ready: true,
+            status: Some("serving".into()),
+            active: true,
         },
         ContainerInfo {
             container: id_of(MESSAGE)?,
@@ -253,6 +331,9 @@ fn containers() -> Result<Vec<ContainerInfo>, ApiError> {
             mounted: true,
             last_exit: None,
             restarts: 0,
+            ready: false,
+            status: None,
+            active: true,
         },
     ])
 }

@@ -189,8 +189,10 @@ pub fn start(config: Config, events: &Events) -> Result<(Running, Vec<ContainerI
     let inbox = config.api.as_ref().map(|_| server::inbox()).transpose()?;
     // Subscribed before the loop begins: autostart failures are never missed. Consoles
     // of autostart containers wait in the inbox until the server runs.
-    let (handle, notifications) =
-        Runtime::start_with(config.clone(), inbox.as_ref().map(|(i, _)| i.clone()))?;
+    let (handle, notifications) = Runtime::start_with(
+        config.clone(),
+        inbox.as_ref().map(|(i, _)| i.console_port()),
+    )?;
     let queue = events.sender();
     let report = SharedReport::default();
     let server = match (&config.api, inbox) {

@@ -31,7 +31,7 @@ pub use mount::{parse_size, Bind, Mount, MountOption, MountOptions, Persist, Res
 pub use process::{
     Autostart, Console, Grant, Io, Network, Output, Permission, Permissions, Policy, Restart,
     RestartPolicy, RlimitResource, RlimitValue, Sched, Selinux, Socket, SocketType, Target,
-    Targets,
+    Targets, Watchdog,
 };
 pub use seccomp::{ArgRule, Profile, Seccomp, SyscallRule};
 pub use types::{
@@ -138,6 +138,9 @@ pub struct Manifest {
     /// Restart policy (an extension of Northstar 0.9's schema).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<Restart>,
+    /// Keep-alive deadline on the notify socket (an extension of Northstar 0.9's schema).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<Watchdog>,
     /// Free-form data, ignored by the runtime; `null` when absent.
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub custom: serde_json::Value,

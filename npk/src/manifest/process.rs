@@ -532,6 +532,17 @@ pub struct Restart {
     pub max_delay_ms: Option<u64>,
 }
 
+/// `watchdog`: the program must send `WATCHDOG=1` on its notify socket at least every
+/// `interval_ms`, or the runtime aborts it (SIGABRT, SIGKILL after the stop grace period)
+/// and its restart policy decides. An extension of Northstar 0.9's schema; needs a
+/// `sockets` mount (where the notify socket is).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Watchdog {
+    /// The longest time between two keep-alives, in milliseconds.
+    pub interval_ms: u64,
+}
+
 /// When a container is restarted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]

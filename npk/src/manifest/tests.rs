@@ -100,3 +100,31 @@ fn console_limits_are_bounded() {
         assert_eq!(e.field(), Some(format!("console.{field}").as_str()), "{e}");
     }
 }
+
+#[test]
+fn watchdog_is_bounded_and_needs_a_sockets_mount() {
+    use super::validate::limits::{MAX_WATCHDOG_MS, MIN_WATCHDOG_MS};
+    let sockets = "mounts:\n  /run/sockets:\n    type: sockets\n";
+    let with = |interval: u64, mounts: &str| {
+        Manifest::from_yaml_str(&format!(
+            "{MINIMAL}init: /x\n{mounts}watchdog:\n  interval_ms: {interval}\n"
+        ))
+    };
+    for ok in [MIN_WATCHDOG_MS, 10_000, MAX_WATCHDOG_MS] {
+        let m = with(ok, sockets).unwrap();
+        assert_eq!(m.watchdog, Some(Watchdog { interval_ms: ok }));
+        assert_eq!(Manifest::from_yaml_str(&m.to_yaml().unwrap()).unwrap(), m);
+    }
+    for bad in [0, MIN_WATCHDOG_MS - 1, MAX_WATCHDOG_MS + 1, u64::MAX] {
+        let e = with(bad, sockets).unwrap_err();
+        assert_eq!(e.field(), Some("watchdog.interval_ms"), "{e}");
+    }
+    let e = with(10_000, "").unwrap_err();
+    assert_eq!(e.field(), Some("watchdog"), "{e}");
+    assert!(e.to_string().contains("sockets"), "{e}");
+    let e =
+        Manifest::from_yaml_str(&format!("{MINIMAL}watchdog:\n  interval_ms: 1000\n")).unwrap_err();
+    assert_eq!(e.field(), Some("watchdog"), "{e}");
+    // A sockets mount without sockets: the directory holds only the notify socket.
+    assert!(Manifest::from_yaml_str(&format!("{MINIMAL}init: /x\n{sockets}")).is_ok());
+}

@@ -3,7 +3,7 @@
 
 use super::{
     lines, types::check_abs_path, types::check_identifier, Error, Manifest, Mount, MountOption,
-    Network, Policy, Restart, SyscallRule,
+    Network, Policy, Restart, SyscallRule, Watchdog,
 };
 
 /// Limits of the manifest's fields. Northstar 0.9's limits where it has them.
@@ -40,6 +40,10 @@ pub mod limits {
     pub const MAX_SELINUX_CONTEXT_LEN: usize = 4096;
     /// Longest restart delay, in milliseconds.
     pub const MAX_RESTART_DELAY_MS: u64 = 3_600_000;
+    /// Shortest watchdog interval: the runtime's loop and a busy program need slack.
+    pub const MIN_WATCHDOG_MS: u64 = 100;
+    /// Longest watchdog interval (one hour).
+    pub const MAX_WATCHDOG_MS: u64 = 3_600_000;
     /// Longest `console.npk_stream_timeout`, in seconds: one hour, the runtime
     /// configuration's longest timeout.
     pub const MAX_NPK_STREAM_TIMEOUT: u64 = 3600;
@@ -105,6 +109,7 @@ pub(crate) fn manifest(m: &Manifest) -> Check {
     rlimits(m)?;
     sockets(m)?;
     restart(m)?;
+    watchdog(m)?;
     console(m)?;
     super::cgroups::validate(m)
 }
@@ -155,6 +160,7 @@ fn resource_container(m: &Manifest) -> Check {
         ("sockets", !m.sockets.is_empty()),
         ("io", m.io.is_some()),
         ("restart", m.restart.is_some()),
+        ("watchdog", m.watchdog.is_some()),
     ];
     match present.iter().find(|(_, present)| *present) {
         Some((field, _)) => fail(
@@ -414,6 +420,31 @@ fn restart(m: &Manifest) -> Check {
         return fail(
             &["restart", "max_delay_ms"],
             format!("must be at most {MAX_RESTART_DELAY_MS} (one hour)"),
+        );
+    }
+    Ok(())
+}
+
+/// `watchdog`: an interval in bounds, and a `sockets` mount to send the keep-alives
+/// through.
+fn watchdog(m: &Manifest) -> Check {
+    let Some(Watchdog { interval_ms }) = &m.watchdog else {
+        return Ok(());
+    };
+    if !(MIN_WATCHDOG_MS..=MAX_WATCHDOG_MS).contains(interval_ms) {
+        return fail(
+            &["watchdog", "interval_ms"],
+            format!("must be {MIN_WATCHDOG_MS}..={MAX_WATCHDOG_MS} (one hour)"),
+        );
+    }
+    if !m
+        .mounts
+        .values()
+        .any(|mount| matches!(mount, Mount::Sockets))
+    {
+        return fail(
+            &["watchdog"],
+            "needs a mount of type sockets (where the notify socket is)",
         );
     }
     Ok(())

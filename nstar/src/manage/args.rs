@@ -4,7 +4,7 @@
 use super::values;
 use clap::{Args, Subcommand};
 use northstar_client::{
-    api::{ContainerId, RepositoryName, Signal},
+    api::{ContainerId, ContainerName, Health, RepositoryName, Signal},
     Url,
 };
 use std::{path::PathBuf, time::Duration};
@@ -60,6 +60,19 @@ pub enum ManageCommand {
   nstar restart hello-world:0.0.1 --grace 500ms")]
     Restart(StopArgs),
     Install(InstallArgs),
+    Update(UpdateArgs),
+    Rollback(RollbackArgs),
+    /// Start the active version of a container name at boot, whatever its manifest says
+    /// (kept across reboots).
+    #[command(after_help = "EXAMPLES:
+  nstar enable hello-world
+  nstar enable hello-world --repository default")]
+    Enable(NameArgs),
+    /// Never start a container name at boot, whatever its manifest says (kept across
+    /// reboots).
+    #[command(after_help = "EXAMPLES:
+  nstar disable hello-world")]
+    Disable(NameArgs),
     Uninstall(UninstallArgs),
     /// Mount a package's image.
     #[command(after_help = "EXAMPLES:
@@ -169,6 +182,91 @@ pub struct InstallArgs {
     /// read of the file here and a hash of the bytes there).
     #[arg(long)]
     pub check_digest: bool,
+}
+
+/// Update containers in one transaction: install the packages, stop the active versions
+/// of their names, start the new ones, check their health, then commit all of them or
+/// roll all of them back.
+///
+/// The files are sent as `install` sends one (progress bar on stderr when it is a
+/// terminal, not with --json); then the transaction's notifications are printed as they
+/// come (with the `notifications` permission). Exit status 0: committed; 5: rolled back
+/// (the versions before are active again); the other codes as for every subcommand. The
+/// wait for the answer is `--timeout` plus `--deadline` (without `--deadline`,
+/// `--timeout` plus 10 minutes).
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar update repo/hello-world-0.0.3.npk default
+  nstar update hello.npk message.npk default --health ready --deadline 30s
+  nstar update hello.npk dev --health running --window 5s --snapshot
+  nstar update hello-0.0.1.npk default --downgrade    # needs the downgrade permission")]
+pub struct UpdateArgs {
+    /// The package files (one or more), then the repository of the runtime's
+    /// configuration.
+    #[arg(value_name = "NPK", required = true, num_args = 1..)]
+    pub npks: Vec<PathBuf>,
+    /// The repository of the runtime's configuration.
+    #[arg(value_parser = values::repository)]
+    pub repository: RepositoryName,
+    /// Hash the files first and have the runtime check the received bytes against the
+    /// digests (see `install`).
+    #[arg(long)]
+    pub check_digest: bool,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+/// How a transaction checks the new versions; absent: the runtime's `[update]` setting.
+#[derive(Debug, Args)]
+pub struct TransactionArgs {
+    /// What a new version must do: ready (its program sends READY=1 on its notify
+    /// socket), running (it still runs after --window) or exited (it exits with 0).
+    #[arg(long, value_name = "CHECK", value_parser = values::health)]
+    pub health: Option<Health>,
+    /// How long a new version must run for the `running` check.
+    #[arg(long, value_name = "DURATION", value_parser = values::duration)]
+    pub window: Option<Duration>,
+    /// The longest wait for the health check; past it the transaction rolls back.
+    #[arg(long, value_name = "DURATION", value_parser = values::duration)]
+    pub deadline: Option<Duration>,
+    /// Snapshot persistent data first, so that a rollback restores it.
+    #[arg(long, conflicts_with = "no_snapshot")]
+    pub snapshot: bool,
+    /// Do not snapshot persistent data.
+    #[arg(long)]
+    pub no_snapshot: bool,
+    /// Allow a version that is not above the active one (needs the `downgrade`
+    /// permission, which no wildcard grants).
+    #[arg(long)]
+    pub downgrade: bool,
+}
+
+/// Switch a container name back to the version that was active before the current one,
+/// as a transaction with a health check; prints the version now active.
+///
+/// Exit status as for `update` (5: the rollback itself rolled back).
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar rollback hello-world
+  nstar rollback hello-world --repository default --health ready")]
+pub struct RollbackArgs {
+    /// The container name.
+    pub name: ContainerName,
+    /// The repository that holds it [default: the only one that does].
+    #[arg(short, long, value_parser = values::repository)]
+    pub repository: Option<RepositoryName>,
+    #[command(flatten)]
+    pub transaction: TransactionArgs,
+}
+
+/// A container name, and the repository that holds it.
+#[derive(Debug, Args)]
+pub struct NameArgs {
+    /// The container name.
+    pub name: ContainerName,
+    /// The repository that holds it [default: the only one that does].
+    #[arg(short, long, value_parser = values::repository)]
+    pub repository: Option<RepositoryName>,
 }
 
 /// Remove a stopped container's package (its image is unmounted first).

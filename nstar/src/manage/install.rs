@@ -9,7 +9,7 @@ use std::{io, io::IsTerminal};
 
 pub fn run(client: &mut Client, a: &InstallArgs, json: bool) -> anyhow::Result<()> {
     let digest = a.check_digest.then(|| package_sha256(&a.npk)).transpose()?;
-    let bar = progress_bar(json);
+    let bar = progress_bar(json, "installing");
     let result = client.install(&a.npk, &a.repository, digest, &mut |sent, total| {
         bar.set_length(total);
         bar.set_position(sent);
@@ -24,15 +24,17 @@ pub fn run(client: &mut Client, a: &InstallArgs, json: bool) -> anyhow::Result<(
     })
 }
 
-/// A bar over the bytes sent, hidden when stderr is not a terminal or the output is JSON.
-fn progress_bar(json: bool) -> ProgressBar {
+/// A bar over the bytes sent, hidden when stderr is not a terminal or the output is JSON;
+/// `what` is its label (`installing`).
+pub(super) fn progress_bar(json: bool, what: &str) -> ProgressBar {
     if json || !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template(
-        "installing {wide_bar} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
-    ) {
+    let template = format!(
+        "{what} {{wide_bar}} {{binary_bytes}}/{{binary_total_bytes}} {{binary_bytes_per_sec}} eta {{eta}}"
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
     bar

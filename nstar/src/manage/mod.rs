@@ -2,20 +2,22 @@
 //! `northstar-client`, send one request, print the answer as text or JSON.
 //!
 //! The JSON output is the protocol's answer object (`{"type":"containers",...}`), one per
-//! line for the subcommands that keep printing (`logs -f`, `notifications`). Exit status:
-//! 0 ok, 1 the runtime refused the request (its error code is printed), 2 usage error,
-//! 3 connection or protocol error, 4 timeout.
+//! line for the subcommands that keep printing (`logs -f`, `notifications`, `update`,
+//! `rollback`). Exit status: 0 ok, 1 the runtime refused the request (its error code is
+//! printed), 2 usage error, 3 connection or protocol error, 4 timeout, 5 an update
+//! transaction rolled back.
 
 pub mod args;
 mod install;
 mod show;
+mod update;
 mod values;
 
 use crate::error::Stdout;
 use anyhow::Context;
 use args::{Global, LogsArgs, ManageCommand, NotificationsArgs, StartArgs, StopArgs};
 use northstar_client::{
-    api::{Args, ContainerId, Env, Notification, Response, ServerMessage, StopTimeout},
+    api::{ApiError, Args, ContainerId, Env, Notification, Response, ServerMessage, StopTimeout},
     Client, Error, ErrorKind, Options, TcpAuthentication, TlsIdentity, Url,
 };
 use serde::Serialize;
@@ -34,6 +36,9 @@ pub const EXIT_REFUSED: u8 = 1;
 pub const EXIT_CONNECTION: u8 = 3;
 /// Exit status: no answer in time.
 pub const EXIT_TIMEOUT: u8 = 4;
+/// Exit status: an update or rollback transaction rolled back (the versions before it
+/// are active again).
+pub const EXIT_ROLLED_BACK: u8 = 5;
 
 /// Carry out a management subcommand.
 pub fn run(command: &ManageCommand, global: &Global) -> anyhow::Result<()> {
@@ -82,6 +87,19 @@ pub fn run(command: &ManageCommand, global: &Global) -> anyhow::Result<()> {
             })
         }
         ManageCommand::Install(a) => install::run(&mut client, a, json),
+        ManageCommand::Update(a) => update::update(&mut client, a, json),
+        ManageCommand::Rollback(a) => update::rollback(&mut client, a, json),
+        ManageCommand::Enable(a) => {
+            client.enable(&a.name, a.repository.as_ref())?;
+            done(json, format!("enabled {}: it starts at boot", a.name))
+        }
+        ManageCommand::Disable(a) => {
+            client.disable(&a.name, a.repository.as_ref())?;
+            done(
+                json,
+                format!("disabled {}: it does not start at boot", a.name),
+            )
+        }
         ManageCommand::Uninstall(a) => {
             client.uninstall(&a.container, a.wipe)?;
             let wiped = if a.wipe { " and its data" } else { "" };
@@ -294,7 +312,9 @@ fn json_line(value: &impl Serialize) -> anyhow::Result<()> {
 /// error is not one of the client's (the caller's default applies).
 pub fn report(error: &anyhow::Error, json: bool) -> Option<ExitCode> {
     let client = error.downcast_ref::<Error>()?;
+    let rolled_back = matches!(client.api_error(), Some(ApiError::RolledBack { .. }));
     let code = match client.kind() {
+        ErrorKind::Refused if rolled_back => EXIT_ROLLED_BACK,
         ErrorKind::Refused => EXIT_REFUSED,
         ErrorKind::Timeout => EXIT_TIMEOUT,
         ErrorKind::Connection => EXIT_CONNECTION,

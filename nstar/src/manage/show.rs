@@ -3,8 +3,8 @@
 
 use super::values::{bytes, elapsed, signal_name};
 use northstar_client::api::{
-    BootOutcome, BootReport, CgroupStats, ContainerInfo, ContainerState, ExitStatus, Inspection,
-    Notification, RepositoryInfo,
+    BootOutcome, BootReport, CgroupStats, ContainerId, ContainerInfo, ContainerState, ExitStatus,
+    Inspection, Notification, RepositoryInfo,
 };
 
 /// Rows under a header, columns padded to their widest cell, two spaces apart.
@@ -72,6 +72,7 @@ pub fn containers(containers: &[ContainerInfo]) -> String {
                 yes(c.mounted).into(),
                 c.restarts.to_string(),
                 or_dash(c.last_exit.as_ref().map(exit)),
+                active(c),
             ]
         })
         .collect();
@@ -86,9 +87,29 @@ pub fn containers(containers: &[ContainerInfo]) -> String {
             "MOUNTED",
             "RESTARTS",
             "LAST EXIT",
+            "ACTIVE",
         ],
         &rows,
     )
+}
+
+/// The compact `ACTIVE` cell: `yes` or `no`, `,ready` when its program said `READY=1`.
+fn active(c: &ContainerInfo) -> String {
+    let ready = if c.ready { ",ready" } else { "" };
+    format!("{}{ready}", yes(c.active))
+}
+
+/// `committed hello:0.0.2, message:0.1.3`.
+pub fn committed(containers: &[ContainerId]) -> String {
+    format!("committed {}", list(containers))
+}
+
+fn list(containers: &[ContainerId]) -> String {
+    containers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn repositories(repositories: &[RepositoryInfo]) -> String {
@@ -141,6 +162,9 @@ pub fn inspection(i: &Inspection) -> String {
         ("mounted", yes(info.mounted).into()),
         ("restarts", info.restarts.to_string()),
         ("last exit", or_dash(info.last_exit.as_ref().map(exit))),
+        ("active", yes(info.active).into()),
+        ("ready", yes(info.ready).into()),
+        ("status", or_dash(info.status.as_ref())),
         (
             "init",
             or_dash(m.init.as_ref().map(|p| p.display().to_string())),
@@ -300,6 +324,15 @@ pub fn notification(n: &Notification) -> String {
         }
         Notification::Shutdown {} => "shutdown".into(),
         Notification::Lagged { missed } => format!("lagged: {missed} notifications missed"),
+        Notification::UpdateStarted { containers } => {
+            format!("update started: {}", list(containers))
+        }
+        Notification::Healthy { container } => format!("healthy {container}"),
+        Notification::Committed { containers } => committed(containers),
+        Notification::RolledBack { containers, reason } => {
+            format!("rolled back {}: {reason}", list(containers))
+        }
+        Notification::Ready { container } => format!("ready {container}"),
     }
 }
 

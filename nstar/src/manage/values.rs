@@ -1,8 +1,8 @@
-//! Parsers of option values (durations, signals, `NAME=VALUE`, URLs, repositories) and the
-//! formatting of sizes and times for the text output.
+//! Parsers of option values (durations, signals, `NAME=VALUE`, URLs, repositories, health
+//! checks) and the formatting of sizes and times for the text output.
 
 use northstar_client::{
-    api::{RepositoryName, Signal, StopTimeout},
+    api::{Health, InvalidValue, RepositoryName, Signal, StopTimeout},
     Url,
 };
 use std::time::Duration;
@@ -15,6 +15,11 @@ pub fn url(text: &str) -> Result<Url, String> {
 /// A repository name.
 pub fn repository(text: &str) -> Result<RepositoryName, String> {
     RepositoryName::new(text).map_err(|e| e.to_string())
+}
+
+/// A health check: `ready`, `running` or `exited`.
+pub fn health(text: &str) -> Result<Health, String> {
+    text.parse().map_err(|e: InvalidValue| e.reason)
 }
 
 /// `250ms`, `10s`, `2m`, `1h`, or a number of seconds.

@@ -176,3 +176,27 @@ pub fn pack(manifest: &Path, root: &Path, out: &Path, extra: &[&str]) -> PathBuf
     assert_eq!(printed, out.join("fixture-1.0.0.npk"));
     printed
 }
+
+/// Run `nstar -u <server> args...` against a fake server.
+pub fn served(server: &northstar_client::testing::FakeServer, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nstar"))
+        .arg("-u")
+        .arg(server.url())
+        .args(args)
+        .env_remove("NSTAR_URL")
+        .output()
+        .expect("cannot run nstar")
+}
+
+/// [`served`], and require exit status 0; returns stdout.
+pub fn served_ok(server: &northstar_client::testing::FakeServer, args: &[&str]) -> String {
+    let out = served(server, args);
+    assert!(
+        out.status.success(),
+        "nstar {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}

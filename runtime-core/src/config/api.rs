@@ -3,7 +3,7 @@
 //! Without the table the runtime serves no management API.
 
 use super::units;
-use northstar_api::{Permission, Permissions};
+use northstar_api::Permissions;
 use serde::{Deserialize, Serialize};
 use std::{path::PathBuf, time::Duration};
 
@@ -78,7 +78,8 @@ impl Default for ApiConfig {
             grants: vec![Grant {
                 uid: Some(0),
                 gid: None,
-                permissions: Permission::ALL.into_iter().collect(),
+                // Every permission but `downgrade`, which is only granted by name.
+                permissions: Permissions::all(),
             }],
             max_frame: northstar_api::codec::MAX_CLIENT_FRAME as u64,
             max_connections: 64,
@@ -122,6 +123,7 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 mod tests {
     use super::*;
     use crate::config::Config;
+    use northstar_api::Permission;
     use std::path::Path;
 
     fn parse(text: &str) -> Result<Config, crate::config::Error> {

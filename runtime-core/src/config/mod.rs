@@ -13,12 +13,14 @@ mod error;
 mod policy;
 mod spans;
 pub mod units;
+pub mod update;
 mod validate;
 
 pub use api::{ApiConfig, Grant};
 pub use api_tcp::{TcpConfig, TcpGrant};
 pub use error::Error;
 pub use policy::{Allow, Limit, Policy, Sched};
+pub use update::{Health, UpdateConfig};
 pub use validate::valid_repository_name;
 
 use serde::{Deserialize, Serialize};
@@ -90,6 +92,8 @@ pub struct Config {
     /// The management API; absent: not served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<ApiConfig>,
+    /// Update transactions.
+    pub update: UpdateConfig,
 }
 
 /// The runtime's reaction to a failed critical container.
@@ -208,6 +212,7 @@ impl Default for Config {
             repositories: BTreeMap::new(),
             network: Default::default(),
             api: None,
+            update: UpdateConfig::default(),
         }
     }
 }

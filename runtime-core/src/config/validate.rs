@@ -81,6 +81,7 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
         check_path(allowed, at)?;
     }
     check_cgroups(config)?;
+    check_update(&config.update)?;
     let devices = &config.devices;
     for (name, path) in [
         ("loop_control", &devices.loop_control),
@@ -310,6 +311,29 @@ fn check_resources_from(
             }
             Some(_) => {}
         }
+    }
+    Ok(())
+}
+
+fn check_update(update: &super::UpdateConfig) -> Result<(), Problem> {
+    use super::update::{MAX_DEADLINE, MAX_KEEP};
+    if update.deadline.is_zero() || update.deadline > MAX_DEADLINE {
+        return Err(problem(
+            key(&["update", "deadline"]),
+            format!("must be above 0 and at most {}s", MAX_DEADLINE.as_secs()),
+        ));
+    }
+    if update.window > update.deadline {
+        return Err(problem(
+            key(&["update", "window"]),
+            "must not be longer than update.deadline",
+        ));
+    }
+    if update.keep == 0 || update.keep > MAX_KEEP {
+        return Err(problem(
+            key(&["update", "keep"]),
+            format!("must be 1 (the rollback target) to {MAX_KEEP}"),
+        ));
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use std::{
 
 /// Build the plan of `manifest` (with `group_file` as the host's `/etc/group`): every
 /// resource mount's image at `/fuzz/resources/<n>`, a persistent directory, and sockets
+/// (with a `sockets` mount or `sockets` entries, as `container::sockets` creates them)
 /// and a console when the manifest has them. The plan itself is dropped.
 pub fn plan(manifest: &Manifest, group_file: &str) -> Result<(), PlanError> {
     let config = Config::default();
@@ -32,7 +33,11 @@ pub fn plan(manifest: &Manifest, group_file: &str) -> Result<(), PlanError> {
         .console
         .as_ref()
         .map(|_| sockets.len().saturating_add(3));
-    let sockets = (!sockets.is_empty()).then_some((Path::new("/fuzz/sockets"), sockets));
+    let mounted = manifest
+        .mounts
+        .values()
+        .any(|m| matches!(m, Mount::Sockets));
+    let sockets = (mounted || !sockets.is_empty()).then_some((Path::new("/fuzz/sockets"), sockets));
     plan::build(plan::Input {
         manifest,
         root: Path::new("/fuzz/root"),

@@ -65,6 +65,10 @@ pub(crate) struct Plan {
 
 /// The environment variable that names the fd of a container's console connection.
 pub const CONSOLE_ENV: &str = "NORTHSTAR_CONSOLE";
+/// The environment variable that names the notify socket (sd_notify's).
+pub const NOTIFY_ENV: &str = "NOTIFY_SOCKET";
+/// The environment variable that holds the watchdog interval in µs (sd_notify's).
+pub const WATCHDOG_ENV: &str = "WATCHDOG_USEC";
 
 /// What a plan is built from.
 pub(crate) struct Input<'a> {
@@ -139,6 +143,13 @@ pub(crate) fn build(input: Input<'_>) -> Result<Plan, PlanError> {
     if let Some(fd) = &console {
         env.insert(CONSOLE_ENV, fd);
     }
+    let (notify, watchdog) = notify_env(&input);
+    if let Some(path) = &notify {
+        env.insert(NOTIFY_ENV, path);
+    }
+    if let Some(usec) = &watchdog {
+        env.insert(WATCHDOG_ENV, usec);
+    }
     let mut envp = Vec::new();
     for (key, value) in env {
         envp.push(cstring(
@@ -172,6 +183,28 @@ pub(crate) fn build(input: Input<'_>) -> Result<Plan, PlanError> {
         exec: Exec::new(path_cstring(init)?, args, envp),
         selinux: None,
     })
+}
+
+/// `NOTIFY_SOCKET` (the notify socket in the container's `sockets` mount, where the
+/// runtime created the directory) and `WATCHDOG_USEC` (the manifest's `watchdog`).
+fn notify_env(input: &Input<'_>) -> (Option<String>, Option<String>) {
+    let point = input.sockets.as_ref().and_then(|_| {
+        input
+            .manifest
+            .mounts
+            .iter()
+            .find(|(_, m)| matches!(m, manifest::Mount::Sockets))
+            .map(|(point, _)| point.as_path().join(super::sockets::NOTIFY_NAME))
+    });
+    let Some(point) = point else {
+        return (None, None);
+    };
+    let watchdog = input
+        .manifest
+        .watchdog
+        .as_ref()
+        .map(|w| w.interval_ms.saturating_mul(1000).to_string());
+    (Some(point.display().to_string()), watchdog)
 }
 
 /// Supplementary groups by name, from the host's group database (`/etc/group` format).

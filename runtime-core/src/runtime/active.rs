@@ -75,6 +75,9 @@ pub(crate) struct Entry {
     pub previous: Option<Version>,
     pub floor: Version,
     pub enabled: Option<bool>,
+    /// Versions whose update rolled back: never autostarted.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub failed: BTreeSet<Version>,
 }
 
 impl Entry {
@@ -84,8 +87,53 @@ impl Entry {
             active,
             previous: None,
             enabled: None,
+            failed: BTreeSet::new(),
         }
     }
+}
+
+/// What an update transaction changes for one name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Change {
+    pub name: String,
+    /// The active version before (`None`: a name new with this transaction).
+    pub from: Option<Version>,
+    pub to: Version,
+}
+
+/// What a transaction does on commit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Kind {
+    /// To a new version: it becomes active, the old one previous, the floor rises.
+    Update,
+    /// Back to the previous version: the two swap, the floor stays.
+    Rollback,
+}
+
+/// The step an update transaction has reached, written before the step's side effects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Step {
+    /// The new packages are installed; the old versions are being stopped.
+    Stopping,
+    /// The old versions have ended; the persistent data is being copied.
+    Snapshot,
+    /// The new versions are being started and checked.
+    Starting,
+    /// The check failed: the new versions are being stopped, the data restored.
+    RollingBack,
+}
+
+/// An update transaction not yet committed or rolled back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Pending {
+    pub repository: String,
+    pub kind: Kind,
+    pub changes: Vec<Change>,
+    pub step: Step,
+    /// Whether the persistent data is snapshot before the new versions start.
+    pub snapshot: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -100,6 +148,8 @@ struct Record {
 struct Body {
     format: u64,
     entries: Vec<Record>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    transaction: Option<Pending>,
 }
 
 #[derive(Deserialize)]
@@ -112,7 +162,11 @@ struct Header {
 pub(crate) struct Active {
     path: PathBuf,
     entries: BTreeMap<Key, Entry>,
+    pending: Option<Pending>,
 }
+
+/// What the file holds.
+type Contents = (BTreeMap<Key, Entry>, Option<Pending>);
 
 /// The installed versions of every (repository, name) of the registry.
 pub(crate) fn installed(registry: &Registry) -> Installed {
@@ -128,7 +182,10 @@ pub(crate) fn installed(registry: &Registry) -> Installed {
 }
 
 /// The bytes of the file holding `entries`.
-fn encode(entries: &BTreeMap<Key, Entry>) -> Result<Vec<u8>, serde_json::Error> {
+fn encode(
+    entries: &BTreeMap<Key, Entry>,
+    pending: Option<&Pending>,
+) -> Result<Vec<u8>, serde_json::Error> {
     let body = Body {
         format: u64::from(FORMAT),
         entries: entries
@@ -139,6 +196,7 @@ fn encode(entries: &BTreeMap<Key, Entry>) -> Result<Vec<u8>, serde_json::Error> 
                 entry: entry.clone(),
             })
             .collect(),
+        transaction: pending.cloned(),
     };
     let body = serde_json::to_vec_pretty(&body)?;
     let mut file = hex::encode(Sha256::digest(&body)).into_bytes();
@@ -149,7 +207,7 @@ fn encode(entries: &BTreeMap<Key, Entry>) -> Result<Vec<u8>, serde_json::Error> 
 }
 
 /// The entries of the file's bytes.
-fn decode(path: &Path, bytes: &[u8]) -> Result<BTreeMap<Key, Entry>, ActiveError> {
+fn decode(path: &Path, bytes: &[u8]) -> Result<Contents, ActiveError> {
     let checksum = || ActiveError::Checksum {
         path: path.to_owned(),
     };
@@ -176,15 +234,16 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<BTreeMap<Key, Entry>, ActiveError
         });
     }
     let body: Body = serde_json::from_slice(body).map_err(invalid)?;
-    Ok(body
+    let entries = body
         .entries
         .into_iter()
         .map(|r| ((r.repository, r.name), r.entry))
-        .collect())
+        .collect();
+    Ok((entries, body.transaction))
 }
 
 /// Read the file: `None` when it does not exist.
-fn read(path: &Path) -> Result<Option<BTreeMap<Key, Entry>>, ActiveError> {
+fn read(path: &Path) -> Result<Option<Contents>, ActiveError> {
     let io = |what| {
         move |source| ActiveError::Io {
             path: path.to_owned(),
@@ -222,14 +281,14 @@ impl Active {
     /// highest installed version of each name is active, and the file is written anew.
     pub(crate) fn load(data_dir: &Path, installed: &Installed) -> Active {
         let path = data_dir.join(FILE);
-        let (entries, mut dirty) = match read(&path) {
-            Ok(Some(entries)) => (entries, false),
+        let ((entries, pending), mut dirty) = match read(&path) {
+            Ok(Some(contents)) => (contents, false),
             Ok(None) => {
                 log::info!(
                     "{}: not found: the highest installed version of each container is active",
                     path.display()
                 );
-                (BTreeMap::new(), true)
+                ((BTreeMap::new(), None), true)
             }
             Err(e) => {
                 let aside = beside(&path, ".corrupt");
@@ -246,10 +305,14 @@ impl Active {
                         aside.display()
                     );
                 }
-                (BTreeMap::new(), true)
+                ((BTreeMap::new(), None), true)
             }
         };
-        let mut active = Active { path, entries };
+        let mut active = Active {
+            path,
+            entries,
+            pending,
+        };
         dirty |= active.reconcile(installed);
         if dirty {
             active.store();
@@ -362,6 +425,94 @@ impl Active {
         true
     }
 
+    /// The update transaction not yet committed or rolled back.
+    pub(crate) fn pending(&self) -> Option<&Pending> {
+        self.pending.as_ref()
+    }
+
+    /// Record the transaction `pending` (its first step) durably. On failure nothing is
+    /// recorded in memory either.
+    pub(crate) fn begin(&mut self, pending: Pending) -> Result<(), ActiveError> {
+        self.pending = Some(pending);
+        self.save().inspect_err(|_| self.pending = None)
+    }
+
+    /// Record that the transaction reached `step`, durably.
+    pub(crate) fn step(&mut self, step: Step) -> Result<(), ActiveError> {
+        if let Some(pending) = self.pending.as_mut() {
+            pending.step = step;
+        }
+        self.save()
+    }
+
+    /// Commit the transaction: each new version becomes active. An update makes the old
+    /// version previous and raises the floor; a rollback swaps active and previous and
+    /// leaves the floor. Written durably with the transaction removed, in one rename.
+    pub(crate) fn commit(&mut self) -> Result<(), ActiveError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        // A commit that cannot be written changes nothing, in memory either.
+        let before = self.entries.clone();
+        for change in &pending.changes {
+            let key = (pending.repository.clone(), change.name.clone());
+            let entry = self
+                .entries
+                .entry(key)
+                .or_insert_with(|| Entry::new(change.to.clone()));
+            let old = std::mem::replace(&mut entry.active, change.to.clone());
+            entry.previous = Some(old).filter(|old| *old != change.to);
+            if pending.kind == Kind::Update && entry.floor < change.to {
+                entry.floor = change.to.clone();
+            }
+            entry.failed.remove(&change.to);
+        }
+        self.save().inspect_err(|_| {
+            self.entries = before;
+            self.pending = Some(pending);
+        })
+    }
+
+    /// End the transaction without changing which versions are active: the new versions
+    /// are marked failed (an update; a rollback's target stays a rollback target).
+    pub(crate) fn abort(&mut self) -> Result<(), ActiveError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(());
+        };
+        if pending.kind == Kind::Update {
+            for change in &pending.changes {
+                let key = (pending.repository.clone(), change.name.clone());
+                if let Some(entry) = self.entries.get_mut(&key) {
+                    if entry.active != change.to {
+                        entry.failed.insert(change.to.clone());
+                    }
+                }
+            }
+        }
+        self.save()
+    }
+
+    /// The operator's autostart override of `repository`/`name`, written durably.
+    /// Whether the name has an entry.
+    pub(crate) fn set_enabled(
+        &mut self,
+        repository: &str,
+        name: &str,
+        enabled: Option<bool>,
+    ) -> Result<bool, ActiveError> {
+        let key = (repository.to_string(), name.to_string());
+        let Some(entry) = self.entries.get_mut(&key) else {
+            return Ok(false);
+        };
+        entry.enabled = enabled;
+        self.save().map(|()| true)
+    }
+
+    /// The (repository, name) keys of every entry.
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.entries.keys()
+    }
+
     /// Write the file, logging a failure (the entries in memory stay as they are).
     pub(crate) fn store(&self) {
         if let Err(e) = self.save() {
@@ -372,10 +523,11 @@ impl Active {
     /// Write the file atomically: a temporary file in the same directory, synced, renamed
     /// over the old one, the directory synced.
     pub(crate) fn save(&self) -> Result<(), ActiveError> {
-        let bytes = encode(&self.entries).map_err(|source| ActiveError::Body {
-            path: self.path.clone(),
-            source,
-        })?;
+        let bytes =
+            encode(&self.entries, self.pending.as_ref()).map_err(|source| ActiveError::Body {
+                path: self.path.clone(),
+                source,
+            })?;
         let temp = beside(&self.path, ".tmp");
         let io = |path: &Path, what| {
             let path = path.to_owned();
@@ -582,5 +734,119 @@ mod tests {
         assert!(active.install("main", "other", &v("1.0.0")));
         assert!(matches!(active.save(), Err(ActiveError::Io { .. })));
         assert_eq!(fs::read(dir.path().join(FILE)).unwrap(), before);
+    }
+
+    fn pending(kind: Kind, from: &str, to: &str) -> Pending {
+        Pending {
+            repository: "main".into(),
+            kind,
+            changes: vec![Change {
+                name: "app".into(),
+                from: Some(v(from)),
+                to: v(to),
+            }],
+            step: Step::Stopping,
+            snapshot: true,
+        }
+    }
+
+    #[test]
+    fn a_pending_transaction_survives_a_restart_at_every_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let both = installed(&[("main", "app", &["1.0.0", "1.1.0"])]);
+        let mut active = Active::load(dir.path(), &installed(&[("main", "app", &["1.0.0"])]));
+        active
+            .begin(pending(Kind::Update, "1.0.0", "1.1.0"))
+            .unwrap();
+        for step in [
+            Step::Stopping,
+            Step::Snapshot,
+            Step::Starting,
+            Step::RollingBack,
+        ] {
+            active.step(step).unwrap();
+            let again = Active::load(dir.path(), &both);
+            assert_eq!(again.pending().map(|p| p.step), Some(step));
+            // Until the commit the old version is the active one.
+            assert_eq!(again.get("main", "app").unwrap().active, v("1.0.0"));
+        }
+    }
+
+    #[test]
+    fn a_commit_makes_the_new_version_active_and_raises_the_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let both = installed(&[("main", "app", &["1.0.0", "1.1.0"])]);
+        let mut active = Active::load(dir.path(), &both);
+        // The highest installed is active at a first start: make 1.0.0 active again.
+        active
+            .entries
+            .get_mut(&("main".into(), "app".into()))
+            .unwrap()
+            .active = v("1.0.0");
+        active
+            .entries
+            .get_mut(&("main".into(), "app".into()))
+            .unwrap()
+            .floor = v("1.0.0");
+        active
+            .begin(pending(Kind::Update, "1.0.0", "1.1.0"))
+            .unwrap();
+        active.commit().unwrap();
+        let again = Active::load(dir.path(), &both);
+        assert!(again.pending().is_none());
+        let e = again.get("main", "app").unwrap();
+        assert_eq!(
+            (e.active.clone(), e.previous.clone(), e.floor.clone()),
+            (v("1.1.0"), Some(v("1.0.0")), v("1.1.0"))
+        );
+        // A rollback swaps active and previous and leaves the floor.
+        let mut active = again;
+        active
+            .begin(pending(Kind::Rollback, "1.1.0", "1.0.0"))
+            .unwrap();
+        active.commit().unwrap();
+        let e = Active::load(dir.path(), &both)
+            .get("main", "app")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (e.active, e.previous, e.floor),
+            (v("1.0.0"), Some(v("1.1.0")), v("1.1.0"))
+        );
+    }
+
+    #[test]
+    fn an_abort_keeps_the_old_version_and_marks_the_new_one_failed() {
+        let dir = tempfile::tempdir().unwrap();
+        let both = installed(&[("main", "app", &["1.0.0", "1.1.0"])]);
+        let mut active = Active::load(dir.path(), &installed(&[("main", "app", &["1.0.0"])]));
+        active
+            .begin(pending(Kind::Update, "1.0.0", "1.1.0"))
+            .unwrap();
+        active.abort().unwrap();
+        let again = Active::load(dir.path(), &both);
+        assert!(again.pending().is_none());
+        let e = again.get("main", "app").unwrap();
+        assert_eq!(e.active, v("1.0.0"));
+        assert_eq!(e.failed, [v("1.1.0")].into());
+        assert!(!again.autostarts("main", "app", &v("1.1.0")));
+    }
+
+    #[test]
+    fn the_override_is_kept_and_a_file_of_format_1_without_new_fields_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = installed(&[("main", "app", &["1.0.0"])]);
+        let mut active = Active::load(dir.path(), &one);
+        assert!(active.set_enabled("main", "app", Some(false)).unwrap());
+        assert!(!active.set_enabled("main", "nope", Some(false)).unwrap());
+        let again = Active::load(dir.path(), &one);
+        assert!(!again.autostarts("main", "app", &v("1.0.0")));
+        // A file written before `failed` and `transaction` existed.
+        let body = r#"{"format":1,"entries":[{"repository":"main","name":"app","active":"1.0.0","previous":null,"floor":"1.0.0","enabled":null}]}"#;
+        let text = format!("{}\n{body}\n", hex::encode(Sha256::digest(body.as_bytes())));
+        fs::write(dir.path().join(FILE), text).unwrap();
+        let old = Active::load(dir.path(), &one);
+        assert!(old.pending().is_none());
+        assert!(old.autostarts("main", "app", &v("1.0.0")));
     }
 }

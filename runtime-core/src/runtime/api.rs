@@ -56,6 +56,46 @@ pub enum Request {
     /// Install the package file at `path` (a spool file the caller removes afterwards)
     /// into `repository`, with errors that say why a package was refused.
     Upload { repository: String, path: PathBuf },
+    /// An update transaction: install the package files at `paths` (spool files the caller
+    /// removes afterwards when `upload`) into `repository`, stop the active versions of
+    /// their names, start the new ones, check their health, then commit or roll back all
+    /// of them together. Answered with [`Response::Committed`] or
+    /// [`RequestError::RolledBack`].
+    Update {
+        repository: String,
+        paths: Vec<PathBuf>,
+        upload: bool,
+        options: UpdateOptions,
+    },
+    /// Switch `name` back to its previous version, as a transaction with a health check.
+    /// `repository`: the one holding `name` (`None`: the only one that does).
+    Rollback {
+        repository: Option<String>,
+        name: String,
+        options: UpdateOptions,
+    },
+    /// Persist the operator's autostart override of `name` (`None`: the manifest
+    /// decides again).
+    Enable {
+        repository: Option<String>,
+        name: String,
+        enabled: Option<bool>,
+    },
+}
+
+/// How an update transaction checks the new versions; `None`: the configuration's
+/// `[update]` setting.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateOptions {
+    pub health: Option<crate::config::Health>,
+    /// The `running` check's window.
+    pub window: Option<Duration>,
+    /// The longest wait for the health check.
+    pub deadline: Option<Duration>,
+    /// Snapshot persistent data so that a rollback restores it.
+    pub snapshot: Option<bool>,
+    /// The caller may go below the active version (a separate permission).
+    pub downgrade: bool,
 }
 
 /// The state of a container: the management protocol's.
@@ -75,6 +115,12 @@ pub struct ContainerInfo {
     pub mounted: bool,
     pub last_exit: Option<ExitStatus>,
     pub restarts: u32,
+    /// The running program said `READY=1` on its notify socket.
+    pub ready: bool,
+    /// The last `STATUS=` it sent.
+    pub status: Option<String>,
+    /// The version the runtime autostarts and updates replace.
+    pub active: bool,
 }
 
 /// A successful answer.
@@ -83,12 +129,24 @@ pub struct ContainerInfo {
 pub enum Response {
     Ok,
     Containers(Vec<ContainerInfo>),
-    Started { pid: i32 },
-    Stopped { status: ExitStatus },
-    Installed { id: ContainerId },
-    Logs { output: Vec<u8> },
+    Started {
+        pid: i32,
+    },
+    Stopped {
+        status: ExitStatus,
+    },
+    Installed {
+        id: ContainerId,
+    },
+    Logs {
+        output: Vec<u8>,
+    },
     Inspect(Box<Inspection>),
     Repositories(Vec<northstar_api::RepositoryInfo>),
+    /// An update transaction committed: these versions are active.
+    Committed {
+        ids: Vec<ContainerId>,
+    },
 }
 
 /// One container in detail (`Request::Inspect`).
@@ -169,6 +227,28 @@ pub enum Notification {
         error: String,
     },
     Shutdown,
+    /// An update transaction began: `ids` are the new versions.
+    UpdateStarted {
+        ids: Vec<ContainerId>,
+    },
+    /// A new version passed its health check.
+    Healthy {
+        id: ContainerId,
+    },
+    /// An update transaction committed: `ids` are active.
+    Committed {
+        ids: Vec<ContainerId>,
+    },
+    /// An update transaction rolled back: `ids` (the new versions) are marked failed and
+    /// the versions before them are active again.
+    RolledBack {
+        ids: Vec<ContainerId>,
+        reason: String,
+    },
+    /// A running container said `READY=1` on its notify socket.
+    Ready {
+        id: ContainerId,
+    },
 }
 
 /// Why a request failed.
@@ -185,7 +265,7 @@ pub enum RequestError {
     NotRunning(ContainerId),
     #[error("{0}: is a resource container and cannot be started")]
     Resource(ContainerId),
-    #[error("{0}: is used by a running container")]
+    #[error("{0}: is used by a running container or needed by an active one")]
     InUse(ContainerId),
     #[error("an uninstall from repository {0} is not granted")]
     NotGranted(String),
@@ -205,4 +285,27 @@ pub enum RequestError {
     ShuttingDown,
     #[error("the runtime has ended")]
     Gone,
+    /// The version is not above the active one (or below the floor, the highest version
+    /// ever active) and the caller may not downgrade.
+    #[error("{id}: downgrade refused: the active version is {active}, the floor {floor}")]
+    Downgrade {
+        id: ContainerId,
+        active: String,
+        floor: String,
+    },
+    /// The update transaction rolled back.
+    #[error("rolled back: {reason}")]
+    RolledBack { reason: String },
+    /// Another update transaction is under way.
+    #[error("another update transaction is under way")]
+    UpdateInProgress,
+    /// `name` has no previous version to roll back to.
+    #[error("{0}: no previous version to roll back to")]
+    NoPrevious(String),
+    /// `name` is in several repositories: the request must name one.
+    #[error("{0}: in several repositories; name one")]
+    Ambiguous(String),
+    /// An update of a container name that has no installed version (use install).
+    #[error("{0}: not installed; install a first version")]
+    NotInstalled(String),
 }

@@ -2,10 +2,10 @@
 //! (or its start failed), a container's init exited, output arrived, a deadline passed.
 
 use super::{
-    api::{Notification, RequestError, Response},
-    restart::Decision,
-    start,
-    state::{deadline, State, Stream},
+    api::Notification,
+    lifecycle::Input,
+    state::{State, Stream},
+    supervisor,
 };
 use crate::{
     container::{
@@ -15,7 +15,7 @@ use crate::{
     },
     id::ContainerId,
 };
-use northstar_sys::clone::{pidfd_signal, pidfd_try_wait, WaitStatus};
+use northstar_sys::clone::{pidfd_try_wait, WaitStatus};
 use npk::manifest::Autostart;
 use std::{
     os::fd::{AsFd, AsRawFd},
@@ -37,8 +37,6 @@ pub(crate) fn exec(state: &mut State, id: &ContainerId) {
     };
     let mut record = [0u8; Failure::SIZE];
     let n = read_full(fd.as_raw_fd(), &mut record);
-    let pid = process.pid;
-    let replies = std::mem::take(&mut process.start_replies);
     let failure = (n == Failure::SIZE)
         .then(|| Failure::decode(&record))
         .flatten()
@@ -50,24 +48,13 @@ pub(crate) fn exec(state: &mut State, id: &ContainerId) {
     state.unwatch(&fd, token);
     match failure {
         None => {
-            log::info!("{id}: started (pid {pid})");
-            for reply in replies {
-                let _ = reply.send(Ok(Response::Started { pid }));
-            }
-            state.notify(Notification::Started {
-                id: id.clone(),
-                pid,
-            });
+            super::notify::executed(state, id);
+            let _ = supervisor::drive(state, id, Input::Executed, None);
+            super::update::started(state, id);
         }
         Some(error) => {
-            log::warn!("{error}");
-            for reply in replies {
-                let _ = reply.send(Err(RequestError::Start(error.clone())));
-            }
-            state.notify(Notification::Failed {
-                id: id.clone(),
-                error,
-            });
+            let _ = supervisor::drive(state, id, Input::ExecFailed(error.clone()), None);
+            super::update::start_failed(state, id, &error);
         }
     }
 }
@@ -220,52 +207,32 @@ pub(crate) fn exit(state: &mut State, id: &ContainerId) {
     if let Some(oom) = process.oom.take() {
         state.unwatch(oom.fd(), oom.token);
     }
-    let ran = process.started.elapsed();
-    let stopped = process.stop.is_some();
+    if let Some(notify) = process.notify.take() {
+        super::notify::close(state, notify);
+    }
     log::info!(
         "{id}: ended with {status}{}",
         if oom { " (out of memory)" } else { "" }
     );
-    if let Some((_, replies)) = process.stop.take() {
-        for reply in replies {
-            let _ = reply.send(Ok(Response::Stopped { status }));
-        }
-    }
     state.notify(Notification::Exited {
         id: id.clone(),
         status,
         oom,
     });
     let manifest = state.registry.get(id).map(|p| p.manifest().clone());
-    let container = state.container(id);
-    container.last_exit = Some(status);
-    if state.shutdown.is_some() {
-        return;
-    }
-    let restart = manifest.as_ref().and_then(|m| m.restart.as_ref());
-    let decision = state
-        .container(id)
-        .backoff
-        .decide(restart, status, ran, stopped);
-    match decision {
-        Decision::Stay => (),
-        Decision::Restart { delay, attempt } => {
-            let container = state.container(id);
-            container.restart_at = Some(deadline(Instant::now(), delay));
-            state.notify(Notification::Restarting {
-                id: id.clone(),
-                attempt,
-                delay,
-            });
-        }
-        Decision::GiveUp { attempts } => state.notify(Notification::GaveUp {
-            id: id.clone(),
-            attempts,
-        }),
-    }
-    let critical = manifest.and_then(|m| m.autostart) == Some(Autostart::Critical);
-    if critical && !stopped && state.container(id).restart_at.is_none() {
-        critical_failure(state, id, format!("ended with {status}"));
+    // A container an update transaction checks or stops is the transaction's: no restart,
+    // no critical reaction (a rollback comes first). So is every one at a shutdown.
+    let owned = state.update.owns(id);
+    let input = Input::Exited {
+        now: Instant::now(),
+        status,
+        policy: manifest.as_ref().and_then(|m| m.restart.clone()),
+        held: owned || state.shutdown.is_some(),
+        critical: manifest.and_then(|m| m.autostart) == Some(Autostart::Critical),
+    };
+    let _ = supervisor::drive(state, id, input, None);
+    if owned && state.shutdown.is_none() {
+        super::update::exited(state, id, status);
     }
 }
 
@@ -279,48 +246,9 @@ pub(crate) fn critical_failure(state: &mut State, id: &ContainerId, reason: Stri
     });
 }
 
-/// Deadlines that passed: SIGKILL after a stop's grace period, scheduled restarts.
+/// Deadlines that passed: transactions, watchdogs, stops' grace periods, restarts.
 pub(crate) fn timers(state: &mut State, now: Instant) {
-    let mut kill = Vec::new();
-    let mut restart = Vec::new();
-    for (id, c) in &state.containers {
-        if let Some(p) = &c.process {
-            if p.stop
-                .as_ref()
-                .is_some_and(|(deadline, _)| *deadline <= now)
-            {
-                kill.push(id.clone());
-            }
-        }
-        if c.restart_at.is_some_and(|at| at <= now) {
-            restart.push(id.clone());
-        }
-    }
-    for id in kill {
-        if let Some(p) = state
-            .containers
-            .get_mut(&id)
-            .and_then(|c| c.process.as_mut())
-        {
-            log::warn!("{id}: did not stop in time, killing it");
-            // Killing the container's init ends every process in its PID namespace.
-            let _ = pidfd_signal(p.pidfd.as_fd(), libc::SIGKILL);
-            if let Some(stop) = p.stop.as_mut() {
-                stop.0 = deadline(now, std::time::Duration::from_secs(3600));
-            }
-        }
-    }
-    for id in restart {
-        state.container(&id).restart_at = None;
-        let restarts = &mut state.container(&id).restarts;
-        *restarts = restarts.saturating_add(1);
-        let (args, env) = start::restart_args(state, &id);
-        if let Err(e) = start::start(state, &id, args, env) {
-            log::warn!("{e}");
-            state.notify(Notification::Failed {
-                id: id.clone(),
-                error: e.to_string(),
-            });
-        }
-    }
+    super::update::timers(state, now);
+    super::notify::timers(state, now);
+    supervisor::timers(state, now);
 }

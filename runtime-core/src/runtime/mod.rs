@@ -10,20 +10,29 @@
 
 mod active;
 pub mod api;
+mod console;
 mod data;
 mod events;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod inspect;
+mod lifecycle;
+mod notify;
 mod oom;
 mod output;
 mod requests;
 mod restart;
+mod snapshot;
 mod start;
 mod state;
+mod supervisor;
+mod update;
 
 pub use api::{
     ContainerInfo, ContainerState, Inspection, Notification, ProcessInfo, Request, RequestError,
-    Response,
+    Response, UpdateOptions,
 };
+pub use console::{ConsoleHandOver, ConsolePort};
 pub use start::StartError;
 pub use state::Answer;
 
@@ -88,6 +97,13 @@ pub(crate) enum Message {
         reply: Reply,
         /// Errors that say why a package was refused (`Request::Upload`).
         detailed: bool,
+    },
+    /// A worker verified the packages of an update.
+    UpdatePrepared {
+        repository: String,
+        result: Result<Vec<crate::repository::Prepared>, crate::repository::Error>,
+        options: api::UpdateOptions,
+        reply: Reply,
     },
 }
 
@@ -222,11 +238,11 @@ impl Runtime {
     }
 
     /// Like [`Runtime::start_subscribed`], and containers with a `console` get a
-    /// connection whose other end goes to `console` (the management API server's inbox,
+    /// connection whose other end goes to `console` (the management API server's port,
     /// created before the runtime so that autostart containers get theirs too).
     pub fn start_with(
         config: Config,
-        console: Option<crate::server::Inbox>,
+        console: Option<ConsolePort>,
     ) -> Result<(Handle, Receiver<Notification>), Error> {
         let (tx, rx) = mpsc::channel();
         let handle = launch(config, Some(tx), console)?;
@@ -237,7 +253,7 @@ impl Runtime {
 fn launch(
     config: Config,
     subscriber: Option<Sender<Notification>>,
-    console: Option<crate::server::Inbox>,
+    console: Option<ConsolePort>,
 ) -> Result<Handle, Error> {
     {
         let (registry, rejected) = Registry::load(&config)?;
@@ -351,13 +367,8 @@ fn autostart(state: &mut State) {
         .map(|(_, p)| (p.id(), p.manifest().autostart))
         .collect();
     for (id, kind) in ids {
-        if let Err(e) = start::start(state, &id, None, None) {
-            let error = requests::error_chain(&e);
-            log::warn!("{error}");
-            state.notify(Notification::Failed {
-                id: id.clone(),
-                error: error.clone(),
-            });
+        // A failed launch is logged and told by the lifecycle.
+        if let Err(error) = supervisor::start(state, &id, (None, None), None) {
             if kind == Some(Autostart::Critical) {
                 events::critical_failure(state, &id, error);
             }
@@ -376,6 +387,7 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
             other => early.push(other),
         }
     }
+    update::resume(&mut state);
     mount_on_start(&mut state);
     autostart(&mut state);
     for message in early {
@@ -416,6 +428,7 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
                 Source::Exit(id) => events::exit(&mut state, &id),
                 Source::Output(id, stream) => events::output(&mut state, &id, stream),
                 Source::Oom(id) => oom::ready(&mut state, &id),
+                Source::Notify(id) => notify::readable(&mut state, &id),
             }
         }
         events::timers(&mut state, Instant::now());
@@ -439,6 +452,12 @@ fn handle(state: &mut State, message: Message) {
             reply,
             detailed,
         } => requests::installed(state, &repository, *result, reply, detailed),
+        Message::UpdatePrepared {
+            repository,
+            result,
+            options,
+            reply,
+        } => update::prepared(state, repository, result, options, reply),
     }
 }
 

@@ -5,10 +5,11 @@ use super::{
     api::{ContainerInfo, Notification, Request, RequestError, Response},
     start::{self, StartError},
     state::{Follower, Reply, State},
+    supervisor,
 };
 use crate::{id::ContainerId, repository::Package};
 use northstar_sys::clone::pidfd_signal;
-use std::{os::fd::AsFd, time::Instant};
+use std::os::fd::AsFd;
 
 /// Handle one request.
 pub(crate) fn handle(state: &mut State, request: Request, reply: Reply) {
@@ -47,6 +48,9 @@ pub(crate) fn handle(state: &mut State, request: Request, reply: Reply) {
         } => uninstall(state, &id, wipe, repositories.as_ref()),
         Request::Logs { id } => logs(state, id),
         Request::Shutdown => return shutdown(state, reply),
+        request @ (Request::Update { .. } | Request::Rollback { .. } | Request::Enable { .. }) => {
+            return super::update::request(state, request, reply)
+        }
     };
     let _ = reply.send(answer);
 }
@@ -109,8 +113,18 @@ pub(crate) fn info(state: &State, repository: &str, package: &Package) -> Contai
         pid: process.map(|p| p.pid),
         uptime: process.map(|p| p.started.elapsed()),
         mounted: state.mounts.contains_key(&id),
-        last_exit: container.and_then(|c| c.last_exit),
-        restarts: container.map_or(0, |c| c.restarts),
+        last_exit: container.and_then(|c| c.life.last_exit),
+        restarts: container.map_or(0, |c| c.life.restarts),
+        ready: process
+            .and_then(|p| p.notify.as_ref())
+            .is_some_and(|n| n.ready),
+        status: process
+            .and_then(|p| p.notify.as_ref())
+            .and_then(|n| n.status.clone()),
+        active: state
+            .active
+            .get(repository, id.name.as_str())
+            .is_some_and(|e| e.active == id.version),
         id,
     }
 }
@@ -122,85 +136,40 @@ fn start(
     env: Option<std::collections::BTreeMap<String, String>>,
     reply: Reply,
 ) {
-    // An explicit start resets the restart policy's count.
-    state.container(id).backoff = Default::default();
-    state.container(id).restart_at = None;
-    match start::start(state, id, args, env) {
-        Ok(_) => {
-            if let Some(p) = state.container(id).process.as_mut() {
-                p.start_replies.push(reply);
-            }
-        }
-        Err(e) => {
-            let error = match e {
-                StartError::NotFound(id) => RequestError::NotFound(id),
-                StartError::Running(id) => RequestError::Running(id),
-                StartError::Resource(id) => RequestError::Resource(id),
-                e => RequestError::Start(error_chain(&e)),
-            };
-            log::warn!("{error}");
-            state.notify(Notification::Failed {
-                id: id.clone(),
-                error: error.to_string(),
-            });
-            let _ = reply.send(Err(error));
-        }
+    let refusal = match state.registry.get(id) {
+        None => Some(RequestError::NotFound(id.clone())),
+        Some(p) if p.manifest().is_resource() => Some(RequestError::Resource(id.clone())),
+        Some(_) => None,
+    };
+    if let Some(error) = refusal {
+        log::warn!("{error}");
+        state.notify(Notification::Failed {
+            id: id.clone(),
+            error: error.to_string(),
+        });
+        let _ = reply.send(Err(error));
+        return;
     }
+    // An explicit start resets the restart policy's count (the lifecycle does).
+    let _ = supervisor::start(state, id, (args, env), Some(reply));
 }
 
 /// SIGTERM to the container's init, which passes it to every process of the container;
-/// SIGKILL at the deadline (see the timers).
+/// SIGKILL at the deadline (see the lifecycle). A scheduled restart is cancelled.
 pub(crate) fn stop(
     state: &mut State,
     id: &ContainerId,
     timeout: Option<std::time::Duration>,
     reply: Option<Reply>,
 ) {
-    let grace = state.grace(timeout);
-    let known = state.registry.get(id).is_some();
-    let Some(container) = state.containers.get_mut(id) else {
+    if state.registry.get(id).is_none() && !state.containers.contains_key(id) {
         if let Some(reply) = reply {
-            let _ = reply.send(Err(if known {
-                RequestError::NotRunning(id.clone())
-            } else {
-                RequestError::NotFound(id.clone())
-            }));
+            let _ = reply.send(Err(RequestError::NotFound(id.clone())));
         }
         return;
-    };
-    // A scheduled restart is cancelled by a stop.
-    let was_waiting = container.restart_at.take().is_some();
-    let Some(process) = container.process.as_mut() else {
-        if let Some(reply) = reply {
-            let _ = reply.send(match (was_waiting, container.last_exit) {
-                (true, Some(status)) => Ok(Response::Stopped { status }),
-                _ => Err(RequestError::NotRunning(id.clone())),
-            });
-        }
-        return;
-    };
-    let deadline = super::state::deadline(Instant::now(), grace);
-    match process.stop.as_mut() {
-        // Already stopping: the earlier deadline wins, so a second stop with a shorter
-        // grace ends the container at its own deadline, not at the first one's.
-        Some((first, replies)) => {
-            if deadline < *first {
-                log::info!("{id}: stop deadline brought forward");
-                *first = deadline;
-            }
-            replies.extend(reply);
-        }
-        None => {
-            log::info!("{id}: stopping");
-            let signal = if grace.is_zero() {
-                libc::SIGKILL
-            } else {
-                libc::SIGTERM
-            };
-            let _ = pidfd_signal(process.pidfd.as_fd(), signal);
-            process.stop = Some((deadline, reply.into_iter().collect()));
-        }
     }
+    let grace = state.grace(timeout);
+    supervisor::stop(state, id, grace, reply);
 }
 
 fn kill(state: &mut State, id: &ContainerId, signal: i32) -> Result<Response, RequestError> {
@@ -223,6 +192,36 @@ fn in_use(state: &State, id: &ContainerId) -> bool {
         c.process
             .as_ref()
             .is_some_and(|p| cid == id || p.resources.contains(id))
+    })
+}
+
+/// The active version of a container whose resource mount resolves to `id`, if any: a
+/// resource it needs to start cannot be uninstalled.
+fn needed_by(state: &State, id: &ContainerId) -> Option<ContainerId> {
+    state.registry.iter().find_map(|(repository, package)| {
+        let manifest = package.manifest();
+        let consumer = package.id();
+        let active = state
+            .active
+            .get(repository, manifest.name.as_str())
+            .is_some_and(|e| e.active == manifest.version);
+        if !active || consumer == *id {
+            return None;
+        }
+        manifest
+            .mounts
+            .values()
+            .filter_map(|m| match m {
+                npk::manifest::Mount::Resource(r) => Some(r),
+                _ => None,
+            })
+            .any(|r| {
+                state
+                    .registry
+                    .resolve(repository, &r.name, &r.version)
+                    .is_some_and(|p| p.id() == *id)
+            })
+            .then_some(consumer)
     })
 }
 
@@ -266,27 +265,7 @@ fn install(
     let spawned = std::thread::Builder::new()
         .name("install".into())
         .spawn(move || {
-            // An upload is the server's spool in the repository directory: taken over
-            // by a rename, not copied. A local install copies the caller's file.
-            let result = if detailed {
-                crate::repository::adopt_install(&dir, key.as_ref(), limits, &path)
-            } else {
-                std::fs::File::open(&path)
-                    .map_err(|source| crate::repository::Error::Io {
-                        path: path.clone(),
-                        what: "open",
-                        source,
-                    })
-                    .and_then(|file| {
-                        crate::repository::prepare_install(
-                            &dir,
-                            key.as_ref(),
-                            limits,
-                            file,
-                            u64::MAX,
-                        )
-                    })
-            };
+            let result = prepare(&dir, key.as_ref(), limits, &path, detailed);
             back.send(super::Message::Prepared {
                 repository,
                 result: Box::new(result),
@@ -297,6 +276,28 @@ fn install(
     if let Err(e) = spawned {
         log::error!("install: start a worker thread: {e}");
     }
+}
+
+/// Verify and copy the package file at `path` for `dir` (on a worker thread: it reads the
+/// whole file). An upload (`spool`) is the server's spool file in the repository
+/// directory: taken over by a rename, not copied. A local install copies the caller's file.
+pub(crate) fn prepare(
+    dir: &std::path::Path,
+    key: Option<&npk::key::PublicKey>,
+    limits: crate::repository::Limits,
+    path: &std::path::Path,
+    spool: bool,
+) -> Result<crate::repository::Prepared, crate::repository::Error> {
+    if spool {
+        return crate::repository::adopt_install(dir, key, limits, path);
+    }
+    std::fs::File::open(path)
+        .map_err(|source| crate::repository::Error::Io {
+            path: path.to_path_buf(),
+            what: "open",
+            source,
+        })
+        .and_then(|file| crate::repository::prepare_install(dir, key, limits, file, u64::MAX))
 }
 
 /// A package prepared by a worker: commit it into its repository.
@@ -343,7 +344,7 @@ pub(crate) fn installed(
     let _ = reply.send(answer.map(|id| Response::Installed { id }));
 }
 
-fn uninstall(
+pub(crate) fn uninstall(
     state: &mut State,
     id: &ContainerId,
     wipe: bool,
@@ -365,6 +366,10 @@ fn uninstall(
         .as_deref()
         .map(|r| super::data::path(&state.config.data_dir, r, name.as_str()));
     if in_use(state, id) {
+        return Err(RequestError::InUse(id.clone()));
+    }
+    if let Some(user) = needed_by(state, id) {
+        log::info!("{id}: not uninstalled: the active version {user} uses it");
         return Err(RequestError::InUse(id.clone()));
     }
     umount(state, id)?;
@@ -407,11 +412,14 @@ fn shutdown(state: &mut State, reply: Reply) {
         .filter(|(_, c)| c.process.is_some())
         .map(|(id, _)| id.clone())
         .collect();
-    for c in state.containers.values_mut() {
-        c.restart_at = None;
-    }
-    for id in running {
-        stop(state, &id, None, None);
+    let restarting: Vec<ContainerId> = state
+        .containers
+        .iter()
+        .filter(|(_, c)| matches!(c.life.phase, super::lifecycle::Phase::Restarting { .. }))
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in running.iter().chain(&restarting) {
+        stop(state, id, None, None);
     }
     state.shutdown = Some(vec![reply]);
 }

@@ -10,14 +10,16 @@
 //!    leaves nothing behind but mounts, which are kept for the next start anyway).
 //! 4. `persist`: `data_dir/@<repository>/<name>` (data of the old layout `data_dir/<name>`
 //!    moved there first, see `data`) owned by the container's uid/gid, mode 0700.
-//! 5. `sockets`: the manifest's unix sockets, listening, before the process exists; and
-//!    the console connection (a socket pair) when the manifest has a `console` and a
-//!    management API server takes the other end.
+//! 5. `sockets`: the manifest's unix sockets, listening, and the notify socket when the
+//!    manifest mounts their directory, before the process exists; and the console
+//!    connection (a socket pair) when the manifest has a `console` and a console port
+//!    takes the other end.
 //! 6. `cgroup`: the container's cgroup with its limits (before the process exists).
 //! 7. `network`: the namespace to join, if named.
 //! 8. `plan`: every string, path, mount, id, limit and the seccomp BPF (before the clone).
 //! 9. `launch`: clone into the namespaces and cgroup, then release the child.
-//! 10. `watch`: the event loop learns of the process's exec, exit and output.
+//! 10. `watch`: the event loop learns of the process's exec, exit and output, and reads
+//!     its notify socket.
 
 // Errors carry the container and the image by value so each message is complete; a start
 // is not a hot path, so their size does not matter.
@@ -45,7 +47,7 @@ use std::{
     fs,
     os::unix::fs::{chown, PermissionsExt},
     path::{Path, PathBuf},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 /// A failed start step.
@@ -150,7 +152,7 @@ pub(crate) fn start(
     let selinux = selinux(state, id, &manifest)?;
     let root = mount_image(state, id, id)?;
     let persist = persist(state, id, &manifest)?;
-    let sockets = sockets::create(
+    let mut sockets = sockets::create(
         &manifest,
         &state
             .config
@@ -202,6 +204,10 @@ pub(crate) fn start(
     plan.selinux = context.flatten();
     let io = manifest.io.clone().unwrap_or_default();
     let (console_server, console_child) = console.unzip();
+    let notify = sockets.as_mut().and_then(|s| {
+        let fd = s.notify.take()?;
+        Some((fd, s.dir.join(sockets::NOTIFY_NAME)))
+    });
     let pass: Vec<_> = sockets
         .into_iter()
         .flat_map(|s| s.fds)
@@ -219,10 +225,10 @@ pub(crate) fn start(
         }
     };
     let pid = launched.pid;
-    if let (Some(fd), Some(inbox), Some(console)) =
+    if let (Some(fd), Some(port), Some(console)) =
         (console_server, &state.console, manifest.console.clone())
     {
-        inbox.send(crate::server::Event::Console {
+        port(super::console::ConsoleHandOver {
             id: id.clone(),
             console,
             fd,
@@ -236,6 +242,18 @@ pub(crate) fn start(
             source,
         }
     })?;
+    if let Some((fd, path)) = notify {
+        let watchdog = manifest
+            .watchdog
+            .as_ref()
+            .map(|w| Duration::from_millis(w.interval_ms));
+        super::notify::watch(state, id, fd, path, watchdog).map_err(|source| {
+            StartError::Watch {
+                id: id.clone(),
+                source,
+            }
+        })?;
+    }
     let container = state.container(id);
     container.args = args;
     container.env = env;
@@ -271,8 +289,8 @@ fn selinux(
     Ok(decided)
 }
 
-/// The console connection: the server's end and the container's, when the manifest has
-/// a `console` and a server takes connections.
+/// The console connection: the serving end and the container's, when the manifest has
+/// a `console` and a console port takes connections.
 fn console(
     state: &State,
     id: &ContainerId,
@@ -494,15 +512,13 @@ fn watch(
         cgroup: Some(cgroup),
         started: Instant::now(),
         failure: None,
-        stop: None,
-        start_replies: Vec::new(),
         resources,
         mount_targets,
         oom,
+        notify: None,
     };
     let container = state.container(id);
     container.process = Some(process);
-    container.restart_at = None;
     Ok(())
 }
 

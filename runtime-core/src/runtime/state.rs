@@ -3,13 +3,12 @@
 
 use super::{
     api::{ContainerState, Notification, RequestError, Response},
+    lifecycle::{Lifecycle, Phase},
     output::{Lines, RateLimit, Relay, Ring, LOG_LINES_PER_SEC},
-    restart::Backoff,
 };
 use crate::{
     cgroups::{ContainerGroup, RuntimeGroup},
     config::Config,
-    container::ExitStatus,
     id::ContainerId,
     mount::Mounted,
     repository::Registry,
@@ -92,6 +91,8 @@ pub(crate) enum Source {
     Output(ContainerId, u8),
     /// The OOM watch of a running container.
     Oom(ContainerId),
+    /// The notify socket of a running container (sd_notify).
+    Notify(ContainerId),
 }
 
 /// A captured output stream.
@@ -119,26 +120,28 @@ pub(crate) struct Process {
     pub started: Instant,
     /// A start failure reported by the process before it could execute the program.
     pub failure: Option<String>,
-    /// Stop requested: SIGKILL at this deadline; replies once it ended.
-    pub stop: Option<(Instant, Vec<Reply>)>,
-    /// Replies waiting for the program to run.
-    pub start_replies: Vec<Reply>,
     /// Images of resources this run uses (kept mounted while it runs).
     pub resources: Vec<ContainerId>,
     /// The path of each mount step, to name it in a failure.
     pub mount_targets: Vec<String>,
     /// Wakes the loop when the OOM killer acts in the container's cgroup.
     pub oom: Option<super::oom::Watch>,
+    /// The notify socket, readiness, status and watchdog of this run.
+    pub notify: Option<super::notify::Notify>,
 }
 
 /// What the runtime keeps about a container across runs.
 #[derive(Debug)]
 pub(crate) struct Container {
+    /// The phase, restart policy state and last exit (decides; see `lifecycle`).
+    pub life: Lifecycle,
     pub process: Option<Process>,
-    pub backoff: Backoff,
-    pub restart_at: Option<Instant>,
-    pub last_exit: Option<ExitStatus>,
-    pub restarts: u32,
+    /// Replies waiting for the program to run.
+    pub start_replies: Vec<Reply>,
+    /// Replies waiting for the container to end.
+    pub stop_replies: Vec<Reply>,
+    /// The arguments of the start being launched (`None`: those of the last one).
+    pub launch: Option<super::supervisor::Args>,
     pub output: Ring,
     pub log_limit: RateLimit,
     /// Arguments and environment of the last explicit start, reused by restarts.
@@ -151,11 +154,11 @@ pub(crate) struct Container {
 impl Container {
     pub(crate) fn new(log_buffer: u64) -> Container {
         Container {
+            life: Lifecycle::default(),
             process: None,
-            backoff: Backoff::default(),
-            restart_at: None,
-            last_exit: None,
-            restarts: 0,
+            start_replies: Vec::new(),
+            stop_replies: Vec::new(),
+            launch: None,
             output: Ring::new(usize::try_from(log_buffer).unwrap_or(usize::MAX)),
             log_limit: RateLimit::new(LOG_LINES_PER_SEC),
             args: None,
@@ -165,12 +168,13 @@ impl Container {
     }
 
     pub(crate) fn state(&self) -> ContainerState {
-        match &self.process {
-            Some(p) if p.stop.is_some() => ContainerState::Stopping,
-            Some(p) if p.exec.is_some() => ContainerState::Starting,
-            Some(_) => ContainerState::Running,
-            None if self.restart_at.is_some() => ContainerState::Restarting,
-            None => ContainerState::Stopped,
+        match self.life.phase {
+            Phase::Stopped => ContainerState::Stopped,
+            Phase::Starting => ContainerState::Starting,
+            // A failed start is running until its process has ended.
+            Phase::Running | Phase::Failed => ContainerState::Running,
+            Phase::Stopping { .. } => ContainerState::Stopping,
+            Phase::Restarting { .. } => ContainerState::Restarting,
         }
     }
 }
@@ -200,10 +204,12 @@ pub(crate) struct State {
     pub followers: Vec<(ContainerId, Follower)>,
     /// The active version of each container.
     pub active: super::active::Active,
-    /// Where containers' console connections go (the management API server).
-    pub console: Option<crate::server::Inbox>,
+    /// Where containers' console connections go (the management API, when served).
+    pub console: Option<super::console::ConsolePort>,
     /// The runtime's own stdout and stderr, for containers with `io: inherit`.
     pub relay: Relay,
+    /// The update transaction under way.
+    pub update: super::update::Updates,
 }
 
 impl State {
@@ -236,6 +242,7 @@ impl State {
             active: Default::default(),
             console: None,
             relay: Relay::default(),
+            update: Default::default(),
         }
     }
 
@@ -270,18 +277,22 @@ impl State {
             .or_insert_with(|| Container::new(log_buffer))
     }
 
-    /// The earliest deadline of a stop or a restart.
+    /// The earliest deadline of a stop, a restart or a watchdog.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.containers
             .values()
             .flat_map(|c| {
-                let stop = c
+                // A run being stopped has only the stop's deadline.
+                let watchdog = c
                     .process
                     .as_ref()
-                    .and_then(|p| p.stop.as_ref().map(|s| s.0));
-                [stop, c.restart_at]
+                    .filter(|_| !matches!(c.life.phase, Phase::Stopping { .. }))
+                    .and_then(|p| p.notify.as_ref())
+                    .and_then(|n| n.deadline());
+                [c.life.deadline(), watchdog]
             })
             .flatten()
+            .chain(self.update.deadline())
             .min()
     }
 

@@ -3,7 +3,7 @@
 //! over `write_buffer` the connection is not read and notifications are dropped and
 //! counted for `lagged`; a queue over [`Conn::hard_limit`] closes the connection.
 
-use super::{deadline::after, install::Spool, rate::Rate, transport::Transport};
+use super::{deadline::after, install::Upload, rate::Rate, transport::Transport};
 use northstar_api::{
     codec::{Decoder, Encoder, MAX_SERVER_FRAME},
     ClientMessage, Notification, Permissions, ProtocolVersion, RequestId, ServerMessage,
@@ -22,12 +22,12 @@ pub(super) enum Phase {
     Closing,
 }
 
-/// What becomes of raw bytes after an install request.
+/// What becomes of raw bytes after an install or update request.
 #[derive(Debug)]
 pub(super) enum Raw {
     None,
-    /// Spooled for the install with this id.
-    Spool(Box<Spool>, RequestId),
+    /// Spooled for the install or update with this id.
+    Spool(Box<Upload>, RequestId),
     /// Read and dropped until the deadline (the install was refused early; the stream
     /// stays in step).
     Discard(Instant),
@@ -178,6 +178,10 @@ impl Conn {
 
     /// Queue a notification, or count it as lagged when the queue is full.
     pub(super) fn notify(&mut self, notification: &Notification) {
+        if notification.since() > self.version {
+            // Added after the session's version: not for it.
+            return;
+        }
         let mut frame = Vec::new();
         if self.lagged > 0 {
             let lagged = ServerMessage::Notification {
@@ -276,7 +280,7 @@ impl Conn {
     fn raw_deadline(&self) -> Option<Instant> {
         match &self.raw {
             Raw::None => None,
-            Raw::Spool(spool, _) => Some(spool.deadline),
+            Raw::Spool(upload, _) => Some(upload.deadline),
             Raw::Discard(deadline) => Some(*deadline),
         }
     }

@@ -38,6 +38,9 @@ pub(super) fn info(info: ContainerInfo) -> Result<api::ContainerInfo, ApiError> 
         mounted: info.mounted,
         last_exit: info.last_exit.map(exit),
         restarts: info.restarts,
+        ready: info.ready,
+        status: info.status,
+        active: info.active,
     })
 }
 
@@ -109,6 +112,7 @@ pub(super) fn response(
         Response::Inspect(inspection) => self::inspection(*inspection)?,
         Response::Repositories(repositories) => api::Response::Repositories { repositories },
         Response::Logs { .. } => return Err(internal("logs")),
+        Response::Committed { ids } => api::Response::Committed { containers: ids },
     })
 }
 
@@ -146,6 +150,14 @@ pub(super) fn notification(n: Notification) -> Option<api::Notification> {
         },
         Notification::Shutdown => api::Notification::Shutdown {},
         Notification::Rejected { .. } => return None,
+        Notification::UpdateStarted { ids } => api::Notification::UpdateStarted { containers: ids },
+        Notification::Healthy { id } => api::Notification::Healthy { container: id },
+        Notification::Committed { ids } => api::Notification::Committed { containers: ids },
+        Notification::RolledBack { ids, reason } => api::Notification::RolledBack {
+            containers: ids,
+            reason,
+        },
+        Notification::Ready { id } => api::Notification::Ready { container: id },
     })
 }
 
@@ -194,6 +206,16 @@ pub(super) fn error(container: Option<&ContainerId>, e: RequestError) -> ApiErro
         RequestError::Install(reason) => ApiError::InstallFailed { reason },
         RequestError::Failed(message) => ApiError::Internal { message },
         RequestError::ShuttingDown | RequestError::Gone => ApiError::ShuttingDown {},
+        RequestError::Downgrade { id, active, floor } => ApiError::Downgrade {
+            container: id,
+            active,
+            floor,
+        },
+        RequestError::RolledBack { reason } => ApiError::RolledBack { reason },
+        RequestError::UpdateInProgress => ApiError::UpdateInProgress {},
+        RequestError::NoPrevious(name) => ApiError::NoPrevious { name },
+        RequestError::Ambiguous(name) => ApiError::Ambiguous { name },
+        RequestError::NotInstalled(name) => ApiError::NotInstalled { name },
     }
 }
 

@@ -6,7 +6,7 @@ use super::{
     conn::{Conn, Phase},
     convert,
     event::{Answered, Ctx, Event},
-    install::Spool,
+    install::{Then, Upload},
     run::reply,
     Power,
 };
@@ -20,7 +20,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 /// What an answer of the runtime completes.
@@ -38,8 +38,9 @@ pub(super) enum Pending {
         container: ContainerId,
         status: Option<ExitStatus>,
     },
-    /// `install`: the spool is removed when the answer has come.
-    Install { _spool: Box<Spool> },
+    /// `install` or `update`: the spools are removed when the answer has come (those
+    /// the runtime took over are gone already).
+    Install { _upload: Box<Upload> },
 }
 
 impl Pending {
@@ -188,8 +189,51 @@ fn request(ctx: &mut Ctx, token: u64, conn: &mut Conn, id: RequestId, request: R
             size,
             sha256,
         } => {
-            return super::install::request(ctx, token, conn, id, repository.as_str(), size, sha256)
+            let packages = [(size, sha256.map(|d| d.0))];
+            let repository = repository.as_str();
+            return super::install::request(
+                ctx,
+                token,
+                conn,
+                id,
+                repository,
+                &packages,
+                Then::Install,
+            );
         }
+        Request::Update {
+            repository,
+            packages,
+            options,
+        } => {
+            let packages: Vec<_> = packages
+                .as_slice()
+                .iter()
+                .map(|p| (p.size, p.sha256.map(|d| d.0)))
+                .collect();
+            let then = Then::Update(update_options(conn, options));
+            let repository = repository.as_str();
+            return super::install::request(ctx, token, conn, id, repository, &packages, then);
+        }
+        Request::Rollback {
+            name,
+            repository,
+            options,
+        } => rt::Request::Rollback {
+            repository: repository.map(String::from),
+            name: name.to_string(),
+            options: update_options(conn, options),
+        },
+        Request::Enable { name, repository } => rt::Request::Enable {
+            repository: repository.map(String::from),
+            name: name.to_string(),
+            enabled: Some(true),
+        },
+        Request::Disable { name, repository } => rt::Request::Enable {
+            repository: repository.map(String::from),
+            name: name.to_string(),
+            enabled: Some(false),
+        },
         Request::Uninstall { container, wipe } => rt::Request::Uninstall {
             id: container,
             wipe,
@@ -220,6 +264,23 @@ fn request(ctx: &mut Ctx, token: u64, conn: &mut Conn, id: RequestId, request: R
         }
     };
     send(ctx, token, conn, id, internal, plain);
+}
+
+/// The runtime's options of an update or rollback. `downgrade` only with the permission
+/// (the check refused the request without it; this keeps it so whatever the check does).
+fn update_options(conn: &Conn, options: northstar_api::UpdateOptions) -> rt::UpdateOptions {
+    let health = options.health.map(|h| match h {
+        northstar_api::Health::Ready => crate::config::Health::Ready,
+        northstar_api::Health::Running => crate::config::Health::Running,
+        northstar_api::Health::Exited => crate::config::Health::Exited,
+    });
+    rt::UpdateOptions {
+        health,
+        window: options.window_ms.map(Duration::from_millis),
+        deadline: options.deadline_ms.map(Duration::from_millis),
+        snapshot: options.snapshot,
+        downgrade: options.downgrade && conn.permissions.contains(Permission::Downgrade),
+    }
 }
 
 fn unsupported(conn: &mut Conn, id: RequestId, request: &str) {

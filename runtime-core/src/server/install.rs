@@ -1,4 +1,5 @@
-//! The raw bytes of an install: spooled into a file in the target repository's directory
+//! The raw bytes of an install or an update: each package spooled into a file in the
+//! target repository's directory
 //! (same file system, so the runtime takes the file over by a rename instead of copying
 //! it; see `repository::adopt_install`), counted, and hashed
 //! while they arrive when the request gave a digest to check. The spool's name ends in
@@ -6,8 +7,8 @@
 //! removes it); dropping a spool removes its file, so a connection that ends inside the
 //! bytes leaves nothing behind.
 //!
-//! The checks of an install request before its bytes are read ([`request`]) and what
-//! becomes of the bytes ([`raw`]) are here too.
+//! The checks of an install or update request before its bytes are read ([`request`])
+//! and what becomes of the bytes ([`write`], [`after_write`]) are here too.
 
 use super::{
     conn::{Conn, Raw},
@@ -29,7 +30,7 @@ use std::{
 /// Bytes written between two starts of the spool's writeback.
 const WRITEBACK_CHUNK: u64 = 4 << 20;
 
-/// An install whose bytes are arriving.
+/// One package whose bytes are arriving.
 #[derive(Debug)]
 pub(super) struct Spool {
     pub path: PathBuf,
@@ -37,28 +38,18 @@ pub(super) struct Spool {
     /// Only when there is a digest to check: hashing costs as much as the rest of a
     /// spool's work.
     hasher: Option<Sha256>,
-    /// The repository.
-    pub repository: String,
     /// Expected digest.
-    pub sha256: Option<[u8; 32]>,
+    sha256: Option<[u8; 32]>,
     /// Bytes still to come.
-    pub remaining: u64,
+    remaining: u64,
     /// Bytes written so far, and up to where their writeback was started.
     written: u64,
     flushed: u64,
-    /// When the bytes must have arrived.
-    pub deadline: Instant,
 }
 
 impl Spool {
     /// A new spool file in `dir`.
-    pub(super) fn create(
-        dir: &Path,
-        repository: String,
-        size: u64,
-        sha256: Option<[u8; 32]>,
-        deadline: Instant,
-    ) -> io::Result<Spool> {
+    fn create(dir: &Path, size: u64, sha256: Option<[u8; 32]>) -> io::Result<Spool> {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!(".upload-{}-{n}.partial", std::process::id()));
@@ -71,17 +62,15 @@ impl Spool {
             path,
             file: Some(file),
             hasher: sha256.map(|_| Sha256::new()),
-            repository,
             sha256,
             remaining: size,
             written: 0,
             flushed: 0,
-            deadline,
         })
     }
 
     /// Append received bytes.
-    pub(super) fn write(&mut self, data: &[u8]) -> io::Result<()> {
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
         if let Some(hasher) = self.hasher.as_mut() {
             hasher.update(data);
         }
@@ -102,7 +91,7 @@ impl Spool {
     }
 
     /// Every byte arrived: close the file; `Err` names a digest mismatch.
-    pub(super) fn finish(&mut self) -> Result<(), String> {
+    fn finish(&mut self) -> Result<(), String> {
         if let Some(mut file) = self.file.take() {
             file.flush().map_err(|e| format!("spool: {e}"))?;
         }
@@ -127,16 +116,115 @@ impl Drop for Spool {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a completed upload becomes.
+#[derive(Debug)]
+pub(super) enum Then {
+    /// An install of its one package.
+    Install,
+    /// An update transaction of its packages.
+    Update(rt::UpdateOptions),
+}
+
+/// The raw bytes of one request: an install's package, or an update's packages one after
+/// the other, each into its own spool. Dropping it removes every spool file the runtime
+/// did not take over.
+#[derive(Debug)]
+pub(super) struct Upload {
+    spools: Vec<Spool>,
+    /// The spool the next bytes go to.
+    at: usize,
+    repository: String,
+    then: Then,
+    /// When every byte must have arrived.
+    pub deadline: Instant,
+}
+
+impl Upload {
+    /// One spool per package (`size` > 0 each) in `dir`.
+    fn create(
+        dir: &Path,
+        repository: String,
+        packages: &[(u64, Option<[u8; 32]>)],
+        then: Then,
+        deadline: Instant,
+    ) -> io::Result<Upload> {
+        let spools = packages
+            .iter()
+            .map(|(size, sha256)| Spool::create(dir, *size, *sha256))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Upload {
+            spools,
+            at: 0,
+            repository,
+            then,
+            deadline,
+        })
+    }
+
+    /// Received bytes, split among the packages at their sizes.
+    fn write(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let Some(spool) = self.spools.get_mut(self.at) else {
+                return Err(io::Error::other("more bytes than announced"));
+            };
+            let n = usize::try_from(spool.remaining)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let (now, rest) = data.split_at(n);
+            spool.write(now)?;
+            data = rest;
+            if spool.remaining == 0 {
+                self.at = self.at.saturating_add(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every byte arrived: close the files; `Err` names a digest mismatch.
+    fn finish(&mut self) -> Result<(), String> {
+        let several = self.spools.len() > 1;
+        for (i, spool) in self.spools.iter_mut().enumerate() {
+            spool.finish().map_err(|e| match several {
+                true => format!("package {}: {e}", i.saturating_add(1)),
+                false => e,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The request to the runtime that takes the spools over.
+    fn request(&self) -> rt::Request {
+        let repository = self.repository.clone();
+        let mut paths = self.spools.iter().map(|s| s.path.clone());
+        match &self.then {
+            Then::Install => rt::Request::Upload {
+                repository,
+                path: paths.next().unwrap_or_default(),
+            },
+            Then::Update(options) => rt::Request::Update {
+                repository,
+                paths: paths.collect(),
+                upload: true,
+                options: options.clone(),
+            },
+        }
+    }
+}
+
+/// An install or update whose `packages` (size, expected digest) follow the frame: the
+/// checks before the bytes are read, then the spools that take them.
 pub(super) fn request(
     ctx: &mut Ctx,
     token: u64,
     conn: &mut Conn,
     id: RequestId,
     repository: &str,
-    size: u64,
-    sha256: Option<northstar_api::Sha256>,
+    packages: &[(u64, Option<[u8; 32]>)],
+    then: Then,
 ) {
+    let size = packages
+        .iter()
+        .fold(0u64, |sum, (size, _)| sum.saturating_add(*size));
     if size > conn.limits.max_install {
         let limit = conn.limits.max_install;
         return conn.fail(Some(id), ApiError::PackageTooLarge { size, limit });
@@ -159,13 +247,12 @@ pub(super) fn request(
             ),
         };
     };
-    if size == 0 {
-        return refuse(
-            conn,
-            ApiError::InstallFailed {
-                reason: "an empty package".into(),
-            },
-        );
+    if let Some(at) = packages.iter().position(|(size, _)| *size == 0) {
+        let reason = match packages.len() {
+            1 => "an empty package".to_string(),
+            _ => format!("package {} is empty", at.saturating_add(1)),
+        };
+        return refuse(conn, ApiError::InstallFailed { reason });
     }
     if ctx.installing.is_some() {
         return refuse(
@@ -176,16 +263,10 @@ pub(super) fn request(
         );
     }
     let deadline = super::deadline::after(Instant::now(), conn.limits.install_timeout);
-    match Spool::create(
-        dir,
-        repository.to_string(),
-        size,
-        sha256.map(|d| d.0),
-        deadline,
-    ) {
-        Ok(spool) => {
+    match Upload::create(dir, repository.to_string(), packages, then, deadline) {
+        Ok(upload) => {
             ctx.installing = Some(token);
-            conn.raw = Raw::Spool(Box::new(spool), id);
+            conn.raw = Raw::Spool(Box::new(upload), id);
         }
         Err(e) => refuse(
             conn,
@@ -196,12 +277,12 @@ pub(super) fn request(
     }
 }
 
-/// Raw bytes of an install as the decoder hands them out, taken out of the connection
-/// (`raw`): written to the spool, or dropped after a refusal. Written straight from the
+/// Raw bytes of an install or update as the decoder hands them out, taken out of the
+/// connection (`raw`): written to the spools, or dropped after a refusal. Written straight from the
 /// decoder's buffer, which [`after_write`] no longer needs.
 pub(super) fn write(raw: &mut Raw, data: &[u8]) -> io::Result<()> {
     match raw {
-        Raw::Spool(spool, _) => spool.write(data),
+        Raw::Spool(upload, _) => upload.write(data),
         Raw::None | Raw::Discard(_) => Ok(()),
     }
 }
@@ -223,7 +304,7 @@ pub(super) fn after_write(
                 conn.raw = Raw::Discard(deadline);
             }
         }
-        Raw::Spool(mut spool, id) => {
+        Raw::Spool(mut upload, id) => {
             if let Err(e) = written {
                 ctx.installing = None;
                 if remaining > 0 {
@@ -238,26 +319,25 @@ pub(super) fn after_write(
                 );
             }
             if remaining > 0 {
-                conn.raw = Raw::Spool(spool, id);
+                conn.raw = Raw::Spool(upload, id);
                 return;
             }
-            if let Err(reason) = spool.finish() {
+            if let Err(reason) = upload.finish() {
                 ctx.installing = None;
                 return error(conn, id, ApiError::InstallFailed { reason });
             }
-            let request = rt::Request::Upload {
-                repository: spool.repository.clone(),
-                path: spool.path.clone(),
-            };
+            let request = upload.request();
+            // An update's answer waits for the health checks: the next install need not.
+            let update = matches!(upload.then, Then::Update(_));
             send(
                 ctx,
                 token,
                 conn,
                 id,
                 request,
-                Pending::Install { _spool: spool },
+                Pending::Install { _upload: upload },
             );
-            if conn.in_flight == 0 {
+            if conn.in_flight == 0 || update {
                 ctx.installing = None;
             }
         }

@@ -110,6 +110,19 @@ impl Inbox {
             let _ = self.wake.write(1);
         }
     }
+
+    /// The runtime's console port ([`crate::runtime::Runtime::start_with`]) that sends
+    /// each console connection into this inbox.
+    pub fn console_port(&self) -> crate::runtime::ConsolePort {
+        let inbox = self.clone();
+        Box::new(move |handover: crate::runtime::ConsoleHandOver| {
+            inbox.send(Event::Console {
+                id: handover.id,
+                console: handover.console,
+                fd: handover.fd,
+            });
+        })
+    }
 }
 
 /// The receiving side of an [`Inbox`], for [`Server::start`].

@@ -8,7 +8,7 @@ fn version_mismatch_and_requests_before_the_handshake_are_refused() {
     let served = Served::start(&mut world, "", "", TestHost::default());
     for version in [
         ProtocolVersion::new(2, 0),
-        ProtocolVersion::new(1, 2),
+        ProtocolVersion::new(1, northstar_api::PROTOCOL_VERSION.minor + 1),
         ProtocolVersion::new(0, 9),
     ] {
         let mut c = served.connect();

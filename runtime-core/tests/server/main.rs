@@ -12,11 +12,12 @@ mod overflow;
 mod permissions;
 mod requests;
 mod tcp;
+mod update;
 
 use northstar_api::{
     required, ApiError, Args, ClientMessage, ContainerId, ContainerState, Env, ExitStatus,
-    Notification, Permission, Permissions, ProtocolVersion, RepositoryName, Request, Response,
-    ServerMessage, Sha256, Signal, StopTimeout,
+    Notification, Package, Packages, Permission, Permissions, ProtocolVersion, RepositoryName,
+    Request, Response, ServerMessage, Sha256, Signal, StopTimeout, UpdateOptions,
 };
 use server_support::{listing, rss_kib, Client, Served, TestHost};
 use sha2::Digest;

@@ -57,6 +57,29 @@ fn all_requests(id: &ContainerId) -> Vec<Request> {
         Request::Shutdown {},
         Request::Reboot {},
         Request::Subscribe {},
+        Request::Update {
+            repository: repo("test"),
+            packages: Packages::new(vec![
+                Package {
+                    size: 16,
+                    sha256: None,
+                },
+                Package {
+                    size: 8,
+                    sha256: None,
+                },
+            ])
+            .unwrap(),
+            options: UpdateOptions::default(),
+        },
+        Request::Enable {
+            name: id.name.clone(),
+            repository: None,
+        },
+        Request::Disable {
+            name: id.name.clone(),
+            repository: None,
+        },
     ]
 }
 
@@ -78,7 +101,7 @@ fn each_permission_is_denied_when_not_granted() {
     for request in requests {
         let permission = required(&request);
         let sent = c.send_request(request.clone());
-        if let Request::Install { size, .. } = request {
+        if let Some(size) = request.raw_len() {
             // The announced bytes follow; they are dropped and the stream stays in step.
             c.stream.write_all(&vec![0u8; size as usize]).unwrap();
         }

@@ -54,7 +54,7 @@ impl Served {
         let config = world.config();
         let (inbox, mailbox) = server::inbox().unwrap();
         let (handle, events) =
-            runtime_core::runtime::Runtime::start_with(config.clone(), Some(inbox.clone()))
+            runtime_core::runtime::Runtime::start_with(config.clone(), Some(inbox.console_port()))
                 .unwrap();
         let host = Arc::new(host);
         let server = Server::start(

@@ -285,3 +285,14 @@ fn exec_takes_a_program_and_one_argument() {
     assert_eq!(bad("exec"), "needs an argument");
     assert_eq!(bad("exec:,a"), "empty program");
 }
+
+#[test]
+fn notify_assignments_and_keep_alives() {
+    assert_eq!(
+        ok("notify:READY=1,STATUS=up"),
+        Step::Notify("READY=1\nSTATUS=up".into())
+    );
+    assert_eq!(bad("notify"), "needs an argument");
+    assert_eq!(ok("watchdog:3"), Step::Watchdog(3));
+    assert_eq!(bad("watchdog:x"), "bad keep-alive count");
+}
