@@ -81,6 +81,11 @@ pub fn northstar_daemon() -> Result<PathBuf> {
 /// Pack `manifest` (YAML) with `binary` installed at `/bin/<file name>` into `repo`,
 /// uncompressed and unsigned. Returns the package's `name:version`.
 pub fn pack(repo: &Path, manifest: &str, binary: &Path) -> Result<String> {
+    pack_file(repo, manifest, binary).map(|(id, _)| id)
+}
+
+/// [`pack`], also returning the package file's path.
+pub fn pack_file(repo: &Path, manifest: &str, binary: &Path) -> Result<(String, PathBuf)> {
     let manifest = npk::manifest::Manifest::from_yaml_str(manifest)
         .with_context(|| format!("manifest:\n{manifest}"))?;
     let root = tempfile::tempdir()?;
@@ -89,7 +94,7 @@ pub fn pack(repo: &Path, manifest: &str, binary: &Path) -> Result<String> {
     fs::create_dir_all(root.path().join("dev"))?;
     let name = binary.file_name().context("binary without a name")?;
     fs::copy(binary, root.path().join("bin").join(name))?;
-    npk::pack::pack_manifest(
+    let file = npk::pack::pack_manifest(
         &manifest,
         root.path(),
         repo,
@@ -99,7 +104,7 @@ pub fn pack(repo: &Path, manifest: &str, binary: &Path) -> Result<String> {
         },
         &mut |_| (),
     )?;
-    Ok(format!("{}:{}", manifest.name, manifest.version))
+    Ok((format!("{}:{}", manifest.name, manifest.version), file))
 }
 
 /// Runtime configuration for a benchmark in `dir`: one unverified repository `dir/repo`,

@@ -33,6 +33,13 @@ pub fn best_of<T>(runs: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Dura
     }
 }
 
+/// How long `f` took, and its result.
+pub fn timed<T, E: Into<anyhow::Error>>(f: impl FnOnce() -> Result<T, E>) -> Result<(Duration, T)> {
+    let begin = Instant::now();
+    let value = f().map_err(Into::into)?;
+    Ok((begin.elapsed(), value))
+}
+
 /// Run a command, failing with its output when it fails.
 pub fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd.output().with_context(|| format!("{cmd:?}"))?;

@@ -5,16 +5,19 @@
 //!   on the text of another (`message`); persistence counts its starts on the data
 //!   partition (the count survives a reboot); cpueater burns CPU under a cgroup CPU limit;
 //!   memeater allocates until the OOM killer of its own cgroup ends it.
+//! - Beside the images, later versions of hello-world for update transactions (`nstar
+//!   update`): 0.0.2 greets anew and commits, 0.0.3 exits with 1 and rolls back.
 //! - [`run`] builds the images in `<work_dir>/x86_64/demo/` (the package key in `keys/`,
 //!   for the user's own packages), prints the `nstar -u unix://…` line of the channel and
 //!   leaves the user at the serial console (QEMU on the terminal; a reboot restarts the
 //!   machine; Ctrl-A X ends QEMU).
 //! - [`check`] boots the same image without a terminal and checks each example's output,
-//!   `nstar list` over the channel, a reboot through the channel (the count goes on), a
+//!   `nstar list` over the channel, the two updates, a reboot through the channel (the count goes on), a
 //!   power-off through the channel and the data partition afterwards ([`check`]'s module).
 
 mod check;
 mod images;
+mod update;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -170,11 +173,30 @@ pub fn run(prepared: &Prepared) -> Result<std::process::ExitStatus, Error> {
     // Kept for as long as QEMU runs: it reconnects by itself when the machine restarts.
     let _proxy = prepared.proxy()?;
     let nstar = prepared.nstar.command_line();
+    let updates: String = prepared
+        .images
+        .updates
+        .iter()
+        .map(|u| {
+            let outcome = if u.healthy {
+                "commits"
+            } else {
+                "exits with 1: rolled back"
+            };
+            format!(
+                "  {nstar} update {} {} --health exited   # {outcome}\n",
+                u.npk.display(),
+                crate::boot::REPOSITORY
+            )
+        })
+        .collect();
     eprintln!(
         "\nNorthstar demo: {} packages on the x86_64 image ({}).\n\
          The serial console follows; Ctrl-A X ends QEMU. From another terminal:\n\n  \
-         {nstar} list\n  {nstar} logs hello-ferris:0.0.1\n  {nstar} start memeater:0.0.1\n  \
-         {nstar} reboot        # persistence counts on\n  {nstar} shutdown\n\n\
+         {nstar} list\n  {nstar} logs hello-ferris:0.0.1\n  {nstar} start memeater:0.0.1\n\
+         {updates}  {nstar} list            # the ACTIVE column\n  \
+         {nstar} reboot        # persistence counts on; the active hello-world greets\n  \
+         {nstar} shutdown\n\n\
          Sign your own packages with {}.\n",
         prepared.images.packages.len(),
         prepared.images.packages.join(" "),

@@ -14,6 +14,7 @@
 //! | `watchdog-hang` | a hung init (test build only) gets the machine reset by the watchdog |
 //! | `install-power-cut` | a power cut during an install through the management channel leaves the old package set or the new one, complete and verified |
 //! | `init-panic` | a panic in a thread of the init (test build only) ends in the board's reaction, and the next boot's report holds it |
+//! | `update` | an update through the management channel commits and survives a reboot, a bad one rolls back; a power cut before or after a commit (test build only) leaves exactly one version running |
 //!
 //! The kernel, the board's configuration and the binaries (`northstar` with the feature
 //! `fault-injection`, `test-container`, `nstar` for the host: the run's build,
@@ -30,6 +31,7 @@ mod panic;
 mod power_cut;
 mod spec;
 mod tamper;
+mod update;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,11 +59,12 @@ pub enum Scenario {
     WatchdogHang,
     InstallPowerCut,
     InitPanic,
+    Update,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::Ten,
         Scenario::TamperedRoot,
         Scenario::TamperedPackage,
@@ -71,6 +74,7 @@ impl Scenario {
         Scenario::WatchdogHang,
         Scenario::InstallPowerCut,
         Scenario::InitPanic,
+        Scenario::Update,
     ];
 
     /// The name on the command line.
@@ -85,6 +89,7 @@ impl Scenario {
             Scenario::WatchdogHang => "watchdog-hang",
             Scenario::InstallPowerCut => "install-power-cut",
             Scenario::InitPanic => "init-panic",
+            Scenario::Update => "update",
         }
     }
 }
@@ -203,6 +208,9 @@ pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Out
     }
     if scenario == Scenario::InitPanic {
         return panic::run(shared, &images, &dir, options);
+    }
+    if scenario == Scenario::Update {
+        return update::run(shared, &images, &dir, options);
     }
     let observed = drive::boot(shared, scenario, &images, &dir, options)?;
     let expected_steps = boot::expected_steps(&shared.files);

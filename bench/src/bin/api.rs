@@ -25,7 +25,7 @@ use bench::{
     api::{Daemon, Echo, Raw},
     arg,
     containers::{config_text, median, ms, northstar_daemon, pack, percentile, static_binary},
-    mib_per_s,
+    mib_per_s, timed,
 };
 use northstar_client::{
     api::{RepositoryName, Request, RequestId, Response, ServerMessage, Welcome},
@@ -117,8 +117,8 @@ fn measure(d: &Path, socket: &Path, counts: &Counts, signed: &Path, unsigned: &P
     let mut ours = Vec::with_capacity(requests);
     let mut theirs = Vec::with_capacity(requests);
     for _ in 0..requests {
-        ours.push(timed(|| client.list())?);
-        theirs.push(timed(|| baseline.list())?);
+        ours.push(timed(|| client.list())?.0);
+        theirs.push(timed(|| baseline.list())?.0);
     }
     let rps = |samples: &[Duration]| {
         samples.len() as f64 / samples.iter().sum::<Duration>().as_secs_f64()
@@ -183,12 +183,15 @@ fn install(d: &Path, url: &str, runs: usize, signed: &Path, unsigned: &Path) -> 
         ("signed, --check-digest", "signed", signed, true, Vec::new()),
     ];
     for _ in 0..runs {
-        copy.push(timed(|| fs::copy(signed, &copy_to))?);
+        copy.push(timed(|| fs::copy(signed, &copy_to))?.0);
         fs::remove_file(&copy_to)?;
-        synced.push(timed(|| {
-            fs::copy(signed, &copy_to)?;
-            fs::File::open(&copy_to)?.sync_all()
-        })?);
+        synced.push(
+            timed(|| {
+                fs::copy(signed, &copy_to)?;
+                fs::File::open(&copy_to)?.sync_all()
+            })?
+            .0,
+        );
         fs::remove_file(&copy_to)?;
         for (_, repository, package, digest, phases) in &mut installs {
             phases.push(install_once(url, package, repository, *digest)?);
@@ -286,12 +289,13 @@ fn install_once(url: &str, package: &Path, repository: &str, digest: bool) -> Re
 /// The runtime's check of a signed package, in this process: open, signature, verity tree.
 fn verify_time(d: &Path, package: &Path) -> Result<Duration> {
     let key = npk::key::PublicKey::load(&d.join("bench.pub"))?;
-    timed(|| -> Result<()> {
+    let (time, ()) = timed(|| -> Result<()> {
         npk::package::Npk::open(package)?
             .verify(&key)?
             .check_fs_img()?;
         Ok(())
-    })
+    })?;
+    Ok(time)
 }
 
 /// A signed package of `mib` MiB of incompressible data (its key's public half at
@@ -355,12 +359,6 @@ fn options() -> Options {
         request_timeout: Some(Duration::from_secs(300)),
         ..Options::default()
     }
-}
-
-fn timed<T, E: Into<anyhow::Error>>(f: impl FnOnce() -> Result<T, E>) -> Result<Duration> {
-    let begin = Instant::now();
-    f().map_err(Into::into)?;
-    Ok(begin.elapsed())
 }
 
 /// `a / b` as a number.

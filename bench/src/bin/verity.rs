@@ -14,14 +14,10 @@
 //! `[profile.release.package.sha2] opt-level = 3` (or pass
 //! `--config 'profile.release.package.sha2.opt-level=3'` to cargo).
 
-use std::{
-    fs::File,
-    os::unix::fs::FileExt,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{fs::File, os::unix::fs::FileExt, process::Command, time::Duration};
 
 use anyhow::{bail, ensure, Context, Result};
+use bench::timed;
 use npk::verity::{self, Salt, BLOCK_SIZE};
 
 const RUNS: usize = 3;
@@ -76,10 +72,10 @@ fn main() -> Result<()> {
     // Interleaved, so that a change in machine load hits all three alike.
     let (mut tree, mut append, mut veritysetup) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..RUNS {
-        let (time, t) = timed(|| Ok(verity::hash_tree(&ours, 0, blocks, &salt)?))?;
+        let (time, t) = timed(|| verity::hash_tree(&ours, 0, blocks, &salt))?;
         ensure!(t.root == root);
         tree = tree.min(time);
-        let (time, (sb, r)) = timed(|| Ok(verity::append(&ours, 0, len, &salt)?))?;
+        let (time, (sb, r)) = timed(|| verity::append(&ours, 0, len, &salt))?;
         ensure!(sb == superblock && r == root);
         append = append.min(time);
         let (time, their_root) = timed(|| run_veritysetup(&args))?;
@@ -112,13 +108,6 @@ fn main() -> Result<()> {
         veritysetup.as_secs_f64() / append.as_secs_f64(),
     );
     Ok(())
-}
-
-/// `f`'s result and how long it took.
-fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, T)> {
-    let start = Instant::now();
-    let value = f()?;
-    Ok((start.elapsed(), value))
 }
 
 /// Runs `veritysetup` and returns the root hash it prints.

@@ -11,10 +11,13 @@
 //!    itself to QEMU's socket for one `list`; a new proxy starts, and the next `nstar
 //!    list` through it is answered. `inspect` shows cpueater (a CPU quota, no pids or memory
 //!    limit in its manifest) with the runtime's default `pids.max` and memory limit. `nstar
-//!    list --json` shows every package, cpueater running. `nstar
+//!    list --json` shows every package, cpueater running. Two update transactions of
+//!    hello-world with `nstar update` (`update.rs`): 0.0.2 commits, 0.0.3 rolls back with
+//!    its reason, and 0.0.2 stays the active version. `nstar
 //!    reboot`: the machine restarts in place (QEMU keeps running, and so does the proxy's
 //!    connection to it).
-//! 2. The same machine after its reboot: persistence counts 2 (its data survived), `nstar
+//! 2. The same machine after its reboot: persistence counts 2 (its data survived),
+//!    hello-world 0.0.2 greets and is still the active version, `nstar
 //!    list` through the same proxy, then `nstar shutdown`: the kernel powers off, QEMU
 //!    exits with 0.
 //! 3. The data image on the host: `e2fsck -fn` clean, the superblock `clean`.
@@ -67,7 +70,7 @@ pub struct CheckRun {
 }
 
 impl CheckRun {
-    fn seen(&mut self, what: impl Into<String>, seen: impl Into<String>) {
+    pub(super) fn seen(&mut self, what: impl Into<String>, seen: impl Into<String>) {
         self.lines.push(Line {
             what: what.into(),
             seen: seen.into(),
@@ -169,6 +172,7 @@ fn one_boot(
         }
         channel_checks(&prepared.nstar, proxy, run)?;
         default_limits(&prepared.nstar, run)?;
+        super::update::first_boot(qemu, &prepared.nstar, &prepared.images.updates, run)?;
     } else {
         let line = qemu.seen_until("persistence:0.0.1: persistence: started ", deadline)?;
         let seen = after(&line, "persistence:0.0.1: ");
@@ -178,6 +182,8 @@ fn one_boot(
             ));
         }
         run.seen("persistence:0.0.1 after the reboot", seen);
+        let updates = &prepared.images.updates;
+        super::update::second_boot(qemu, &prepared.nstar, updates, deadline, run)?;
     }
     let list = prepared.nstar.list()?;
     let shown: Vec<String> = list

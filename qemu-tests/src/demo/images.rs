@@ -1,7 +1,8 @@
 //! The demo's images ([`crate::image::set`]): every example of `examples/` packed and
 //! signed with the demo's package key into the `system` repository of the data image, the
 //! root with the board's runtime configuration and that key, the initramfs with the
-//! board's modules.
+//! board's modules. Beside the images, in `updates/`: later versions of hello-world for
+//! the demo's update transactions ([`UPDATES`]), signed with the same key.
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +71,38 @@ pub const EXAMPLES: [Example; 7] = [
     },
 ];
 
+/// The example the updates replace.
+pub const UPDATED: &str = "hello-world";
+
+/// A later version of [`UPDATED`]: its manifest's with another version and `NAME`.
+pub struct UpdateSpec {
+    pub version: &'static str,
+    /// hello-world greets `NAME`; an empty one makes it exit with 1.
+    pub name: &'static str,
+}
+
+/// The updates of the demo, in the order it applies them: a good one (a new greeting) and
+/// a bad one (its program exits with 1, so its health check fails and it rolls back).
+pub const UPDATES: [UpdateSpec; 2] = [
+    UpdateSpec {
+        version: "0.0.2",
+        name: "updated world",
+    },
+    UpdateSpec {
+        version: "0.0.3",
+        name: "",
+    },
+];
+
+/// An update's package, in `<dir>/updates/`.
+pub struct Update {
+    /// `name:version`.
+    pub id: String,
+    pub npk: PathBuf,
+    /// Whether its program exits with 0 (the `exited` health check passes).
+    pub healthy: bool,
+}
+
 /// The images of the demo and the packages on them.
 pub struct Images {
     pub root: PathBuf,
@@ -77,6 +110,8 @@ pub struct Images {
     pub initrd: PathBuf,
     /// `name:version` of every package.
     pub packages: Vec<String>,
+    /// The updates' packages, not on the images.
+    pub updates: Vec<Update>,
 }
 
 /// Builds the images in `dir`: `binaries` are the workspace's programs by name (the init
@@ -106,6 +141,9 @@ pub fn build(
         package_key: key,
         repository: REPOSITORY,
     };
+    let updates_dir = dir.join("updates");
+    crate::image::fresh_dir(&updates_dir).map_err(Error::io("create", &updates_dir))?;
+    let mut updates = Vec::new();
     let (set, packages) = set::build(&spec, dir, |stage| {
         let examples = crate::cargo::workspace_root().join("examples");
         let options = npk::pack::Options {
@@ -140,6 +178,17 @@ pub fn build(
             npk::pack::pack_manifest(&manifest, &image_root, repository, &options, &mut |_| ())
                 .map_err(Error::pack(example.name))?;
             packages.push(format!("{}:{}", manifest.name, manifest.version));
+            if example.name == UPDATED {
+                for update in &UPDATES {
+                    updates.push(pack_update(
+                        &manifest,
+                        update,
+                        &image_root,
+                        &updates_dir,
+                        &options,
+                    )?);
+                }
+            }
         }
         Ok(packages)
     })?;
@@ -148,6 +197,34 @@ pub fn build(
         data: set.data,
         initrd: set.initrd,
         packages,
+        updates,
+    })
+}
+
+/// `update` of the example whose first version's manifest is `first`: the same image,
+/// the manifest with the update's version and `NAME`.
+fn pack_update(
+    first: &npk::manifest::Manifest,
+    update: &UpdateSpec,
+    image_root: &Path,
+    out: &Path,
+    options: &npk::pack::Options<'_>,
+) -> Result<Update, Error> {
+    let mut manifest = first.clone();
+    manifest.version = update.version.parse().map_err(|e| Error::Io {
+        step: "parse the version of an update",
+        path: PathBuf::from(update.version),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })?;
+    manifest
+        .env
+        .insert("NAME".to_owned(), update.name.to_owned());
+    let npk = npk::pack::pack_manifest(&manifest, image_root, out, options, &mut |_| ())
+        .map_err(Error::pack(UPDATED))?;
+    Ok(Update {
+        id: format!("{}:{}", manifest.name, manifest.version),
+        npk,
+        healthy: !update.name.is_empty(),
     })
 }
 

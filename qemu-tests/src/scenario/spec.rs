@@ -41,6 +41,9 @@ pub fn overflow_manifest(npk_stream_timeout: u64) -> String {
     )
 }
 
+/// The container of `update`, whose later versions replace it.
+pub const APP: &str = "app";
+
 /// The package whose image is tampered with in `tampered-package`.
 pub const TAMPERED: &str = "pkg-b";
 
@@ -145,6 +148,7 @@ pub fn containers(scenario: Scenario) -> Vec<Container> {
             };
             vec![maker, probe]
         }
+        Scenario::Update => vec![idle(APP)],
         Scenario::WatchdogFed
         | Scenario::WatchdogHang
         | Scenario::InstallPowerCut
