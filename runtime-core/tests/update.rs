@@ -151,6 +151,25 @@ fn world_with_app() -> (World, Running) {
     (world, rt)
 }
 
+/// Update `app` to 1.1.0 running `args`.
+fn update_app(
+    world: &World,
+    rt: &Running,
+    args: &[&str],
+    extra: &str,
+    options: UpdateOptions,
+) -> Result<Response, RequestError> {
+    let file = incoming(world, &manifest("app", "1.1.0", args, extra));
+    update(rt, vec![file], options)
+}
+
+/// Version 1.0.0 runs and is active again, with its data as seeded.
+fn assert_back_to_1(world: &World, rt: &Running) {
+    assert_eq!(running(rt), [id("app:1.0.0")].into());
+    assert_eq!(active(rt), [id("app:1.0.0")].into());
+    assert_seeded(world, "app");
+}
+
 fn rolled_back(result: Result<Response, RequestError>) -> String {
     match result {
         Err(RequestError::RolledBack { reason }) => reason,
@@ -205,27 +224,18 @@ fn an_update_to_a_healthy_version_commits_and_survives_a_restart() {
 #[test]
 fn a_version_that_exits_rolls_back_with_the_data_restored() {
     let (world, rt) = world_with_app();
-    let file = incoming(
-        &world,
-        &manifest(
-            "app",
-            "1.1.0",
-            &[
-                "write:/data/migrated,yes",
-                "write:/data/db/state,broken",
-                "exit:1",
-            ],
-            "",
-        ),
-    );
-    let reason = rolled_back(update(&rt, vec![file], options(Health::Running)));
+    let args = [
+        "write:/data/migrated,yes",
+        "write:/data/db/state,broken",
+        "exit:1",
+    ];
+    let answer = update_app(&world, &rt, &args, "", options(Health::Running));
+    let reason = rolled_back(answer);
     assert!(
         reason.contains("app:1.1.0: ended with exit code 1"),
         "{reason}"
     );
-    assert_eq!(running(&rt), [id("app:1.0.0")].into());
-    assert_eq!(active(&rt), [id("app:1.0.0")].into());
-    assert_seeded(&world, "app");
+    assert_back_to_1(&world, &rt);
     rt.shutdown();
     // The failed version stays installed and never autostarts.
     let rt = world.start();
@@ -237,31 +247,28 @@ fn a_version_that_exits_rolls_back_with_the_data_restored() {
 fn a_crash_loop_rolls_back_before_the_restart_policy_restarts_it() {
     let (world, rt) = world_with_app();
     let restart = "restart:\n  policy: always\n  delay_ms: 10\n";
-    let file = incoming(&world, &manifest("app", "1.1.0", &["signal:SEGV"], restart));
-    let reason = rolled_back(update(&rt, vec![file], options(Health::Running)));
+    let answer = update_app(
+        &world,
+        &rt,
+        &["signal:SEGV"],
+        restart,
+        options(Health::Running),
+    );
+    let reason = rolled_back(answer);
     assert!(reason.contains("signal"), "{reason}");
-    assert_eq!(running(&rt), [id("app:1.0.0")].into());
+    assert_back_to_1(&world, &rt);
     rt.shutdown();
 }
 
 #[test]
 fn a_version_that_never_says_ready_rolls_back_at_the_deadline() {
     let (world, rt) = world_with_app();
-    let file = incoming(
-        &world,
-        &manifest(
-            "app",
-            "1.1.0",
-            &["write:/data/migrated,yes", "sleep-forever"],
-            "",
-        ),
-    );
     let mut o = options(Health::Ready);
     o.deadline = Some(Duration::from_secs(1));
-    let reason = rolled_back(update(&rt, vec![file], o));
+    let args = ["write:/data/migrated,yes", "sleep-forever"];
+    let reason = rolled_back(update_app(&world, &rt, &args, "", o));
     assert!(reason.contains("never sent READY=1"), "{reason}");
-    assert_eq!(running(&rt), [id("app:1.0.0")].into());
-    assert_seeded(&world, "app");
+    assert_back_to_1(&world, &rt);
     rt.shutdown();
 }
 
@@ -273,8 +280,7 @@ fn a_version_that_cannot_start_rolls_back() {
     let file = incoming(&world, &text);
     let reason = rolled_back(update(&rt, vec![file], options(Health::Running)));
     assert!(reason.contains("app:1.1.0"), "{reason}");
-    assert_eq!(running(&rt), [id("app:1.0.0")].into());
-    assert_seeded(&world, "app");
+    assert_back_to_1(&world, &rt);
     rt.shutdown();
 }
 

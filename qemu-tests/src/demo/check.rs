@@ -425,7 +425,7 @@ fn cpu_share(line: &str) -> Option<f64> {
 }
 
 /// The text after `marker` in a console line, trimmed.
-fn after(line: &str, marker: &str) -> String {
+pub(super) fn after(line: &str, marker: &str) -> String {
     line.split_once(marker)
         .map_or(line, |(_, rest)| rest)
         .trim()

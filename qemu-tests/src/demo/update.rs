@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::check::CheckRun;
+use super::check::{after, CheckRun};
 use super::images::{Update, UPDATED};
 use super::Error;
 use crate::boot::REPOSITORY;
@@ -192,14 +192,6 @@ fn rollback_reason(stdout: &str) -> Option<String> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["type"] == "rolled_back")
         .map(|v| v["reason"].as_str().unwrap_or_default().to_owned())
-}
-
-/// The text after `marker` in a console line, trimmed.
-fn after(line: &str, marker: &str) -> String {
-    line.split_once(marker)
-        .map_or(line, |(_, rest)| rest)
-        .trim()
-        .to_owned()
 }
 
 #[cfg(test)]
