@@ -50,7 +50,8 @@ fn mount() -> impl Strategy<Value = Mount> {
             }
             Mount::Bind(Bind { host, options })
         }),
-        exec_option().prop_map(|options| Mount::Persist(Persist { options })),
+        (exec_option(), any::<bool>())
+            .prop_map(|(options, snapshot)| Mount::Persist(Persist { options, snapshot })),
         (name(), 0u64..100, 0u64..100, abs_path(), options()).prop_map(
             |(name, major, minor, dir, options)| Mount::Resource(Resource {
                 name,

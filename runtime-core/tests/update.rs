@@ -642,3 +642,27 @@ fn a_commit_keeps_the_configured_number_of_old_versions() {
     assert_eq!(installed, [id("app:1.2.0"), id("app:1.3.0")].into());
     rt.shutdown();
 }
+
+#[test]
+fn a_persist_mount_that_asks_for_a_snapshot_gets_one() {
+    let args = ["write:/data/migrated,yes", "exit:1"];
+    let mut o = options(Health::Running);
+    // Neither the request nor the configuration (`[update] snapshot = false`) asks.
+    o.snapshot = None;
+
+    let (world, rt) = world_with_app();
+    let text = manifest("app", "1.1.0", &args, "").replace(
+        "    type: persist\n",
+        "    type: persist\n    snapshot: true\n",
+    );
+    let file = incoming(&world, &text);
+    rolled_back(update(&rt, vec![file], o.clone()));
+    assert_back_to_1(&world, &rt);
+    rt.shutdown();
+
+    // Without it, what the new version wrote stays.
+    let (world, rt) = world_with_app();
+    rolled_back(update_app(&world, &rt, &args, "", o));
+    assert!(data(&world, "app").join("migrated").exists());
+    rt.shutdown();
+}

@@ -64,6 +64,10 @@ pub struct Persist {
     /// Mount options: only `exec` (the directory is mounted noexec otherwise).
     #[serde(default, skip_serializing_if = "MountOptions::is_empty")]
     pub options: MountOptions,
+    /// Snapshot the directory before an update starts a new version, so that a rollback
+    /// puts it back (an extension of Northstar 0.9's schema).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub snapshot: bool,
 }
 
 /// `type: tmpfs`.
@@ -267,7 +271,9 @@ impl<'de> Deserialize<'de> for MountOptions {
 const MOUNT_TYPES: &[&str] = &[
     "bind", "persist", "resource", "tmpfs", "proc", "sysfs", "sockets", "dev",
 ];
-const MOUNT_FIELDS: &[&str] = &["type", "host", "options", "name", "version", "dir", "size"];
+const MOUNT_FIELDS: &[&str] = &[
+    "type", "host", "options", "name", "version", "dir", "size", "snapshot",
+];
 
 /// The fields of one mount entry, before the type decides which are allowed.
 #[derive(Default)]
@@ -279,6 +285,7 @@ struct Fields {
     version: Option<semver::VersionReq>,
     dir: Option<AbsPath>,
     size: Option<u64>,
+    snapshot: Option<bool>,
 }
 
 fn set<T, E: de::Error>(slot: &mut Option<T>, value: T, field: &'static str) -> Result<(), E> {
@@ -301,7 +308,7 @@ impl Fields {
             "bind" => &["host", "options"],
             "resource" => &["name", "version", "dir", "options"],
             "tmpfs" => &["size", "options"],
-            "persist" => &["options"],
+            "persist" => &["options", "snapshot"],
             _ => &[],
         };
         let given = [
@@ -311,6 +318,7 @@ impl Fields {
             ("version", self.version.is_some()),
             ("dir", self.dir.is_some()),
             ("size", self.size.is_some()),
+            ("snapshot", self.snapshot.is_some()),
         ];
         if let Some((field, _)) = given
             .iter()
@@ -338,6 +346,7 @@ impl Fields {
             }),
             "persist" => Mount::Persist(Persist {
                 options: self.options.unwrap_or_default(),
+                snapshot: self.snapshot.unwrap_or_default(),
             }),
             "proc" => Mount::Proc,
             "sysfs" => Mount::Sysfs,
@@ -393,6 +402,7 @@ impl<'de> Deserialize<'de> for Mount {
                         "name" => set(&mut fields.name, map.next_value()?, "name")?,
                         "version" => set(&mut fields.version, map.next_value()?, "version")?,
                         "dir" => set(&mut fields.dir, map.next_value()?, "dir")?,
+                        "snapshot" => set(&mut fields.snapshot, map.next_value()?, "snapshot")?,
                         "size" => {
                             let Size(size) = map.next_value()?;
                             set(&mut fields.size, size, "size")?
@@ -424,6 +434,21 @@ mod tests {
         assert!(parse_size("10X").is_err());
         assert!(parse_size("i").is_err());
         assert!(parse_size("20E").is_err()); // overflows u64
+    }
+
+    #[test]
+    fn snapshot_only_on_persist() {
+        let mount = |yaml: &str| serde_yaml_ng::from_str::<Mount>(yaml);
+        let Ok(Mount::Persist(persist)) = mount("type: persist\nsnapshot: true\n") else {
+            panic!("persist with snapshot");
+        };
+        assert!(persist.snapshot);
+        let e = mount("type: tmpfs\nsize: 1M\nsnapshot: true\n").unwrap_err();
+        assert!(e.to_string().contains("`snapshot` is not allowed"), "{e}");
+        assert!(mount("type: persist\nsnapshot: yes please\n").is_err());
+        // Written back only when set, so 0.9's form stays 0.9's.
+        let text = serde_yaml_ng::to_string(&Mount::Persist(Persist::default())).unwrap();
+        assert!(!text.contains("snapshot"), "{text}");
     }
 
     #[test]

@@ -164,7 +164,14 @@ pub(crate) fn prepared(
         return;
     }
     let check = check_of(state, &options);
-    let snapshot = options.snapshot.unwrap_or(state.config.update.snapshot);
+    // The request decides; else a manifest's persist mount that asks for it, else the
+    // configuration.
+    let asked = prepared
+        .iter()
+        .any(|p| snapshot_asked(p.package().manifest()));
+    let snapshot = options
+        .snapshot
+        .unwrap_or(asked || state.config.update.snapshot);
     let mut changes = Vec::new();
     let mut names = BTreeSet::new();
     for p in &prepared {
@@ -365,7 +372,13 @@ fn rollback(
         .get(&target)
         .is_some_and(|p| p.manifest().is_resource());
     let check = check_of(state, &options);
-    let snapshot = options.snapshot.unwrap_or(state.config.update.snapshot);
+    let asked = state
+        .registry
+        .get(&target)
+        .is_some_and(|p| snapshot_asked(p.manifest()));
+    let snapshot = options
+        .snapshot
+        .unwrap_or(asked || state.config.update.snapshot);
     let changes = vec![Change {
         name,
         from: Some(entry.active),
@@ -387,4 +400,12 @@ fn rollback(
         snapshot,
         reply,
     );
+}
+
+/// Whether a persist mount of `manifest` asks for a snapshot before an update.
+fn snapshot_asked(manifest: &npk::manifest::Manifest) -> bool {
+    manifest
+        .mounts
+        .values()
+        .any(|m| matches!(m, Mount::Persist(p) if p.snapshot))
 }
