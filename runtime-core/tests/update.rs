@@ -393,7 +393,20 @@ fn only_one_transaction_at_a_time() {
         update(&rt, vec![second], options(Health::Running)),
         Err(RequestError::UpdateInProgress)
     );
+    // Once it runs, no version of the name starts or goes but by the transaction.
+    rt.wait_for(|n| matches!(n, Notification::UpdateStarted { .. }).then_some(()));
+    assert_eq!(
+        rt.start(&id("app:1.0.0")),
+        Err(RequestError::UpdateInProgress)
+    );
+    let uninstall = Request::Uninstall {
+        id: id("app:1.0.0"),
+        wipe: false,
+        repositories: None,
+    };
+    assert_eq!(rt.request(uninstall), Err(RequestError::UpdateInProgress));
     assert!(rx.recv_timeout(support::PATIENCE).unwrap().is_ok());
+    assert_eq!(running(&rt), [id("app:1.1.0")].into());
     rt.shutdown();
 }
 

@@ -41,6 +41,10 @@ pub(crate) fn handle(state: &mut State, request: Request, reply: Reply) {
             let (args, env) = start::restart_args(state, &id);
             return start(state, &id, args, env, reply);
         }
+        // An update's own uninstalls (of versions beyond `update.keep`) do not come here.
+        Request::Uninstall { id, .. } if state.update.involves(&id) => {
+            Err(RequestError::UpdateInProgress)
+        }
         Request::Uninstall {
             id,
             wipe,
@@ -139,6 +143,8 @@ fn start(
     let refusal = match state.registry.get(id) {
         None => Some(RequestError::NotFound(id.clone())),
         Some(p) if p.manifest().is_resource() => Some(RequestError::Resource(id.clone())),
+        // Two versions of a name never run at once because of a start during its update.
+        Some(_) if state.update.involves(id) => Some(RequestError::UpdateInProgress),
         Some(_) => None,
     };
     if let Some(error) = refusal {

@@ -55,6 +55,14 @@ impl Updates {
         self.transaction.as_ref().is_some_and(|t| t.owns(id))
     }
 
+    /// Whether the transaction under way changes the container name of `id` (a start or
+    /// an uninstall of any of its versions would interfere).
+    pub(crate) fn involves(&self, id: &ContainerId) -> bool {
+        self.transaction
+            .as_ref()
+            .is_some_and(|t| t.changes.iter().any(|c| c.name == id.name.as_str()))
+    }
+
     fn busy(&self) -> bool {
         self.preparing || self.transaction.is_some()
     }
