@@ -56,8 +56,13 @@ pub fn cgroup2_view() -> Result<()> {
     std::process::exit(status.code().unwrap_or(1));
 }
 
-/// Build the host's `northstar` daemon (release profile, as shipped) and return its path.
+/// Build the host's `northstar` daemon (release profile, as shipped) and return its path;
+/// `NORTHSTAR_DAEMON=<path>` measures that binary instead.
 pub fn northstar_daemon() -> Result<PathBuf> {
+    // Another build to compare with (an older commit's, say).
+    if let Ok(path) = std::env::var("NORTHSTAR_DAEMON") {
+        return Ok(PathBuf::from(path));
+    }
     let target_dir = workspace().join("target/bench-static");
     let status = Command::new(env!("CARGO"))
         .current_dir(workspace())

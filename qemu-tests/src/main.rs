@@ -47,8 +47,8 @@ containers, reboots it (Ctrl-Alt-Del on x86_64, a container's request elsewhere)
 checks the shutdown's steps and the data partition; on each board given, N machines at a
 time (default 2).
 scenario runs the named boot scenarios (ten, tampered-root, tampered-package, oom,
-orphans, watchdog-fed, watchdog-hang, install-power-cut, init-panic; all: every one) with
-binaries built once, N machines at a time (default 2).
+orphans, watchdog-fed, watchdog-hang, install-power-cut, init-panic, update, update-cuts;
+all: every one) with binaries built once, N machines at a time (default 2).
 demo boots the examples on the x86_64 image with the serial console on this terminal and
 prints the nstar command line for its management channel; --check boots it twice without
 a terminal and checks the examples, nstar over the channel and the data partition.

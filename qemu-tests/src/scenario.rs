@@ -15,6 +15,7 @@
 //! | `install-power-cut` | a power cut during an install through the management channel leaves the old package set or the new one, complete and verified |
 //! | `init-panic` | a panic in a thread of the init (test build only) ends in the board's reaction, and the next boot's report holds it |
 //! | `update` | an update through the management channel commits and survives a reboot, a bad one rolls back; a power cut before or after a commit (test build only) leaves exactly one version running |
+//! | `update-cuts` | a power cut at the update's steps `stopping`, `snapshot` and `rolling_back` (test build only) leaves the version before running, its data as before |
 //!
 //! The kernel, the board's configuration and the binaries (`northstar` with the feature
 //! `fault-injection`, `test-container`, `nstar` for the host: the run's build,
@@ -31,7 +32,9 @@ mod panic;
 mod power_cut;
 mod spec;
 mod tamper;
+mod transaction;
 mod update;
+mod update_cuts;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -60,11 +63,12 @@ pub enum Scenario {
     InstallPowerCut,
     InitPanic,
     Update,
+    UpdateCuts,
 }
 
 impl Scenario {
     /// Every scenario, in the order `all` runs them.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 11] = [
         Scenario::Ten,
         Scenario::TamperedRoot,
         Scenario::TamperedPackage,
@@ -75,6 +79,7 @@ impl Scenario {
         Scenario::InstallPowerCut,
         Scenario::InitPanic,
         Scenario::Update,
+        Scenario::UpdateCuts,
     ];
 
     /// The name on the command line.
@@ -90,6 +95,7 @@ impl Scenario {
             Scenario::InstallPowerCut => "install-power-cut",
             Scenario::InitPanic => "init-panic",
             Scenario::Update => "update",
+            Scenario::UpdateCuts => "update-cuts",
         }
     }
 }
@@ -211,6 +217,9 @@ pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Out
     }
     if scenario == Scenario::Update {
         return update::run(shared, &images, &dir, options);
+    }
+    if scenario == Scenario::UpdateCuts {
+        return update_cuts::run(shared, &images, &dir, options);
     }
     let observed = drive::boot(shared, scenario, &images, &dir, options)?;
     let expected_steps = boot::expected_steps(&shared.files);

@@ -41,8 +41,12 @@ pub fn overflow_manifest(npk_stream_timeout: u64) -> String {
     )
 }
 
-/// The container of `update`, whose later versions replace it.
+/// The container of `update` and `update-cuts`, whose later versions replace it.
 pub const APP: &str = "app";
+/// Where a container with a `persist` mount sees its persistent data.
+pub const DATA: &str = "/data";
+/// What `app` 0.0.1 of `update-cuts` writes to its persistent data at every start.
+pub const OLD_DATA: &str = "old";
 
 /// The package whose image is tampered with in `tampered-package`.
 pub const TAMPERED: &str = "pkg-b";
@@ -57,6 +61,8 @@ pub struct Container {
     pub memory_limit: Option<u64>,
     /// Bind-mount the host's `/proc` at [`HOST_PROC`].
     pub host_proc: bool,
+    /// Persistent data at [`DATA`].
+    pub persist: bool,
 }
 
 impl Container {
@@ -66,6 +72,7 @@ impl Container {
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             memory_limit: None,
             host_proc: false,
+            persist: false,
         }
     }
 
@@ -88,6 +95,9 @@ impl Container {
             yaml.push_str(&format!(
                 "  {HOST_PROC}:\n    type: bind\n    host: /proc\n"
             ));
+        }
+        if self.persist {
+            yaml.push_str(&format!("  {DATA}:\n    type: persist\n"));
         }
         if let Some(limit) = self.memory_limit {
             yaml.push_str(&format!(
@@ -145,10 +155,18 @@ pub fn containers(scenario: Scenario) -> Vec<Container> {
                 args,
                 memory_limit: None,
                 host_proc: true,
+                persist: false,
             };
             vec![maker, probe]
         }
         Scenario::Update => vec![idle(APP)],
+        // Its data is rewritten at every start; the later versions write another file.
+        Scenario::UpdateCuts => {
+            let write = format!("write:{DATA}/{OLD_DATA},{VERSION}");
+            let mut app = Container::new(APP, &[&write, "print:1,ready", "sleep-forever"]);
+            app.persist = true;
+            vec![app]
+        }
         Scenario::WatchdogFed
         | Scenario::WatchdogHang
         | Scenario::InstallPowerCut
@@ -196,7 +214,8 @@ mod tests {
                 assert!(m.autostart.is_some(), "{}", c.name);
                 let args: Vec<String> = m.args.iter().map(ToString::to_string).collect();
                 assert_eq!(args, c.args, "{}", c.name);
-                assert_eq!(m.mount_points().count(), 1 + usize::from(c.host_proc));
+                let mounts = 1 + usize::from(c.host_proc) + usize::from(c.persist);
+                assert_eq!(m.mount_points().count(), mounts, "{}", c.name);
             }
         }
     }

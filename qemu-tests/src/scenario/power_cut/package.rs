@@ -28,6 +28,7 @@ pub(super) fn pack_big(shared: &Shared, images: &Images, dir: &Path) -> Result<P
         args: vec!["print:1,ready".into(), "sleep-forever".into()],
         memory_limit: None,
         host_proc: false,
+        persist: false,
     };
     let yaml = dir.join("stage").join(format!("{BIG}.yaml"));
     // Not started at boot: installed, listed, verified.
