@@ -10,7 +10,8 @@
 //! - the closed set of errors with stable codes ([`ApiError`]);
 //! - the framing: newline-delimited JSON with a size limit, and the raw-bytes phase that
 //!   carries the packages after an `install` or `update` request ([`codec`]);
-//! - the values of update transactions ([`UpdateOptions`], [`Packages`]).
+//! - the values of update transactions ([`UpdateOptions`], [`Packages`]);
+//! - how an error and its sources are written in one line ([`chain`]).
 //!
 //! It does not own sockets, connections, timeouts, rate limits or the decision which
 //! peer gets which permissions: those are the server's (`runtime-core`) and the client's.
@@ -26,6 +27,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod chain;
 pub mod codec;
 mod error;
 mod message;
@@ -37,6 +39,7 @@ mod types;
 mod update;
 mod version;
 
+pub use chain::chain;
 pub use error::ApiError;
 pub use message::{ClientMessage, Hello, ServerMessage, Welcome};
 pub use notification::Notification;

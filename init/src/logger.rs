@@ -45,21 +45,8 @@ pub fn format_line(start: Instant, record: &Record<'_>, message: &str) -> String
     )
 }
 
-/// An error with all its sources, `: `-separated. A source whose text the message already
-/// ends with (errors that show their source themselves) is not repeated.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.ends_with(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
+/// An error with all its sources, `: `-separated (the project's one printer).
+pub use runtime_core::error_chain as chain;
 
 /// Install the logger; the level comes from `NORTHSTAR_LOG` (default `info`).
 pub fn init() {

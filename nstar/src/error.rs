@@ -34,49 +34,5 @@ impl Stdout {
     }
 }
 
-/// `error: cause: cause ...`, each level once.
-pub fn chain(error: &(dyn Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !message.is_empty() && !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug)]
-    struct Wrap(&'static str, Option<Box<Wrap>>);
-    impl fmt::Display for Wrap {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.0)
-        }
-    }
-    impl Error for Wrap {
-        fn source(&self) -> Option<&(dyn Error + 'static)> {
-            self.1.as_deref().map(|e| e as &(dyn Error + 'static))
-        }
-    }
-
-    #[test]
-    fn embedded_sources_are_not_repeated() {
-        let inner = Wrap("line 3: uid: missing", None);
-        let outer = Wrap("m.yaml: line 3: uid: missing", Some(Box::new(inner)));
-        assert_eq!(chain(&outer), "m.yaml: line 3: uid: missing");
-    }
-
-    #[test]
-    fn plain_sources_are_appended() {
-        let inner = Wrap("permission denied", None);
-        let outer = Wrap("cannot create out/", Some(Box::new(inner)));
-        assert_eq!(chain(&outer), "cannot create out/: permission denied");
-    }
-}
+/// `error: cause: cause ...`, each level once (the project's one printer).
+pub use northstar_client::api::chain;

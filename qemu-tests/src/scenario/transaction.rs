@@ -271,7 +271,7 @@ pub(super) fn update(
             .join(", ")),
         Err(e) => match e.api_error() {
             Some(ApiError::RolledBack { reason }) => Err(Refused::RolledBack(reason.clone())),
-            _ => Err(Refused::Other(chain(&e))),
+            _ => Err(Refused::Other(northstar_client::api::chain(&e))),
         },
     }
 }
@@ -342,17 +342,6 @@ pub(super) fn fsck(images: &Images, outcome: &mut Outcome) -> Result<(), Error> 
         ));
     }
     Ok(())
-}
-
-/// An error and its sources, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }
 
 pub(super) fn client_error(what: &'static str) -> impl Fn(northstar_client::Error) -> Error {

@@ -81,21 +81,8 @@ pub(crate) fn follow(state: &mut State, id: ContainerId, follower: Follower, rep
     let _ = reply.send(answer);
 }
 
-/// The message of an error and its sources, `a: b: c`. A source whose text the message
-/// already contains (errors that show their source in their own message) is not repeated.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !part.is_empty() && !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
+/// The message of an error and its sources, `a: b: c` (one printer for the project).
+pub(crate) use northstar_api::chain as error_chain;
 
 fn list(state: &State) -> Vec<ContainerInfo> {
     state
