@@ -26,6 +26,7 @@ pub mod repository;
 pub mod runtime;
 pub mod seccomp;
 pub mod server;
+pub mod wake;
 
 /// An error and its sources in one line, as every message of the runtime writes them.
 pub use northstar_api::chain as error_chain;

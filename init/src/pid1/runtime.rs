@@ -12,25 +12,22 @@
 //! and its `boot_report` reads the report the main loop publishes ([`publish`]).
 
 use super::report::{self, BootReport};
-use nix::sys::eventfd::{EfdFlags, EventFd};
 use runtime_core::{
     config::{self, Config},
     runtime::{ContainerInfo, ContainerState, Handle, Notification, Request, Response, Runtime},
     server::{self, Host, Power, Server, SharedReport},
+    wake::{wake_queue, WakeReceiver, WakeSender},
 };
 use std::{
-    os::fd::{AsFd, BorrowedFd},
-    sync::{
-        mpsc::{self, Receiver, Sender},
-        Arc,
-    },
+    os::fd::BorrowedFd,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 /// Why the runtime could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot create the event channel: {0}")]
+    #[error("cannot create the event channel")]
     EventFd(#[source] nix::errno::Errno),
     #[error("cannot start")]
     Start(#[from] runtime_core::runtime::Error),
@@ -57,58 +54,40 @@ pub enum Event {
 
 /// The queue of [`Event`]s and the eventfd that says it is not empty.
 pub struct Events {
-    tx: Sender<Event>,
-    rx: Receiver<Event>,
-    wake: Arc<EventFd>,
+    tx: WakeSender<Event>,
+    rx: WakeReceiver<Event>,
 }
 
 impl Events {
     /// A new, empty queue.
     pub fn new() -> Result<Events, Error> {
-        let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
-            .map_err(Error::EventFd)?;
-        let (tx, rx) = mpsc::channel();
-        Ok(Events {
-            tx,
-            rx,
-            wake: Arc::new(wake),
-        })
+        let (tx, rx) = wake_queue().map_err(Error::EventFd)?;
+        Ok(Events { tx, rx })
     }
 
     /// The descriptor the main loop polls.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.wake.as_fd()
+        self.rx.fd()
     }
 
     /// A way to queue events from another thread.
     fn sender(&self) -> Queue {
-        Queue {
-            tx: self.tx.clone(),
-            wake: self.wake.clone(),
-        }
+        Queue(self.tx.clone())
     }
 
     /// Every queued event, in order.
     pub fn drain(&self) -> Vec<Event> {
-        // Non-blocking: EAGAIN when the counter is already 0.
-        let _ = self.wake.read();
-        self.rx.try_iter().collect()
+        self.rx.drain().collect()
     }
 }
 
 #[derive(Clone)]
-struct Queue {
-    tx: Sender<Event>,
-    wake: Arc<EventFd>,
-}
+struct Queue(WakeSender<Event>);
 
 impl Queue {
+    /// Whether the main loop still takes events.
     fn send(&self, event: Event) -> bool {
-        if self.tx.send(event).is_err() {
-            return false;
-        }
-        let _ = self.wake.write(1);
-        true
+        self.0.send(event).is_ok()
     }
 }
 

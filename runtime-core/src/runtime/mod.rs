@@ -41,18 +41,13 @@ use crate::{
     config::Config,
     id::ContainerId,
     repository::Registry,
+    wake::{wake_queue, WakeReceiver, WakeSender},
 };
-use nix::sys::{
-    epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollTimeout},
-    eventfd::{EfdFlags, EventFd},
-};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollTimeout};
 use npk::manifest::Autostart;
 use state::{Reply, Source, State};
 use std::{
-    sync::{
-        mpsc::{self, Receiver, Sender},
-        Arc,
-    },
+    sync::mpsc::{self, Receiver, Sender},
     thread::JoinHandle,
     time::Instant,
 };
@@ -110,16 +105,13 @@ pub(crate) enum Message {
 /// A way back into the loop for worker threads.
 #[derive(Clone)]
 pub(crate) struct Worker {
-    tx: Sender<Message>,
-    wake: Arc<EventFd>,
+    queue: WakeSender<Message>,
 }
 
 impl Worker {
     /// Queue a message and wake the loop (if it has ended, the message is dropped).
     pub(crate) fn send(&self, message: Message) {
-        if self.tx.send(message).is_ok() {
-            let _ = self.wake.write(1);
-        }
+        let _ = self.queue.send(message);
     }
 }
 
@@ -127,15 +119,12 @@ impl Worker {
 /// runtime alive (the [`Handle`] does).
 #[derive(Clone)]
 pub struct Requester {
-    tx: Sender<Message>,
-    wake: Arc<EventFd>,
+    queue: WakeSender<Message>,
 }
 
 impl Requester {
     fn send(&self, message: Message) -> Result<(), RequestError> {
-        self.tx.send(message).map_err(|_| RequestError::Gone)?;
-        self.wake.write(1).map_err(|_| RequestError::Gone)?;
-        Ok(())
+        self.queue.send(message).map_err(|_| RequestError::Gone)
     }
 
     /// Send a request and wait for its answer.
@@ -287,8 +276,7 @@ fn launch(
         })?;
         cgroups.limit(&RuntimeLimits::from_config(&config.cgroups, &meminfo)?)?;
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(os("create epoll"))?;
-        let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-            .map_err(os("create eventfd"))?;
+        let (queue, inbox) = wake_queue().map_err(os("create eventfd"))?;
         let group_file = std::fs::read_to_string("/etc/group").unwrap_or_default();
         let last_cap = northstar_sys::caps::last_cap().map_err(|source| Error::Os {
             what: "read cap_last_cap",
@@ -298,11 +286,8 @@ fn launch(
             what: "create run_dir",
             source,
         })?;
-        let wake = Arc::new(wake);
-        let (tx, rx) = mpsc::channel();
         let worker = Worker {
-            tx: tx.clone(),
-            wake: wake.clone(),
+            queue: queue.clone(),
         };
         let networks = crate::net::Networks::create(&config.network, &config.run_dir)?;
         let mut state = State::new(
@@ -313,18 +298,17 @@ fn launch(
         state.subscribers.extend(subscriber);
         state.console = console;
         state
-            .watch(&*wake, Source::Wake)
+            .watch(inbox.fd(), Source::Wake)
             .map_err(os("watch eventfd"))?;
-        let loop_wake = wake.clone();
         let thread = std::thread::Builder::new()
             .name("northstar".into())
-            .spawn(move || run(state, rx, loop_wake))
+            .spawn(move || run(state, inbox))
             .map_err(|source| Error::Os {
                 what: "spawn the event loop thread",
                 source,
             })?;
         Ok(Handle {
-            requester: Requester { tx, wake },
+            requester: Requester { queue },
             thread: Some(thread),
         })
     }
@@ -377,11 +361,11 @@ fn autostart(state: &mut State) {
 }
 
 /// The event loop.
-fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<(), Error> {
+fn run(mut state: State, inbox: WakeReceiver<Message>) -> Result<(), Error> {
     // Subscriptions sent before the loop began see the start-up; requests sent before it
     // are handled after it.
     let mut early = Vec::new();
-    while let Ok(message) = rx.try_recv() {
+    for message in inbox.drain() {
         match message {
             Message::Subscribe(tx) => state.subscribers.push(tx),
             other => early.push(other),
@@ -421,8 +405,9 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
             };
             match source {
                 Source::Wake => {
-                    let _ = wake.read();
-                    drain(&mut state, &rx);
+                    for message in inbox.drain() {
+                        handle(&mut state, message);
+                    }
                 }
                 Source::Exec(id) => events::exec(&mut state, &id),
                 Source::Exit(id) => events::exit(&mut state, &id),
@@ -432,12 +417,6 @@ fn run(mut state: State, rx: Receiver<Message>, wake: Arc<EventFd>) -> Result<()
             }
         }
         events::timers(&mut state, Instant::now());
-    }
-}
-
-fn drain(state: &mut State, rx: &Receiver<Message>) {
-    while let Ok(message) = rx.try_recv() {
-        handle(state, message);
     }
 }
 

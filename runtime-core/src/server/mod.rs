@@ -34,16 +34,17 @@ pub use event::Event;
 /// The protocol crate, for owners of the runtime that build its types (a boot report).
 pub use northstar_api as api;
 
-use crate::{config::ApiConfig, config::Config, runtime::Requester};
-use nix::sys::eventfd::{EfdFlags, EventFd};
+use crate::{
+    config::ApiConfig,
+    config::Config,
+    runtime::Requester,
+    wake::{wake_queue, WakeReceiver, WakeSender},
+};
 use northstar_api::BootReport;
 use std::{
     collections::BTreeMap,
     path::PathBuf,
-    sync::{
-        mpsc::{self, Receiver, Sender},
-        Arc, Mutex,
-    },
+    sync::{mpsc, Arc, Mutex},
     thread::JoinHandle,
 };
 
@@ -99,16 +100,13 @@ pub trait Host: Send + Sync + 'static {
 /// before the runtime, so containers started before the server runs can be handed over.
 #[derive(Clone)]
 pub struct Inbox {
-    tx: Sender<Event>,
-    wake: Arc<EventFd>,
+    queue: WakeSender<Event>,
 }
 
 impl Inbox {
     /// Queue an event and wake the server (dropped when the server has ended).
     pub fn send(&self, event: Event) {
-        if self.tx.send(event).is_ok() {
-            let _ = self.wake.write(1);
-        }
+        let _ = self.queue.send(event);
     }
 
     /// The runtime's console port ([`crate::runtime::Runtime::start_with`]) that sends
@@ -127,26 +125,16 @@ impl Inbox {
 
 /// The receiving side of an [`Inbox`], for [`Server::start`].
 pub struct Mailbox {
-    rx: Receiver<Event>,
-    wake: Arc<EventFd>,
+    events: WakeReceiver<Event>,
 }
 
 /// A new inbox and its mailbox.
 pub fn inbox() -> Result<(Inbox, Mailbox), Error> {
-    let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-        .map_err(|e| Error::Os {
-            what: "create an eventfd",
-            source: e.into(),
-        })?;
-    let wake = Arc::new(wake);
-    let (tx, rx) = mpsc::channel();
-    Ok((
-        Inbox {
-            tx,
-            wake: wake.clone(),
-        },
-        Mailbox { rx, wake },
-    ))
+    let (queue, events) = wake_queue().map_err(|e| Error::Os {
+        what: "create an eventfd",
+        source: e.into(),
+    })?;
+    Ok((Inbox { queue }, Mailbox { events }))
 }
 
 /// A running server. Dropping it stops it and removes the socket file.

@@ -85,7 +85,10 @@ impl Server {
             .add(&listener, EpollEvent::new(EpollFlags::EPOLLIN, LISTENER))
             .map_err(os("watch the socket"))?;
         epoll
-            .add(&*mailbox.wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE))
+            .add(
+                mailbox.events.fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, WAKE),
+            )
             .map_err(os("watch the eventfd"))?;
         if let Some(tcp) = &tcp {
             epoll
@@ -338,8 +341,8 @@ impl Server {
 
     /// Handle the inbox; `false` on [`Event::Stop`].
     fn drain(&mut self) -> bool {
-        let _ = self.mailbox.wake.read();
-        while let Ok(event) = self.mailbox.rx.try_recv() {
+        self.mailbox.events.clear();
+        while let Some(event) = self.mailbox.events.next() {
             match event {
                 Event::Stop => return false,
                 Event::Answer(answered) => {
