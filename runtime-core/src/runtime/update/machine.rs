@@ -249,13 +249,14 @@ impl Transaction {
                     }
                     _ => (),
                 }
+                // The new versions whose process is still there.
+                let running: BTreeSet<ContainerId> = self
+                    .start
+                    .iter()
+                    .filter(|id| !ended.contains(*id))
+                    .cloned()
+                    .collect();
                 if let Some(reason) = failure {
-                    let running = self
-                        .start
-                        .iter()
-                        .filter(|id| !ended.contains(*id))
-                        .cloned()
-                        .collect();
                     return self.fail(running, reason);
                 }
                 let mut effects = Vec::new();
@@ -266,12 +267,6 @@ impl Transaction {
                     }
                 }
                 if healthy.len() >= self.start.len() {
-                    let running = self
-                        .start
-                        .iter()
-                        .filter(|id| !ended.contains(*id))
-                        .cloned()
-                        .collect();
                     effects.extend(self.commit(running));
                 } else {
                     self.phase = Phase::Checking {
@@ -292,7 +287,10 @@ impl Transaction {
             ],
             // The commit could not be written: the old versions are still the active ones.
             (Phase::Committing(running), Input::Failed(reason)) => self.fail(running, reason),
-            (Phase::StoppingNew(mut waiting, reason), Input::Ended(id, _)) => {
+            (
+                Phase::StoppingNew(mut waiting, reason),
+                Input::Ended(id, _) | Input::StartFailed(id, _),
+            ) => {
                 waiting.remove(&id);
                 if waiting.is_empty() {
                     self.finish(reason)
@@ -317,16 +315,6 @@ impl Transaction {
                     self.answer_rolled_back(reason)
                 } else {
                     self.phase = Phase::RestartingOld(waiting, reason);
-                    Vec::new()
-                }
-            }
-            (Phase::StoppingNew(waiting, reason), Input::StartFailed(id, _)) => {
-                let mut waiting = waiting;
-                waiting.remove(&id);
-                if waiting.is_empty() {
-                    self.finish(reason)
-                } else {
-                    self.phase = Phase::StoppingNew(waiting, reason);
                     Vec::new()
                 }
             }
