@@ -8,6 +8,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=(
     cryptsetup-bin      # veritysetup: the reference dm-verity implementation (test oracle, benchmark baseline)
+    busybox-static      # the shell init of the boot benchmark's baseline (bench --bin boot)
     squashfs-tools      # unsquashfs/mksquashfs: test oracle and benchmark baseline
     unzip zip           # zip oracle in tests
     musl-tools          # static x86_64 binaries

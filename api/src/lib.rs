@@ -46,9 +46,9 @@ pub use notification::Notification;
 pub use permission::{required, Permission, Permissions, Scope, Targets};
 pub use request::Request;
 pub use response::{
-    BootOutcome, BootReport, BootStep, CgroupStats, ContainerInfo, ContainerState, CpuStats,
-    Inspection, MemoryEvents, MemoryStats, PidsStats, ProcessInfo, RepositoryInfo, Response,
-    SelinuxStatus,
+    BootOutcome, BootReport, BootStep, CgroupStats, CheckResult, ContainerInfo, ContainerState,
+    CpuStats, Inspection, MemoryEvents, MemoryStats, PackageCheck, PidsStats, ProcessInfo,
+    RepositoryInfo, Response, SelinuxStatus,
 };
 pub use types::{
     Args, ClientName, ContainerId, Env, ExitStatus, InvalidValue, RepositoryName, RequestId,

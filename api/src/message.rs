@@ -105,19 +105,31 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    /// The message as a session of `version` may see it, when it differs: a 1.1 (or
-    /// older) session gets no permission, field or notification added in 1.2; a 1.0
+    /// The message as a session of `version` may see it, when it differs: a 1.2 (or
+    /// older) session gets no permission added in 1.3; a 1.1 (or older) session gets no
+    /// permission, field or notification added in 1.2; a 1.0
     /// session gets no limited grant in `welcome` (only the unlimited ones) and
     /// `permission_denied` for the errors of limited grants. A notification the session
     /// does not know is not for it at all ([`ServerMessage::visible_in`]).
     pub fn for_version(&self, version: ProtocolVersion) -> Option<ServerMessage> {
-        if version >= ProtocolVersion::new(1, 2) {
+        if version >= ProtocolVersion::new(1, 3) {
             return None;
+        }
+        if version >= ProtocolVersion::new(1, 2) {
+            // 1.3 added a permission, a request and its answer, a notification: only
+            // `welcome` differs (the server refuses the request and filters the rest).
+            return match self {
+                ServerMessage::Welcome(welcome) => Some(ServerMessage::Welcome(Welcome {
+                    version: welcome.version,
+                    permissions: welcome.permissions.before_1_3(),
+                })),
+                _ => None,
+            };
         }
         let old_1_0 = version < ProtocolVersion::new(1, 1);
         match self {
             ServerMessage::Welcome(welcome) => {
-                let permissions = welcome.permissions.before_1_2();
+                let permissions = welcome.permissions.before_1_2().before_1_3();
                 Some(ServerMessage::Welcome(Welcome {
                     version: welcome.version,
                     permissions: if old_1_0 {
@@ -220,6 +232,33 @@ mod tests {
                 permission: Permission::Install
             }
         );
+    }
+
+    #[test]
+    fn a_1_2_session_gets_what_1_2_has() {
+        let old = ProtocolVersion::new(1, 2);
+        let mut permissions: Permissions = [Permission::Update, Permission::Verify]
+            .into_iter()
+            .collect();
+        permissions.insert_for(Permission::Inspect, "a").unwrap();
+        let welcome = ServerMessage::Welcome(Welcome {
+            version: crate::PROTOCOL_VERSION,
+            permissions,
+        });
+        let Some(ServerMessage::Welcome(seen)) = welcome.for_version(old) else {
+            panic!("a 1.2 welcome")
+        };
+        assert_eq!(seen.permissions.to_string(), "inspect:a, update");
+        assert_eq!(welcome.for_version(crate::PROTOCOL_VERSION), None);
+        let failed = ServerMessage::Notification {
+            notification: crate::Notification::VerifyFailed {
+                container: "a:1.0.0".parse().unwrap(),
+                reason: "block 1".into(),
+            },
+        };
+        assert!(!failed.visible_in(old));
+        assert!(failed.visible_in(crate::PROTOCOL_VERSION));
+        assert_eq!(failed.for_version(old), None);
     }
 
     #[test]

@@ -105,6 +105,14 @@ pub enum Notification {
         /// The container.
         container: ContainerId,
     },
+    /// A periodic check of the installed packages (`[verify] scrub_interval`) found a
+    /// package whose file no longer matches what was signed (1.3). Nothing is stopped.
+    VerifyFailed {
+        /// The package's container.
+        container: ContainerId,
+        /// Why, naming the file and, for a corrupt image, the block.
+        reason: String,
+    },
     /// This connection did not read fast enough: `missed` notifications were dropped
     /// before this one.
     Lagged {
@@ -123,6 +131,7 @@ impl Notification {
             | Notification::Committed { .. }
             | Notification::RolledBack { .. }
             | Notification::Ready { .. } => ProtocolVersion::new(1, 2),
+            Notification::VerifyFailed { .. } => ProtocolVersion::new(1, 3),
             _ => ProtocolVersion::new(1, 0),
         }
     }

@@ -5,6 +5,8 @@
 //!   choosing what the container runs with);
 //! - `subscribe` needs `notifications`;
 //! - `rollback` needs `update`;
+//! - `verify` without a container (every installed package) needs `verify` for every
+//!   container;
 //! - `update` or `rollback` with `options.downgrade` needs `downgrade` as well. No
 //!   wildcard grants `downgrade` ([`Permissions::all`] leaves it out): it is only ever
 //!   granted by name.
@@ -68,11 +70,13 @@ pub enum Permission {
     Disable,
     /// `update` or `rollback` below the active version (1.2); never part of a wildcard.
     Downgrade,
+    /// `verify` (1.3): reads whole packages, so it is not part of `inspect`.
+    Verify,
 }
 
 impl Permission {
     /// Every permission, in declaration order (the wire order of a set).
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::List,
         Permission::Inspect,
         Permission::Start,
@@ -94,7 +98,12 @@ impl Permission {
         Permission::Enable,
         Permission::Disable,
         Permission::Downgrade,
+        Permission::Verify,
     ];
+
+    /// The permissions added in protocol 1.3: a session of an older version does not
+    /// see them.
+    pub const SINCE_1_3: [Permission; 1] = [Permission::Verify];
 
     /// The permissions added in protocol 1.2: a session of an older version does not
     /// see them.
@@ -129,6 +138,7 @@ impl Permission {
             Permission::Enable => "enable",
             Permission::Disable => "disable",
             Permission::Downgrade => "downgrade",
+            Permission::Verify => "verify",
         }
     }
 
@@ -148,7 +158,8 @@ impl Permission {
             | Permission::Umount
             | Permission::Logs
             | Permission::Enable
-            | Permission::Disable => Some(Targets::Containers),
+            | Permission::Disable
+            | Permission::Verify => Some(Targets::Containers),
             Permission::List
             | Permission::Repositories
             | Permission::BootReport
@@ -245,6 +256,7 @@ pub fn required(request: &Request) -> Permission {
         Request::Update { .. } | Request::Rollback { .. } => Permission::Update,
         Request::Enable { .. } => Permission::Enable,
         Request::Disable { .. } => Permission::Disable,
+        Request::Verify { .. } => Permission::Verify,
     }
 }
 
@@ -368,6 +380,10 @@ impl Permissions {
                         name: name.clone(),
                     })
                 }
+                // Every installed package: only a grant for every container covers them.
+                (None, None) if *scope != Scope::All => {
+                    Err(ApiError::PermissionDenied { permission })
+                }
                 _ => Ok(()),
             },
             None => Ok(()),
@@ -401,6 +417,15 @@ impl Permissions {
     pub fn before_1_2(&self) -> Permissions {
         let mut set = self.clone();
         for p in Permission::SINCE_1_2 {
+            set.remove(p);
+        }
+        set
+    }
+
+    /// Without the permissions added in protocol 1.3 (what a client of 1.2 understands).
+    pub fn before_1_3(&self) -> Permissions {
+        let mut set = self.clone();
+        for p in Permission::SINCE_1_3 {
             set.remove(p);
         }
         set
@@ -652,6 +677,47 @@ mod tests {
             })
         );
         assert!(serde_json::from_str::<Permissions>(r#"["downgrade:apps"]"#).is_err());
+    }
+
+    #[test]
+    fn verify_is_its_own_permission_per_container() {
+        let one = |c: &str| Request::Verify {
+            container: Some(c.parse().unwrap()),
+        };
+        let all = Request::Verify { container: None };
+        assert_eq!(required(&all), Permission::Verify);
+        assert_eq!(required(&one("a:1.0.0")), Permission::Verify);
+        // `inspect` reads a few counters; `verify` reads whole packages: not implied.
+        let inspect: Permissions = [Permission::Inspect].into_iter().collect();
+        assert_eq!(
+            inspect.check(&all),
+            Err(ApiError::PermissionDenied {
+                permission: Permission::Verify
+            })
+        );
+        let every: Permissions = [Permission::Verify].into_iter().collect();
+        assert!(every.check(&all).is_ok());
+        assert!(every.check(&one("b:1.0.0")).is_ok());
+        assert!(Permissions::all().contains(Permission::Verify));
+        let mut limited = Permissions::NONE;
+        limited.insert_for(Permission::Verify, "a").unwrap();
+        assert!(limited.check(&one("a:2.0.0")).is_ok());
+        assert_eq!(
+            limited.check(&one("b:1.0.0")),
+            Err(ApiError::ContainerNotGranted {
+                permission: Permission::Verify,
+                container: "b:1.0.0".parse().unwrap(),
+            })
+        );
+        // Every package: more than a grant for some names covers.
+        assert_eq!(
+            limited.check(&all),
+            Err(ApiError::PermissionDenied {
+                permission: Permission::Verify
+            })
+        );
+        assert_eq!(limited.names().collect::<Vec<_>>(), ["verify:a"]);
+        assert!(!limited.before_1_3().contains(Permission::Verify));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a client asks. Each request travels in a [`crate::ClientMessage::Request`] with the
 //! client's [`crate::RequestId`]; the permission each one needs is [`crate::required`].
 
+use crate::version::ProtocolVersion;
 use crate::{
     types::{Args, ContainerId, Env, RepositoryName, Sha256, Signal, StopTimeout},
     update::{Packages, UpdateOptions},
@@ -166,6 +167,16 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         repository: Option<RepositoryName>,
     },
+    /// Check installed packages in full (1.3): every data and hash block of a signed
+    /// package's `fs.img` against its signed root hash. `container`: that package only
+    /// (absent: every installed package). Answered with [`crate::Response::Verified`],
+    /// one result per package, once all of them are checked; a package that fails is a
+    /// result, not an error of the request.
+    Verify {
+        /// The package (absent: every installed one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<ContainerId>,
+    },
 }
 
 impl Request {
@@ -192,6 +203,20 @@ impl Request {
             Request::Rollback { .. } => "rollback",
             Request::Enable { .. } => "enable",
             Request::Disable { .. } => "disable",
+            Request::Verify { .. } => "verify",
+        }
+    }
+
+    /// The protocol version that added the request: a session of an older version that
+    /// sends it is answered as that version's server answers an unknown request.
+    pub fn since(&self) -> ProtocolVersion {
+        match self {
+            Request::Update { .. }
+            | Request::Rollback { .. }
+            | Request::Enable { .. }
+            | Request::Disable { .. } => ProtocolVersion::new(1, 2),
+            Request::Verify { .. } => ProtocolVersion::new(1, 3),
+            _ => ProtocolVersion::new(1, 0),
         }
     }
 
@@ -207,6 +232,7 @@ impl Request {
             | Request::Mount { container }
             | Request::Umount { container }
             | Request::Logs { container, .. } => Some(container),
+            Request::Verify { container } => container.as_ref(),
             Request::List {}
             | Request::Install { .. }
             | Request::Repositories {}
@@ -283,6 +309,7 @@ mod tests {
                 name: "a".parse().unwrap(),
                 repository: None,
             },
+            Request::Verify { container: None },
             Request::Rollback {
                 name: "a".parse().unwrap(),
                 repository: None,
@@ -314,6 +341,18 @@ mod tests {
         assert!(serde_json::from_str::<Request>(none).is_err());
         let bad_name = r#"{"type":"enable","name":"a b"}"#;
         assert!(serde_json::from_str::<Request>(bad_name).is_err());
+        let all: Request = serde_json::from_str(r#"{"type":"verify"}"#).unwrap();
+        assert_eq!(all, Request::Verify { container: None });
+        assert_eq!(serde_json::to_string(&all).unwrap(), r#"{"type":"verify"}"#);
+        let one: Request =
+            serde_json::from_str(r#"{"type":"verify","container":"a:1.0.0"}"#).unwrap();
+        assert_eq!(
+            one.container().map(|c| c.to_string()).as_deref(),
+            Some("a:1.0.0")
+        );
+        assert_eq!(one.since(), ProtocolVersion::new(1, 3));
+        let bad = r#"{"type":"verify","container":"a"}"#;
+        assert!(serde_json::from_str::<Request>(bad).is_err());
         let no_type = r#"{"container":"a:1.0.0"}"#;
         assert!(serde_json::from_str::<Request>(no_type).is_err());
     }

@@ -70,6 +70,46 @@ pub enum Response {
         /// The versions now active.
         containers: Vec<ContainerId>,
     },
+    /// Answer to `verify` (1.3): one result per package checked, ordered by repository
+    /// and container.
+    Verified {
+        /// The packages and how their check ended.
+        packages: Vec<PackageCheck>,
+    },
+}
+
+/// How the full check of one installed package ended (`verify`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageCheck {
+    /// The package's container.
+    pub container: ContainerId,
+    /// The repository that holds it.
+    pub repository: RepositoryName,
+    /// The outcome.
+    pub result: CheckResult,
+}
+
+/// The outcome of a package's full check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CheckResult {
+    /// Every data and hash block of `fs.img` matches the signed root hash.
+    Ok {},
+    /// A package of a repository without a key: there is nothing to check it against.
+    Development {},
+    /// The check failed: why, naming the file and, for a corrupt image, the block.
+    Failed {
+        /// The error.
+        reason: String,
+    },
+}
+
+impl CheckResult {
+    /// Whether the check failed.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, CheckResult::Failed { .. })
+    }
 }
 
 /// One container in detail: the answer to `inspect`.
@@ -345,4 +385,42 @@ pub enum BootOutcome {
         /// Why.
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verified_on_the_wire() {
+        let failed = PackageCheck {
+            container: "a:1.0.0".parse().unwrap(),
+            repository: RepositoryName::new("apps").unwrap(),
+            result: CheckResult::Failed {
+                reason: "a.npk: fs.img: block 3 differs".into(),
+            },
+        };
+        let ok = PackageCheck {
+            result: CheckResult::Ok {},
+            ..failed.clone()
+        };
+        let response = Response::Verified {
+            packages: vec![ok, failed],
+        };
+        let json = serde_json::to_string(&response).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"verified","packages":[{"container":"a:1.0.0","repository":"apps","result":{"type":"ok"}},{"container":"a:1.0.0","repository":"apps","result":{"type":"failed","reason":"a.npk: fs.img: block 3 differs"}}]}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), response);
+        let development =
+            r#"{"container":"a:1.0.0","repository":"dev","result":{"type":"development"}}"#;
+        let check: PackageCheck = serde_json::from_str(development).unwrap();
+        assert!(!check.result.is_failed());
+        let extra =
+            r#"{"container":"a:1.0.0","repository":"dev","result":{"type":"ok","reason":"x"}}"#;
+        assert!(serde_json::from_str::<PackageCheck>(extra).is_err());
+        let no_reason = r#"{"container":"a:1.0.0","repository":"dev","result":{"type":"failed"}}"#;
+        assert!(serde_json::from_str::<PackageCheck>(no_reason).is_err());
+    }
 }

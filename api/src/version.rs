@@ -19,8 +19,9 @@ use std::{fmt, str::FromStr};
 /// the requests `update`, `rollback`, `enable`, `disable`, their permissions (and
 /// `downgrade`), the response `committed`, the notifications `update_started`, `healthy`,
 /// `committed`, `rolled_back`, `ready`, their errors, and `ready`, `status`, `active` of
-/// a container.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 2);
+/// a container. 1.3 added checking installed packages: the request `verify`, its
+/// permission, the response `verified` and the notification `verify_failed`.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 3);
 
 /// A protocol version, written `"major.minor"` on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -93,7 +94,7 @@ mod tests {
 
     #[test]
     fn parse() {
-        assert_eq!("1.2".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
+        assert_eq!("1.3".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
         assert_eq!(
             "12.345".parse::<ProtocolVersion>().unwrap(),
             ProtocolVersion::new(12, 345)

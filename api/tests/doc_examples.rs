@@ -57,9 +57,10 @@ fn response_type(r: &Response) -> &'static str {
         Response::Logs { .. } => "logs",
         Response::BootReport { .. } => "boot_report",
         Response::Committed { .. } => "committed",
+        Response::Verified { .. } => "verified",
     }
 }
-const RESPONSES: usize = 11;
+const RESPONSES: usize = 12;
 
 fn notification_type(n: &Notification) -> &'static str {
     match n {
@@ -79,9 +80,10 @@ fn notification_type(n: &Notification) -> &'static str {
         Notification::Committed { .. } => "committed",
         Notification::RolledBack { .. } => "rolled_back",
         Notification::Ready { .. } => "ready",
+        Notification::VerifyFailed { .. } => "verify_failed",
     }
 }
-const NOTIFICATIONS: usize = 16;
+const NOTIFICATIONS: usize = 17;
 
 fn server_type(m: &ServerMessage) -> &'static str {
     match m {
@@ -96,7 +98,7 @@ fn server_type(m: &ServerMessage) -> &'static str {
 const SERVER_MESSAGES: usize = 6;
 
 /// Every request type, from a value of each (the match in `Request::name` is exhaustive).
-const REQUESTS: usize = 20;
+const REQUESTS: usize = 21;
 
 #[test]
 fn examples_are_exact_frames() {

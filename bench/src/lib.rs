@@ -55,16 +55,7 @@ pub fn run(cmd: &mut Command) -> Result<String> {
 
 /// `len` bytes of pseudo-random data from a fixed seed (xorshift: fast, incompressible).
 pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
+    qemu_tests::image::incompressible(len, seed)
 }
 
 /// Text-like, compressible data: words from a small vocabulary in a pseudo-random order.
@@ -137,17 +128,7 @@ pub fn mixed_tree(root: &Path, total: usize) -> Result<()> {
 
 /// Size of all regular files under `root`.
 pub fn tree_size(root: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in fs::read_dir(root)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            tree_size(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
+    Ok(qemu_tests::image::tree_bytes(root)?)
 }
 
 /// Megabytes per second.

@@ -399,5 +399,6 @@ pub(crate) fn response_name(response: &Response) -> &'static str {
         Response::Logs { .. } => "logs",
         Response::BootReport { .. } => "boot_report",
         Response::Committed { .. } => "committed",
+        Response::Verified { .. } => "verified",
     }
 }

@@ -6,10 +6,14 @@ use crate::{
     error::Error,
 };
 use northstar_api::{
-    Args, BootReport, ContainerId, ContainerInfo, Env, ExitStatus, Inspection, RepositoryInfo,
-    Request, Response, Signal, StopTimeout,
+    Args, BootReport, ContainerId, ContainerInfo, Env, ExitStatus, Inspection, PackageCheck,
+    RepositoryInfo, Request, Response, Signal, StopTimeout,
 };
 use std::time::Duration;
+
+/// How long a `verify` may take, beyond the request timeout: the runtime reads every
+/// package it checks, one after the other.
+pub const VERIFY_WAIT: Duration = Duration::from_secs(600);
 
 /// The answer to `restart`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +175,24 @@ impl Client {
     pub fn boot_report(&mut self) -> Result<BootReport, Error> {
         self.typed(Request::BootReport {}, |r| match r {
             Response::BootReport { report } => Ok(report),
+            other => Err(other),
+        })
+    }
+
+    /// Check installed packages in full (protocol 1.3): every block of a signed package's
+    /// image against its signed root hash; `container` only (`None`: every installed
+    /// package). One result per package; a package that fails is a result, not an
+    /// error. The wait for the answer is the request timeout plus [`VERIFY_WAIT`].
+    pub fn verify(&mut self, container: Option<&ContainerId>) -> Result<Vec<PackageCheck>, Error> {
+        let request = Request::Verify {
+            container: container.cloned(),
+        };
+        let wait = self
+            .options
+            .request_timeout
+            .map(|t| t.saturating_add(VERIFY_WAIT));
+        self.typed_within(request, wait, |r| match r {
+            Response::Verified { packages } => Ok(packages),
             other => Err(other),
         })
     }

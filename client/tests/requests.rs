@@ -297,3 +297,43 @@ fn request_passes_any_request_but_install() {
     // Nothing was sent: the connection is still in step.
     assert_eq!(client.list().unwrap().len(), 2);
 }
+
+#[test]
+fn verify_one_or_every_package() {
+    let server = FakeServer::runtime().unwrap();
+    let mut client = connect(&server);
+    let all = client.verify(None).unwrap();
+    let outcome: Vec<(String, bool)> = all
+        .iter()
+        .map(|p| (p.container.to_string(), p.result.is_failed()))
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            (runtime::HELLO.to_string(), false),
+            (runtime::MESSAGE.to_string(), true)
+        ]
+    );
+    let one = client.verify(Some(&hello())).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].result, northstar_client::api::CheckResult::Ok {});
+    assert_eq!(
+        server.requests()[server.requests().len() - 2..],
+        [
+            Request::Verify { container: None },
+            Request::Verify {
+                container: Some(hello())
+            }
+        ]
+    );
+    // Its own permission: `inspect` is not enough.
+    let inspect: Permissions = [Permission::Inspect].into_iter().collect();
+    let server = FakeServer::runtime_with(inspect).unwrap();
+    let error = connect(&server).verify(None).unwrap_err();
+    assert_eq!(
+        error.api_error(),
+        Some(&ApiError::PermissionDenied {
+            permission: Permission::Verify
+        })
+    );
+}

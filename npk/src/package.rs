@@ -39,15 +39,15 @@ use std::{
 #[derive(Debug)]
 pub struct Raw;
 /// Trust state: parsed without any check (a repository without a key).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Unverified(Contents);
 /// Trust state: signature, hashes and verity metadata checked against a trusted key, then
 /// parsed. Holds the checked verity parameters, so they exist only on a verified package.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Verified(Contents, Verity);
 
 /// What parsing the comment and the manifest gave.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Contents {
     format: semver::Version,
     manifest: Manifest,
@@ -158,6 +158,19 @@ struct Comment {
 /// Minimum format version read (the major.minor of [`crate::FORMAT_VERSION`]).
 pub fn minimum_format() -> semver::Version {
     semver::Version::new(crate::FORMAT_VERSION.major, crate::FORMAT_VERSION.minor, 0)
+}
+
+impl<State: Clone> Npk<State> {
+    /// The same package with its own descriptor of the same open file (`dup`), for another
+    /// thread: it stays the very file that was checked, whatever happens to the path.
+    pub fn try_clone(&self) -> std::io::Result<Npk<State>> {
+        Ok(Npk {
+            path: self.path.clone(),
+            file: self.file.try_clone()?,
+            archive: self.archive.clone(),
+            trust: self.trust.clone(),
+        })
+    }
 }
 
 impl Npk<Raw> {

@@ -18,6 +18,7 @@ use std::path::PathBuf;
   nstar keygen vendor --out keys/
   nstar pack hello/manifest.yaml hello/root --key keys/vendor.key --out repo/
   nstar verify repo/hello-0.0.1.npk --key keys/vendor.pub
+  nstar verify --installed
   nstar inspect repo/hello-0.0.1.npk --key keys/vendor.pub
   nstar install repo/hello-0.0.1.npk default
   nstar start hello:0.0.1
@@ -162,19 +163,37 @@ pub struct UnpackArgs {
 }
 
 /// Verify a package completely: signature, hashes, verity metadata, and every block of
-/// fs.img against its hash tree.
+/// fs.img against its hash tree; or have the runtime check its installed packages so.
 ///
-/// Prints each check and its result; the exit status is 0 only if all of them pass.
+/// For a package file (`--key` required): prints each check and its result; the exit
+/// status is 0 only if all of them pass.
+///
+/// For a container of the runtime (an argument that is not an existing file and reads
+/// as name:version), or every installed package with `--installed`: the runtime reads
+/// each package in full, one after the other, and the result of each is printed on one
+/// line (`--json`: the `verified` answer). The exit status is 1 when any package failed.
+/// The wait for the answer is `--timeout` plus 10 minutes.
 #[derive(Debug, Args)]
 #[command(after_help = "EXAMPLES:
   nstar verify hello-0.0.1.npk --key vendor.pub
-  for p in repo/*.npk; do nstar verify \"$p\" --key vendor.pub || echo \"BAD: $p\"; done")]
+  for p in repo/*.npk; do nstar verify \"$p\" --key vendor.pub || echo \"BAD: $p\"; done
+  nstar verify hello-world:0.0.1        # the installed package, checked by the runtime
+  nstar verify --installed              # every installed package
+  nstar verify --installed --json | jq -r '.packages[] | select(.result.type == \"failed\") | .container'")]
 pub struct VerifyArgs {
-    /// The package file.
-    pub npk: PathBuf,
-    /// Public key file (raw 32-byte ed25519 public key).
+    /// The package file, or a container of the runtime (name:version).
+    #[arg(
+        value_name = "NPK|CONTAINER",
+        required_unless_present = "installed",
+        conflicts_with = "installed"
+    )]
+    pub npk: Option<PathBuf>,
+    /// Public key file (raw 32-byte ed25519 public key); required for a package file.
     #[arg(long, value_name = "PUB")]
-    pub key: PathBuf,
+    pub key: Option<PathBuf>,
+    /// Check every package installed in the runtime.
+    #[arg(long, conflicts_with = "key")]
+    pub installed: bool,
 }
 
 /// Generate an ed25519 key pair: `<name>.key` (secret seed, mode 0600) and `<name>.pub`.

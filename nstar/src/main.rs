@@ -3,7 +3,8 @@
 //! Packaging commands: `pack`, `inspect`, `unpack`, `verify`, `keygen`, `manifest check`,
 //! `manifest schema` and `completions`, each in its own module. Management commands
 //! (`list`, `start`, `install`, `logs`, ...: a request to a running runtime) in `manage`;
-//! `inspect` of a `name:version` that is not a file asks the runtime too. This file parses
+//! `inspect` and `verify` of a `name:version` that is not a file (and `verify --installed`)
+//! ask the runtime too. This file parses
 //! the command line, dispatches, and turns the outcome into an exit status: 0 success,
 //! 1 the operation failed or the runtime refused the request, 2 usage error (clap's
 //! default), 3 connection or protocol error, 4 timeout. Errors are printed once, here, as
@@ -58,7 +59,10 @@ fn main() -> ExitCode {
             None => inspect::run(args, global.json),
         },
         Command::Unpack(args) => unpack::run(args),
-        Command::Verify(args) => verify::run(args),
+        Command::Verify(args) => match verify_target(args) {
+            VerifyTarget::File(npk, key) => verify::run(npk, key),
+            VerifyTarget::Runtime(container) => manage::verify(container.as_ref(), global),
+        },
         Command::Keygen(args) => keygen::run(args),
         Command::Manifest(ManifestCommand::Check(args)) => manifest::check(args),
         Command::Manifest(ManifestCommand::Schema(_)) => manifest::schema(),
@@ -91,6 +95,31 @@ fn container_of(args: &cli::InspectArgs) -> Option<northstar_client::api::Contai
     args.npk.to_str()?.parse().ok()
 }
 
+/// What `nstar verify` checks.
+enum VerifyTarget<'a> {
+    /// A package file, with the key (missing: a usage error, reported before).
+    File(&'a std::path::Path, &'a std::path::Path),
+    /// Installed packages, by the runtime: one container, or every one (`--installed`).
+    Runtime(Option<northstar_client::api::ContainerId>),
+}
+
+/// The target of `nstar verify`: `--installed`, a container (an argument that is not an
+/// existing file and reads as `name:version`), or a package file.
+fn verify_target(args: &cli::VerifyArgs) -> VerifyTarget<'_> {
+    let Some(npk) = args.npk.as_deref().filter(|_| !args.installed) else {
+        return VerifyTarget::Runtime(None);
+    };
+    if !npk.exists() {
+        if let Some(container) = npk.to_str().and_then(|s| s.parse().ok()) {
+            return VerifyTarget::Runtime(Some(container));
+        }
+    }
+    match &args.key {
+        Some(key) => VerifyTarget::File(npk, key),
+        None => usage("--key is required to verify a package file"),
+    }
+}
+
 /// The global options apply to the management subcommands (and `--json` to `inspect`):
 /// anywhere else they are a usage error rather than silently ignored.
 fn check_global_options(cli: &Cli) {
@@ -106,7 +135,13 @@ fn check_global_options(cli: &Cli) {
         }
         Command::Pack(_) => ("pack", false, false),
         Command::Unpack(_) => ("unpack", false, false),
-        Command::Verify(_) => ("verify", false, false),
+        Command::Verify(args) => {
+            let runtime = matches!(verify_target(args), VerifyTarget::Runtime(_));
+            if runtime && args.key.is_some() {
+                usage("--key applies to packages, not to containers of the runtime");
+            }
+            ("verify", runtime, runtime)
+        }
         Command::Keygen(_) => ("keygen", false, false),
         Command::Manifest(_) => ("manifest", false, false),
         Command::Completions(_) => ("completions", false, false),

@@ -8,12 +8,12 @@
 //! check is listed on stdout as it passes; the first failure ends the run, its error is
 //! printed by `main` and the exit status is 1.
 
-use crate::cli::VerifyArgs;
 use anyhow::Context;
 use npk::{
     key::PublicKey,
     package::{ErrorKind, Npk},
 };
+use std::path::Path;
 
 /// The checks, in the order they run.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -82,14 +82,14 @@ fn failed<T>(step: Step, error: impl Into<anyhow::Error>) -> anyhow::Result<T> {
 }
 
 /// Run `nstar verify`.
-pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
-    let key = PublicKey::load(&args.key).context("cannot load the public key")?;
+pub fn run(path: &Path, key: &Path) -> anyhow::Result<()> {
+    let key = PublicKey::load(key).context("cannot load the public key")?;
     out!(
         "{}: checking with key {}",
-        args.npk.display(),
+        path.display(),
         hex::encode(key.to_bytes())
     )?;
-    let npk = match Npk::open(&args.npk) {
+    let npk = match Npk::open(path) {
         Ok(npk) => npk,
         Err(e) => return failed(Step::Archive, e),
     };

@@ -467,3 +467,55 @@ fn the_default_url_is_the_runtime_default_socket() {
         .unwrap();
     assert!(stdout(&out).contains("unix:///run/northstar/api.sock"));
 }
+
+#[test]
+fn verify_installed_packages_one_line_each_and_fails_when_one_does() {
+    let server = FakeServer::runtime().unwrap();
+    // One package that passes: exit 0, one line.
+    let text = ok(&server, &["verify", runtime::HELLO]);
+    assert_eq!(text, format!("{} (default): ok\n", runtime::HELLO));
+    // Every package: one fails, exit 1, the failure named on its line.
+    let all = run(&server, &["verify", "--installed"]);
+    assert_eq!(all.status.code(), Some(1), "{}", stderr(&all));
+    let text = stdout(&all);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], format!("{} (default): ok", runtime::HELLO));
+    assert_eq!(
+        lines[1],
+        format!(
+            "{} (default): FAILED: {}",
+            runtime::MESSAGE,
+            runtime::VERIFY_FAILURE
+        )
+    );
+    assert!(
+        stderr(&all).contains("1 of 2 packages failed"),
+        "{}",
+        stderr(&all)
+    );
+    let json = run(&server, &["verify", "--installed", "--json"]);
+    assert_eq!(json.status.code(), Some(1));
+    let value: Value = serde_json::from_str(stdout(&json).trim()).unwrap();
+    assert_eq!(value["type"], "verified");
+    assert_eq!(value["packages"][1]["result"]["type"], "failed");
+    let requests = server.requests();
+    assert_eq!(
+        requests[requests.len() - 3..],
+        [
+            Request::Verify {
+                container: Some(runtime::HELLO.parse().unwrap())
+            },
+            Request::Verify { container: None },
+            Request::Verify { container: None },
+        ]
+    );
+    // A container takes no key; a file needs one; nothing at all is a usage error.
+    for args in [
+        &["verify", runtime::HELLO, "--key", "k.pub"][..],
+        &["verify", "no-such-file.npk"][..],
+        &["verify"][..],
+    ] {
+        assert_eq!(run(&server, args).status.code(), Some(2), "{args:?}");
+    }
+}

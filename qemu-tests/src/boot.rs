@@ -219,7 +219,14 @@ pub(crate) fn expected_steps(files: &BoardFiles) -> Vec<&'static str> {
     if files.data_device.is_some() {
         steps.push("data");
     }
-    steps.push("runtime");
+    // The runtime step, then its parts as the runtime measured them.
+    steps.extend([
+        "runtime",
+        "runtime.registry",
+        "runtime.setup",
+        "runtime.mounts",
+        "runtime.starts",
+    ]);
     steps
 }
 
@@ -314,7 +321,18 @@ mod tests {
     #[test]
     fn every_board_runs_its_steps_on_the_disks_the_harness_attaches() {
         let all = [
-            "early", "board", "modules", "watchdog", "root", "config", "data", "runtime",
+            "early",
+            "board",
+            "modules",
+            "watchdog",
+            "root",
+            "config",
+            "data",
+            "runtime",
+            "runtime.registry",
+            "runtime.setup",
+            "runtime.mounts",
+            "runtime.starts",
         ];
         for board in [Board::X86_64, Board::Aarch64] {
             check_devices(board, &files(board), &[]).unwrap();

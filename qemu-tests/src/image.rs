@@ -37,3 +37,68 @@ pub(crate) fn fresh_dir(dir: &std::path::Path) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(dir)
 }
+
+/// `len` bytes that no compressor shrinks (the output of a xorshift generator started from
+/// `seed`), the same for the same seed: payloads of a known size on disk, data to tamper
+/// with, benchmark input.
+pub fn incompressible(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let mut bytes = Vec::with_capacity(len.next_multiple_of(8));
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// Writes `len` bytes of [`incompressible`] data at `path`: a package's payload of a known
+/// size on disk.
+pub(crate) fn write_random(path: &std::path::Path, len: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut left = len;
+    let mut seed = 0x9e37_79b9_7f4a_7c15;
+    while left > 0 {
+        let n = left.min(1 << 16);
+        out.write_all(&incompressible(n as usize, seed))?;
+        // Odd seeds stay distinct after `incompressible` sets the lowest bit.
+        seed = seed.wrapping_add(2);
+        left -= n;
+    }
+    out.flush()
+}
+
+/// The bytes of the files under `dir` (recursively; links not followed).
+pub fn tree_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            tree_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn random_payload_has_its_size_and_does_not_compress() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("payload");
+        super::write_random(&path, 300_001).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 300_001);
+        let distinct: std::collections::HashSet<&[u8]> = bytes.chunks(8).collect();
+        assert!(distinct.len() > 37_000, "{} distinct words", distinct.len());
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/x"), [0; 99]).unwrap();
+        assert_eq!(super::tree_bytes(dir.path()).unwrap(), 300_100);
+    }
+}

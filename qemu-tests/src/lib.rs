@@ -19,6 +19,8 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::exit)]
 
 #[cfg(feature = "images")]
+pub mod baseline;
+#[cfg(feature = "images")]
 pub mod binaries;
 pub mod board;
 #[cfg(feature = "images")]

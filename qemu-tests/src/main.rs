@@ -6,7 +6,8 @@
 //! qemu-tests boot-probe --board B [--timeout S] [--probe-init PATH] [--append KERNEL-ARG]...
 //!                       [--module NAME]... [NAME]...
 //! qemu-tests boot --board B... [--jobs N] [--timeout S] [--init PATH] [--append KERNEL-ARG]...
-//! qemu-tests scenario --board B [--jobs N] [--timeout S] [--append KERNEL-ARG]... NAME...|all
+//! qemu-tests scenario --board B [--jobs N] [--timeout S] [--smp N] [--append KERNEL-ARG]...
+//!                     NAME...|all
 //! qemu-tests demo [--check] [--timeout S]
 //! qemu-tests suite [--jobs N]                      the boots, the demo's check, the scenarios
 //! ```
@@ -37,8 +38,8 @@ const USAGE: &str = "usage:
                         [--append KERNEL-ARG]... [--module NAME]... [NAME]...
   qemu-tests boot --board B... [--jobs N] [--timeout SECS] [--init PATH]
                   [--append KERNEL-ARG]...
-  qemu-tests scenario --board x86_64 [--jobs N] [--timeout SECS] [--append KERNEL-ARG]...
-                      NAME...|all
+  qemu-tests scenario --board x86_64 [--jobs N] [--timeout SECS] [--smp N]
+                      [--append KERNEL-ARG]... NAME...|all
   qemu-tests demo [--check] [--timeout SECS]
   qemu-tests suite [--jobs N]
 Module names (positional or --module) replace boot-probe's default: loop dm-verity.
@@ -48,7 +49,8 @@ checks the shutdown's steps and the data partition; on each board given, N machi
 time (default 2).
 scenario runs the named boot scenarios (ten, tampered-root, tampered-package, oom,
 orphans, watchdog-fed, watchdog-hang, install-power-cut, init-panic, update, update-cuts;
-all: every one) with binaries built once, N machines at a time (default 2).
+all: every one) with binaries built once, N machines at a time (default 2), each with
+--smp vCPUs (default 1).
 demo boots the examples on the x86_64 image with the serial console on this terminal and
 prints the nstar command line for its management channel; --check boots it twice without
 a terminal and checks the examples, nstar over the channel and the data partition.
@@ -273,6 +275,7 @@ fn scenarios(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
         options.boot_timeout = Duration::from_secs(secs);
     }
     options.cmdline = args.append.clone();
+    options.smp = args.smp.unwrap_or(1).max(1);
     let started = Instant::now();
     let binaries = build(&Shared::needs(board), &options.work_dir)?;
     let shared = Shared::prepare(board, cache, &binaries)?;
@@ -382,6 +385,8 @@ struct Args {
     names: Vec<String>,
     /// `--jobs N`: machines at a time.
     jobs: Option<usize>,
+    /// `scenario --smp N`: vCPUs of each machine.
+    smp: Option<u32>,
 }
 
 impl Args {
@@ -400,6 +405,10 @@ impl Args {
                 "--jobs" => {
                     let jobs = value("--jobs")?;
                     parsed.jobs = Some(jobs.parse().with_context(|| format!("--jobs {jobs}"))?);
+                }
+                "--smp" => {
+                    let smp = value("--smp")?;
+                    parsed.smp = Some(smp.parse().with_context(|| format!("--smp {smp}"))?);
                 }
                 "--probe-init" => parsed.probe_init = Some(value("--probe-init")?.into()),
                 "--init" => parsed.init = Some(value("--init")?.into()),

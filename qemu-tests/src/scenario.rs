@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `ten` | ten autostart containers from signed packages, mounted through dm-verity, all start |
 //! | `tampered-root` | a root changed after signing is refused; nothing from it runs |
-//! | `tampered-package` | a package changed after signing is refused, naming it; the others run |
+//! | `tampered-package` | a package data block changed after installation fails the container reading it with EIO, named as corrupted by the runtime (dm-verity); a changed verity superblock is refused at start-up, naming it; the others run |
 //! | `oom` | a container past its memory limit is OOM-killed and reported; the rest runs |
 //! | `orphans` | processes orphaned by a container leave no zombie behind |
 //! | `watchdog-fed` | the init feeds the watchdog: no reset long past its timeout |
@@ -24,6 +24,7 @@
 //! `<work_dir>/<board>/scenario/<name>/`. Scenarios share nothing else, so several can
 //! run at the same time. How each one checks its result: `doc/qemu-tests.md`.
 
+pub mod bench;
 mod checks;
 mod console;
 mod drive;
@@ -131,6 +132,8 @@ pub struct Options {
     pub cmdline: Vec<String>,
     /// Everything goes to `<work_dir>/<board>/scenario/<name>/`.
     pub work_dir: PathBuf,
+    /// Virtual CPUs of every machine (`-smp`).
+    pub smp: u32,
 }
 
 impl Default for Options {
@@ -140,6 +143,7 @@ impl Default for Options {
             exit_timeout: Duration::from_secs(60),
             cmdline: Vec::new(),
             work_dir: cargo::target_dir().join("qemu-tests"),
+            smp: 1,
         }
     }
 }
@@ -154,6 +158,9 @@ pub struct Shared {
     pub test_container: PathBuf,
     /// `nstar` for the host, for the management channel.
     pub nstar: PathBuf,
+    /// Bytes of an incompressible file (`/payload`) in each test package; none when 0
+    /// (the benchmark of package sizes sets it).
+    pub payload: u64,
 }
 
 impl Shared {
@@ -183,6 +190,7 @@ impl Shared {
             init: binaries.fault_injection_init(board)?,
             test_container: binaries.guest(board, "test-container")?,
             nstar: binaries.nstar()?,
+            payload: 0,
         })
     }
 }
@@ -224,11 +232,11 @@ pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Out
     let observed = drive::boot(shared, scenario, &images, &dir, options)?;
     let expected_steps = boot::expected_steps(&shared.files);
     let mut outcome = checks::check(scenario, &images.containers, &observed, &expected_steps);
-    if let Some((path, t)) = &images.tampered {
+    for (i, (path, t, what)) in images.tampered.iter().enumerate() {
         outcome.notes.insert(
-            0,
+            i,
             format!(
-                "tampered {} at byte {}: {:#04x} -> {:#04x}",
+                "tampered {} at byte {} ({what}): {:#04x} -> {:#04x}",
                 path.display(),
                 t.offset,
                 t.was,

@@ -6,10 +6,11 @@ mod support;
 
 use runtime_core::{
     container::ExitStatus,
+    id::ContainerId,
     runtime::{ContainerState, Notification, Request, RequestError, Response},
 };
 use std::time::Instant;
-use support::{World, PATIENCE};
+use support::{Running, World, PATIENCE};
 
 /// Children of `pid` (all its threads) from /proc.
 fn children(pid: i32) -> Vec<i32> {
@@ -123,6 +124,18 @@ fn critical_container_failure_is_raised() {
     rt.shutdown();
 }
 
+/// The containers of the next `n` exit notifications.
+fn all_exited(rt: &Running, n: usize) -> std::collections::BTreeSet<ContainerId> {
+    let mut exited = std::collections::BTreeSet::new();
+    while exited.len() < n {
+        exited.insert(rt.wait_for(|n| match n {
+            Notification::Exited { id, .. } => Some(id.clone()),
+            _ => None,
+        }));
+    }
+    exited
+}
+
 #[test]
 fn every_autostart_is_seen_by_the_first_subscriber() {
     let world = World::new();
@@ -130,15 +143,47 @@ fn every_autostart_is_seen_by_the_first_subscriber() {
         .map(|i| world.container(&format!("auto{i}"), &["exit:0"], "autostart: relaxed\n"))
         .collect();
     let rt = world.start();
-    let mut exited = std::collections::BTreeSet::new();
-    while exited.len() < ids.len() {
-        let id = rt.wait_for(|n| match n {
-            Notification::Exited { id, .. } => Some(id.clone()),
-            _ => None,
-        });
-        exited.insert(id);
+    assert_eq!(all_exited(&rt, ids.len()), ids.into_iter().collect());
+    rt.shutdown();
+}
+
+#[test]
+fn autostart_mounts_packages_first_and_reports_the_start_up_phases() {
+    let world = World::new();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("version"), "1.0.0").unwrap();
+    let manifest = "name: res\nversion: 1.0.0\nuid: 1000\ngid: 1000\n";
+    npk::pack::pack_manifest(
+        &npk::manifest::Manifest::from_yaml_str(manifest).unwrap(),
+        root.path(),
+        &world.repo,
+        &npk::pack::Options::default(),
+        &mut |_| (),
+    )
+    .unwrap();
+    let extra = "  /res:\n    type: resource\n    name: res\n    version: '^1'\n    dir: /\n\
+                 autostart: relaxed\n";
+    let ids: std::collections::BTreeSet<_> = (0..6)
+        .map(|i| world.container(&format!("auto{i}"), &["read:/res/version"], extra))
+        .collect();
+    let rt = world.start();
+    assert_eq!(all_exited(&rt, ids.len()), ids);
+    for id in &ids {
+        assert_eq!(rt.logs(id).trim(), "1.0.0", "{id}");
     }
-    assert_eq!(exited, ids.into_iter().collect());
+    // Every package the start-up needed is mounted: the six and their resource.
+    let Response::Containers(list) = rt.request(Request::List).unwrap() else {
+        panic!("not a list");
+    };
+    assert_eq!(list.iter().filter(|c| c.mounted).count(), 7, "{list:?}");
+    let phases = rt.handle.startup();
+    let names: Vec<&str> = phases.iter().map(|p| p.name).collect();
+    assert_eq!(names, ["registry", "setup", "mounts", "starts"]);
+    assert!(phases[1].start >= phases[0].start + phases[0].took);
+    assert!(phases[2].start >= phases[1].start + phases[1].took);
+    // Both measured from the loop's start; the starts end after the last mount.
+    assert_eq!(phases[3].start, phases[2].start);
+    assert!(phases[3].took >= phases[2].took);
     rt.shutdown();
 }
 

@@ -16,7 +16,7 @@ use runtime_core::{
     config::{Config, RepositoryConfig},
     id::ContainerId,
     repository::{
-        check, prepare_install, Error, Limits, Package, Registry, Repository, TEMP_SUFFIX,
+        check, prepare_install, Depth, Error, Limits, Package, Registry, Repository, TEMP_SUFFIX,
     },
 };
 use std::{
@@ -106,32 +106,68 @@ fn bad_packages_are_rejected_with_the_file_named() {
         &[&sig[start..at], &replacement[..]].concat(),
     );
     w.put("repo", "data.npk", "data", "1.0.0", Some(&key));
-    let squashfs = Npk::open(&w.path("repo/data.npk"))
+    let data = Npk::open(&w.path("repo/data.npk"))
         .unwrap()
         .verify(&key.public())
-        .unwrap()
-        .squashfs();
-    // One byte in the middle of the squashfs image: only the full hash check sees it.
+        .unwrap();
+    let squashfs = data.squashfs();
+    drop(data);
+    // One byte in the middle of the squashfs image: only the full hash check (at install,
+    // or on request) sees it; loading checks the metadata and leaves data to dm-verity.
     flip(
         &w.path("repo/data.npk"),
         (squashfs.start + squashfs.end) / 2,
     );
+    // The verity superblock is not signed but checked at every load: its data block count
+    // must be the one the signed offset gives.
+    w.put("repo", "superblock.npk", "superblock", "1.0.0", Some(&key));
+    let superblock_at = Npk::open(&w.path("repo/superblock.npk"))
+        .unwrap()
+        .verify(&key.public())
+        .unwrap()
+        .squashfs()
+        .end;
+    flip(&w.path("repo/superblock.npk"), superblock_at + 64);
     fs::create_dir(w.path("repo/dir.npk")).unwrap();
 
     let (repo, rejected) = loaded(&w.keyed("repo"));
-    assert_eq!(repo.len(), 1);
+    assert_eq!(repo.len(), 2);
     assert!(repo.get(&id("good:1.0.0")).is_some());
     assert_eq!(
         rejected_files(&rejected),
         [
-            "data.npk",
             "dir.npk",
             "manifest.npk",
             "signature.npk",
+            "superblock.npk",
             "unsigned.npk",
             "wrong-key.npk"
         ]
     );
+    // The changed data block: loaded, found by the full check, refused by an install.
+    let data = repo.get(&id("data:1.0.0")).unwrap();
+    assert!(repo.get(&id("good:1.0.0")).unwrap().check_fs_img().unwrap());
+    let err = data.check_fs_img().unwrap_err();
+    assert!(
+        matches!(&err, Error::Package(e) if matches!(e.kind, ErrorKind::FsImg(_))),
+        "{err}"
+    );
+    let other = w.keyed("other");
+    fs::create_dir_all(&other.dir).unwrap();
+    let source = fs::File::open(w.path("repo/data.npk")).unwrap();
+    let err = prepare_install(
+        &other.dir,
+        Some(&key.public()),
+        Limits::default(),
+        source,
+        u64::MAX,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Package(e) if matches!(e.kind, ErrorKind::FsImg(_))),
+        "{err}"
+    );
+    assert!(listing(&other.dir).is_empty());
     for r in &rejected {
         let shown = r.error.to_string();
         assert!(
@@ -145,7 +181,9 @@ fn bad_packages_are_rejected_with_the_file_named() {
             _ => None,
         };
         match name {
-            "data.npk" => assert!(matches!(kind, Some(ErrorKind::FsImg(_))), "{shown}"),
+            "superblock.npk" => {
+                assert!(matches!(kind, Some(ErrorKind::Superblock(_))), "{shown}")
+            }
             "manifest.npk" => assert!(matches!(kind, Some(ErrorKind::ManifestHash)), "{shown}"),
             "unsigned.npk" => assert!(matches!(kind, Some(ErrorKind::Unsigned)), "{shown}"),
             "signature.npk" | "wrong-key.npk" => assert!(
@@ -166,8 +204,8 @@ fn bad_packages_are_rejected_with_the_file_named() {
     let (registry, rejected) = Registry::load(&config).unwrap();
     assert_eq!(rejected.len(), 6);
     let ids: Vec<ContainerId> = registry.iter().map(|(_, p)| p.id()).collect();
-    assert_eq!(ids, [id("good:1.0.0")]);
-    assert_eq!(listing(&w.path("repo")).len(), 7);
+    assert_eq!(ids, [id("data:1.0.0"), id("good:1.0.0")]);
+    assert_eq!(listing(&w.path("repo")).len(), 8);
 }
 
 #[test]
@@ -654,7 +692,7 @@ fn check_runs_on_worker_threads() {
     let packages: Vec<Package> = std::thread::scope(|s| {
         let handles: Vec<_> = paths
             .iter()
-            .map(|p| s.spawn(|| check(p, Some(&key)).unwrap()))
+            .map(|p| s.spawn(|| check(p, Some(&key), Depth::Full).unwrap()))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -664,14 +702,14 @@ fn check_runs_on_worker_threads() {
         assert_eq!(package.path(), path);
     }
     // The error names the file and the reason.
-    let err = check(&paths[0], Some(&secret(3).public())).unwrap_err();
+    let err = check(&paths[0], Some(&secret(3).public()), Depth::Full).unwrap_err();
     let shown = err.to_string();
     assert!(
         shown.starts_with(&paths[0].display().to_string()),
         "{shown}"
     );
     assert!(shown.contains("signature"), "{shown}");
-    let err = check(&w.path("absent.npk"), None).unwrap_err();
+    let err = check(&w.path("absent.npk"), None, Depth::Metadata).unwrap_err();
     assert!(err.to_string().contains("absent.npk"), "{err}");
 }
 

@@ -183,6 +183,19 @@ pub fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Set the calling thread's name (`comm`, what `ps` shows; the kernel keeps 15 bytes) with
+/// `prctl(PR_SET_NAME)`. Async-signal-safe: a child of [`spawn`] may call it.
+pub fn set_name(name: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: PR_SET_NAME reads at most 16 bytes from a NUL-terminated string, which
+    // `name` is for the duration of the call; the other arguments are unused integers.
+    let ret = unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Send `signal` to the process of `pidfd` (`pidfd_send_signal(2)`).
 pub fn pidfd_signal(pidfd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
     // SAFETY: the fd is borrowed for the call; info is null (kernel fills it in as kill
@@ -266,6 +279,21 @@ fn errno() -> i32 {
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn set_name_names_the_calling_thread() {
+        std::thread::spawn(|| {
+            set_name(c"northstar-test").unwrap();
+            let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+            assert_eq!(comm, "northstar-test\n");
+            // The kernel keeps 15 bytes.
+            set_name(c"a-much-longer-name-than-fits").unwrap();
+            let comm = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+            assert_eq!(comm, "a-much-longer-n\n");
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn clone_args_has_the_kernel_size() {

@@ -1,5 +1,6 @@
 //! Device-mapper ioctls (`<linux/dm-ioctl.h>`, interface version 4) on
-//! `/dev/mapper/control`: version check, create, table load, resume, remove, status.
+//! `/dev/mapper/control`: version check, create, table load, resume, remove, status, and
+//! the targets' status lines ([`table_status`]).
 //!
 //! Every request is one buffer: a `struct dm_ioctl` header (312 bytes), followed for a
 //! table load by `struct dm_target_spec` entries (40 bytes), each with its NUL-terminated
@@ -86,6 +87,8 @@ pub enum Command {
     DevStatus = 7,
     /// `DM_TABLE_LOAD`: load a table into the inactive slot.
     TableLoad = 9,
+    /// `DM_TABLE_STATUS`: the status line of each target of the active table.
+    TableStatus = 12,
 }
 
 impl Command {
@@ -102,6 +105,7 @@ impl Command {
             Command::DevSuspend => "DM_DEV_SUSPEND",
             Command::DevStatus => "DM_DEV_STATUS",
             Command::TableLoad => "DM_TABLE_LOAD",
+            Command::TableStatus => "DM_TABLE_STATUS",
         }
     }
 }
@@ -143,6 +147,13 @@ pub enum Error {
     },
     #[error("{command}: the kernel's reply is truncated (buffer full)")]
     BufferFull { command: &'static str },
+    #[error("{command}: the kernel's reply does not fit {limit} bytes")]
+    ReplyTooLarge { command: &'static str, limit: usize },
+    #[error("{command}: malformed reply: {reason}")]
+    Malformed {
+        command: &'static str,
+        reason: String,
+    },
 }
 
 impl Error {
@@ -155,7 +166,8 @@ impl Error {
     }
 }
 
-/// One line of a table: `<start> <length> <type> <params>`, in 512-byte sectors.
+/// One line of a table: `<start> <length> <type> <params>`, in 512-byte sectors. In a
+/// status reply ([`table_status`]) `params` is the target's status line instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {
     /// First sector.
@@ -164,7 +176,7 @@ pub struct Target {
     pub length: u64,
     /// Target type, e.g. `verity`.
     pub kind: String,
-    /// The target's parameter string.
+    /// The target's parameter string (a table) or status line (a status reply).
     pub params: String,
 }
 
@@ -347,25 +359,41 @@ pub fn decode_dev(dev: u64) -> (u32, u32) {
 /// Send one request on `control` (`/dev/mapper/control`) and decode the reply header.
 pub fn call(control: BorrowedFd<'_>, command: Command, request: &Request) -> Result<Reply, Error> {
     let mut buf = request.encode()?;
-    let failed = |source| Error::Ioctl {
-        command: command.name(),
-        source,
-    };
-    // SAFETY: `buf` is a writable allocation of exactly `data_size` bytes (encode() writes
-    // its length there) and starts with a complete `struct dm_ioctl`; the kernel reads
-    // and writes at most `data_size` bytes of it, and `buf` outlives the call.
-    let ret = unsafe { libc::ioctl(control.as_raw_fd(), command.request(), buf.as_mut_ptr()) };
-    if ret < 0 {
-        return Err(failed(io::Error::last_os_error()));
-    }
-    let reply =
-        Reply::decode(&buf).ok_or_else(|| failed(io::Error::from_raw_os_error(libc::EIO)))?;
+    let reply = ioctl(control, command, &mut buf)?;
     if reply.flags & BUFFER_FULL_FLAG != 0 {
         return Err(Error::BufferFull {
             command: command.name(),
         });
     }
     Ok(reply)
+}
+
+/// The ioctl itself on `buf`, a request whose header's `data_size` is `buf.len()` (the
+/// kernel writes its reply into the same buffer, within those bytes).
+fn ioctl(control: BorrowedFd<'_>, command: Command, buf: &mut [u8]) -> Result<Reply, Error> {
+    let at = offset_of!(Header, data_size);
+    let layout = Error::Layout {
+        field: "data_size",
+        at,
+        len: buf.len(),
+    };
+    let size = get_u32(buf, at).and_then(|size| usize::try_from(size).ok());
+    if buf.len() < HEADER_SIZE || size != Some(buf.len()) {
+        return Err(layout);
+    }
+    let failed = |source| Error::Ioctl {
+        command: command.name(),
+        source,
+    };
+    // SAFETY: `buf` is a writable allocation of exactly `data_size` bytes (checked just
+    // above) that starts with a complete `struct dm_ioctl` (at least HEADER_SIZE bytes);
+    // the kernel reads and writes at most `data_size` bytes of it, and `buf` outlives
+    // the call.
+    let ret = unsafe { libc::ioctl(control.as_raw_fd(), command.request(), buf.as_mut_ptr()) };
+    if ret < 0 {
+        return Err(failed(io::Error::last_os_error()));
+    }
+    Reply::decode(buf).ok_or_else(|| failed(io::Error::from_raw_os_error(libc::EIO)))
 }
 
 /// `DM_VERSION`: the kernel's interface version (fails unless its major is 4).
@@ -435,6 +463,9 @@ pub fn status(control: BorrowedFd<'_>, name: &str) -> Result<Reply, Error> {
     };
     call(control, Command::DevStatus, &request)
 }
+
+mod table_status;
+pub use table_status::{decode_status, table_status, STATUS_BUFFER, STATUS_BUFFER_LIMIT};
 
 #[cfg(test)]
 mod tests;

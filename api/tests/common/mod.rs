@@ -195,6 +195,7 @@ pub fn request(max_package: u64) -> impl Strategy<Value = Request> {
             .prop_map(|(name, repository)| Request::Enable { name, repository }),
         (container_name(), option::of(repository()))
             .prop_map(|(name, repository)| Request::Disable { name, repository }),
+        option::of(container()).prop_map(|container| Request::Verify { container }),
     ]
 }
 
@@ -411,7 +412,21 @@ pub fn response() -> impl Strategy<Value = Response> {
             .prop_map(|(lines, truncated)| Response::Logs { lines, truncated }),
         boot_report().prop_map(|report| Response::BootReport { report }),
         vec(container(), 0..4).prop_map(|containers| Response::Committed { containers }),
+        vec(package_check(), 0..4).prop_map(|packages| Response::Verified { packages }),
     ]
+}
+
+pub fn package_check() -> impl Strategy<Value = PackageCheck> {
+    let result = prop_oneof![
+        Just(CheckResult::Ok {}),
+        Just(CheckResult::Development {}),
+        text().prop_map(|reason| CheckResult::Failed { reason }),
+    ];
+    (container(), repository(), result).prop_map(|(container, repository, result)| PackageCheck {
+        container,
+        repository,
+        result,
+    })
 }
 
 pub fn notification() -> impl Strategy<Value = Notification> {
@@ -452,6 +467,8 @@ pub fn notification() -> impl Strategy<Value = Notification> {
         (vec(container(), 0..4), text())
             .prop_map(|(containers, reason)| Notification::RolledBack { containers, reason }),
         container().prop_map(|container| Notification::Ready { container }),
+        (container(), text())
+            .prop_map(|(container, reason)| Notification::VerifyFailed { container, reason }),
     ]
 }
 

@@ -8,13 +8,15 @@
 //! - `logs` with `follow` is followed by one `log` frame and `log_end`;
 //! - an `update` into `default` commits `hello-world:0.0.2` (after `subscribe`, with the
 //!   notifications of the transaction before the answer), one into `dev` rolls back;
+//! - `verify` finds `hello-world:0.0.1` ok and `message:0.1.2` corrupt
+//!   ([`VERIFY_FAILURE`]);
 //! - it records every request and every package's bytes.
 
 use super::Peer;
 use northstar_api::{
-    ApiError, BootOutcome, BootReport, BootStep, ContainerId, ContainerInfo, ContainerState,
-    ExitStatus, Inspection, Notification, Permissions, ProcessInfo, RepositoryInfo, RepositoryName,
-    Request, Response, ServerMessage,
+    ApiError, BootOutcome, BootReport, BootStep, CheckResult, ContainerId, ContainerInfo,
+    ContainerState, ExitStatus, Inspection, Notification, PackageCheck, Permissions, ProcessInfo,
+    RepositoryInfo, RepositoryName, Request, Response, ServerMessage,
 };
 use std::{
     io,
@@ -29,6 +31,9 @@ pub const MESSAGE: &str = "message:0.1.2";
 pub const PID: i32 = 4242;
 /// The container an install installs.
 pub const INSTALLED: &str = "hello-world:0.0.2";
+/// Why `verify` fails for `message:0.1.2`.
+pub const VERIFY_FAILURE: &str =
+    "/data/repo/message-0.1.2.npk: fs.img: data block 2 does not match its hash";
 /// The lines of `logs`, and the one line that follows.
 pub const LOG_LINES: [&str; 3] = ["Hello from northstar!", "Hello again", "Hello once more"];
 
@@ -293,6 +298,28 @@ pub fn answer(request: &Request) -> Result<Response, ApiError> {
             Response::Committed {
                 containers: vec![hello.clone()],
             }
+        }
+        Request::Verify { container } => {
+            let check = |c: &ContainerId| -> Result<PackageCheck, ApiError> {
+                let result = if *c == message {
+                    // Stands for a package whose image was changed after its install.
+                    CheckResult::Failed {
+                        reason: VERIFY_FAILURE.to_string(),
+                    }
+                } else {
+                    CheckResult::Ok {}
+                };
+                Ok(PackageCheck {
+                    container: c.clone(),
+                    repository: repository("default")?,
+                    result,
+                })
+            };
+            let packages = match container {
+                Some(c) => vec![check(c)?],
+                None => vec![check(&hello)?, check(&message)?],
+            };
+            Response::Verified { packages }
         }
         Request::Enable { name, .. } | Request::Disable { name, .. } => {
             if *name != hello.name && *name != message.name {

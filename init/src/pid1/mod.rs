@@ -296,6 +296,18 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
         }
         Ok::<_, BootError>(running)
     })?;
+    // The runtime step's parts, as the runtime measured them.
+    for phase in running.handle.startup() {
+        let name = match phase.name {
+            "registry" => "runtime.registry",
+            "setup" => "runtime.setup",
+            "mounts" => "runtime.mounts",
+            "starts" => "runtime.starts",
+            _ => "runtime.other",
+        };
+        let at = phase.start.saturating_duration_since(init.start);
+        init.report.step(name, at, phase.took);
+    }
     // After the server bound its socket; not a boot step: the channel's errors are logged
     // and the system runs on without it.
     if let Some(channel) = &board.channel {

@@ -1,5 +1,5 @@
 //! Kernel modules: the board's modules and their dependencies, loaded with
-//! `finit_module(2)` in dependency order.
+//! `finit_module(2)` in dependency order, independent ones at the same time.
 //!
 //! [`Index`] reads `modules.dep` and `modules.builtin` of `/lib/modules/<release>`
 //! (written by `depmod`). A requested name is resolved depth first: every module after
@@ -8,13 +8,30 @@
 //! A built-in module needs nothing; a module that is neither in `modules.dep` nor built
 //! in is an error naming it. Only hard dependencies are followed (`modules.softdep` is
 //! not read): a soft dependency the board needs is listed in the board's `modules`.
+//!
+//! [`load_all`] loads a module once every module it depends on has finished loading
+//! (or was already loaded, or is built in); modules whose dependencies are satisfied load
+//! concurrently (the kernel allows concurrent `finit_module`) on up to [`MAX_THREADS`]
+//! short-lived threads, all joined before it returns. Which module may start is decided by
+//! [`schedule::Schedule`], which knows nothing of the system call.
+
+mod schedule;
 
 use nix::{errno::Errno, kmod::ModuleInitFlags};
 use std::{
     collections::{HashMap, HashSet},
     fs,
+    num::NonZeroUsize,
     path::{Path, PathBuf},
 };
+
+/// At most this many modules load at the same time. A module's load is mostly the
+/// kernel's CPU work (signature check, relocation, its init function), so more threads
+/// than CPUs gain little; but an init function may also sleep (probing a device, waiting
+/// for an RCU grace period), so even one CPU runs two loads to overlap that wait. A board
+/// lists about twenty modules in a few dependency chains: beyond four, threads would
+/// mostly find nothing ready.
+pub const MAX_THREADS: usize = 4;
 
 /// Why modules could not be resolved or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +66,8 @@ pub enum Error {
         #[source]
         source: Errno,
     },
+    #[error("modules {names}: never loaded, their dependencies never finished")]
+    NotStarted { names: String },
 }
 
 /// One module to load.
@@ -60,6 +79,28 @@ pub struct Module {
     pub path: PathBuf,
 }
 
+/// The resolved modules with the edges between them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The modules to load, in an order that loads each after all it depends on.
+    pub modules: Vec<Module>,
+    /// Per module of `modules`: the indices (into `modules`, all before it) of the
+    /// modules it depends on directly. Built-in dependencies need nothing and are not
+    /// listed.
+    pub dependencies: Vec<Vec<usize>>,
+    /// The requested modules that are built in.
+    pub builtin: Vec<String>,
+}
+
+/// What one load did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Loaded now.
+    Loaded,
+    /// Already loaded (`EEXIST`).
+    Present,
+}
+
 /// What loading did, for the log and the boot report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Loaded {
@@ -69,6 +110,23 @@ pub struct Loaded {
     pub present: Vec<String>,
     /// Requested and built into the kernel.
     pub builtin: Vec<String>,
+}
+
+impl Loaded {
+    /// From a plan and, per module of it, what its load did.
+    fn new(plan: Plan, outcomes: Vec<Outcome>) -> Loaded {
+        let mut loaded = Loaded {
+            builtin: plan.builtin,
+            ..Loaded::default()
+        };
+        for (module, outcome) in plan.modules.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Loaded => loaded.loaded.push(module.name),
+                Outcome::Present => loaded.present.push(module.name),
+            }
+        }
+        loaded
+    }
 }
 
 /// `modules.dep` and `modules.builtin` of one kernel.
@@ -140,6 +198,35 @@ impl Index {
         Ok(Index {
             dir: dir.to_owned(),
             entries,
+            builtin,
+        })
+    }
+
+    /// The modules to load for `names` in load order, with the dependency edges between
+    /// them, and the requested built-ins.
+    pub fn plan<S: AsRef<str>>(&self, names: &[S]) -> Result<Plan, Error> {
+        let (modules, builtin) = self.resolve(names)?;
+        let at: HashMap<&str, usize> = modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.as_str(), i))
+            .collect();
+        // Every dependency of a resolved module is resolved too, or built in (not in `at`).
+        let dependencies = modules
+            .iter()
+            .map(|m| {
+                self.entries
+                    .get(&m.name)
+                    .map_or_else(Vec::new, |(_, deps)| {
+                        deps.iter()
+                            .filter_map(|d| at.get(d.as_str()).copied())
+                            .collect()
+                    })
+            })
+            .collect();
+        Ok(Plan {
+            modules,
+            dependencies,
             builtin,
         })
     }
@@ -223,44 +310,88 @@ pub fn directory(base: &Path, osrelease: &Path) -> Result<PathBuf, Error> {
     Ok(base.join(release.trim()))
 }
 
-/// Resolve `names` in the index of `dir` and load them in order. `EEXIST` (already
-/// loaded) is fine; any other failure stops with an error naming the module.
+/// Resolve `names` in the index of `dir` and load them, each after the modules it
+/// depends on, independent ones concurrently on up to [`threads`] threads. `EEXIST`
+/// (already loaded) is fine; any other failure is an error naming the module: no module
+/// starts after it, the loads in flight finish, and the first failure is returned.
 pub fn load_all<S: AsRef<str>>(dir: &Path, names: &[S]) -> Result<Loaded, Error> {
-    let mut result = Loaded::default();
     if names.is_empty() {
-        return Ok(result);
+        return Ok(Loaded::default());
     }
-    let index = Index::load(dir)?;
-    let (order, builtin) = index.resolve(names)?;
-    result.builtin = builtin;
-    for module in order {
-        let file = nix::fcntl::open(
-            &module.path,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|source| Error::Open {
+    let plan = Index::load(dir)?.plan(names)?;
+    let threads = threads(
+        std::thread::available_parallelism().ok(),
+        plan.modules.len(),
+    );
+    load_plan(plan, threads, finit)
+}
+
+/// How many threads load `modules` modules on a machine of `cpus` CPUs (None: unknown):
+/// the CPUs, at least two and at most [`MAX_THREADS`] (see there), never more than
+/// there are modules.
+pub fn threads(cpus: Option<NonZeroUsize>, modules: usize) -> usize {
+    cpus.map_or(1, NonZeroUsize::get)
+        .clamp(2, MAX_THREADS)
+        .min(modules)
+        .max(1)
+}
+
+/// Load the modules of `plan` with `load` on `threads` threads, in dependency order.
+/// The result lists the modules in plan order, whatever order their loads finished in.
+fn load_plan<L>(plan: Plan, threads: usize, load: L) -> Result<Loaded, Error>
+where
+    L: Fn(&Module) -> Result<Outcome, Error> + Sync,
+{
+    let run = schedule::run(&plan.dependencies, threads, |i| match plan.modules.get(i) {
+        Some(module) => load(module),
+        None => Err(Error::NotStarted {
+            names: format!("#{i}"),
+        }),
+    });
+    if let Some(e) = run.error {
+        return Err(e);
+    }
+    if !run.not_started.is_empty() {
+        let never: Vec<&str> = run
+            .not_started
+            .iter()
+            .filter_map(|&i| plan.modules.get(i))
+            .map(|m| m.name.as_str())
+            .collect();
+        return Err(Error::NotStarted {
+            names: never.join(" "),
+        });
+    }
+    // Every module started and none failed: each has its outcome.
+    let outcomes = run.outcomes.into_iter().flatten().collect();
+    Ok(Loaded::new(plan, outcomes))
+}
+
+/// One module into the kernel: open its file, `finit_module` it (no parameters: a board
+/// that needs some builds them into its kernel).
+fn finit(module: &Module) -> Result<Outcome, Error> {
+    let file = nix::fcntl::open(
+        &module.path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|source| Error::Open {
+        name: module.name.clone(),
+        path: module.path.clone(),
+        source,
+    })?;
+    match nix::kmod::finit_module(&file, c"", ModuleInitFlags::empty()) {
+        Ok(()) => {
+            log::debug!("module {} loaded", module.name);
+            Ok(Outcome::Loaded)
+        }
+        Err(Errno::EEXIST) => Ok(Outcome::Present),
+        Err(source) => Err(Error::Load {
             name: module.name.clone(),
             path: module.path.clone(),
             source,
-        })?;
-        // No module parameters: a board that needs some builds them into its kernel.
-        match nix::kmod::finit_module(&file, c"", ModuleInitFlags::empty()) {
-            Ok(()) => {
-                log::debug!("module {} loaded", module.name);
-                result.loaded.push(module.name);
-            }
-            Err(Errno::EEXIST) => result.present.push(module.name),
-            Err(source) => {
-                return Err(Error::Load {
-                    name: module.name,
-                    path: module.path,
-                    source,
-                })
-            }
-        }
+        }),
     }
-    Ok(result)
 }
 
 #[cfg(test)]

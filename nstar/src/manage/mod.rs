@@ -12,6 +12,9 @@ mod install;
 mod show;
 mod update;
 mod values;
+mod verify;
+
+pub use verify::verify;
 
 use crate::error::Stdout;
 use anyhow::Context;

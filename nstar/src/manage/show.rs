@@ -333,6 +333,9 @@ pub fn notification(n: &Notification) -> String {
             format!("rolled back {}: {reason}", list(containers))
         }
         Notification::Ready { container } => format!("ready {container}"),
+        Notification::VerifyFailed { container, reason } => {
+            format!("verify failed {container}: {reason}")
+        }
     }
 }
 

@@ -84,7 +84,11 @@ pub fn build<T>(
         scratch: &scratch,
     })?;
     let data = dir.join("data.img");
-    data::make_ext4(&data_stage, &data, data::SIZE_MIB)?;
+    // Room for the packages (large ones in the benchmark of package sizes) and a margin
+    // for the file system and what the containers write.
+    let staged = super::tree_bytes(&data_stage).map_err(Error::io("measure", &data_stage))?;
+    let size_mib = data::SIZE_MIB.max((staged + staged / 4) / (1 << 20) + 32);
+    data::make_ext4(&data_stage, &data, size_mib)?;
 
     let initrd = dir.join("initramfs.cpio");
     let (initrd_size, modules) = write_initrd(spec.kernel, spec.files, spec.init, &root, &initrd)?;

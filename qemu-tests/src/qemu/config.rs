@@ -35,6 +35,11 @@ pub struct QemuConfig {
     /// Kernel arguments after the board's `console=… panic=-1`.
     pub cmdline: Vec<String>,
     pub memory_mib: u32,
+    /// Virtual CPUs (`-smp`); 1, the default, adds no option.
+    pub smp: u32,
+    /// `-snapshot`: the guest's writes to every disk go to temporary files, so that each
+    /// boot of the same images starts from the same bytes.
+    pub snapshot: bool,
     pub drives: Vec<Drive>,
     pub serial_ports: Vec<SerialPort>,
     /// Extra `-device` arguments, e.g. `i6300esb` (a watchdog).
@@ -64,6 +69,8 @@ impl QemuConfig {
             dtb: kernel.dtb.clone(),
             cmdline: Vec::new(),
             memory_mib: kernel.board.memory_mib(),
+            smp: 1,
+            snapshot: false,
             drives: Vec::new(),
             serial_ports: Vec::new(),
             devices: Vec::new(),
@@ -110,6 +117,13 @@ impl QemuConfig {
             ]
             .map(String::from),
         );
+        if self.smp > 1 {
+            args.push("-smp".into());
+            args.push(self.smp.to_string());
+        }
+        if self.snapshot {
+            args.push("-snapshot".into());
+        }
         if self.no_reboot {
             args.push("-no-reboot".into());
         }

@@ -169,18 +169,93 @@ fn tampered_root(t: &str, c: &mut Checked) {
     }
 }
 
-/// The tampered package is rejected by name; it never runs.
+/// The package with a changed data block is accepted at start-up and starts; its read of
+/// the big file fails with EIO (dm-verity), it fails, and the runtime names the package
+/// as corrupted. The package with a changed verity superblock is rejected by name and
+/// never runs.
 fn tampered_package(t: &str, c: &mut Checked) {
-    let file = format!("{}-{}.npk: rejected:", spec::TAMPERED, spec::VERSION);
-    match console::lines_with(t, &file).first() {
-        Some(line) => c.notes.push((*line).to_owned()),
-        None => c.problems.push(format!("no line {file:?} on the console")),
-    }
     let id = format!("{}:{}", spec::TAMPERED, spec::VERSION);
-    let lines = console::container_lines(t, &id);
-    if let Some(line) = console::first(&lines, spec::READY) {
+    let file = format!("{}-{}.npk", spec::TAMPERED, spec::VERSION);
+    if let Some(line) = console::lines_with(t, &format!("{file}: rejected:")).first() {
         c.problems
-            .push(format!("the tampered {id} ran: {}", line.text));
+            .push(format!("{id} was refused at start-up: {line}"));
+    }
+    match BootReport::parse(t).and_then(|r| r.container(&id).map(|r| r.outcome.clone())) {
+        // Accepted at start-up: it started, or had already failed when the report came.
+        Some(outcome) if outcome == "started" || outcome.starts_with("failed: ") => {
+            c.notes.push(format!("boot report: {id} {outcome}"))
+        }
+        other => c.problems.push(format!(
+            "boot report: {id} {other:?}, expected started (or failed after it started)"
+        )),
+    }
+    let lines = console::container_lines(t, &id);
+    let read = format!("test-container: read {}: ", spec::BIG_FILE);
+    expect(
+        c,
+        console::first(&lines, &read)
+            // EIO, whatever the C library calls it (musl: `I/O error`).
+            .filter(|l| l.text.ends_with("(os error 5)"))
+            .map(|l| format!("{id}: {}", l.text)),
+        format!(
+            "{id} did not report an I/O error reading {}",
+            spec::BIG_FILE
+        ),
+    );
+    if let Some(line) = console::first(&lines, spec::READ_ALL) {
+        c.problems.push(format!(
+            "{id} read all of {} from a changed image: {}",
+            spec::BIG_FILE,
+            line.text
+        ));
+    }
+    expect(
+        c,
+        console::first(&lines, "ended with")
+            .filter(|l| l.text != "ended with exit code 0")
+            .map(|l| format!("{id}: {}", l.text)),
+        format!("{id} did not fail"),
+    );
+    expect(
+        c,
+        console::first(&lines, "dm-verity found corrupted data in ")
+            .filter(|l| l.text.contains(&file))
+            .map(|l| format!("{id}: {}", l.text)),
+        format!("no line of the runtime naming {file} as corrupted (dm-verity)"),
+    );
+    expect(
+        c,
+        console::lines_with(t, "device-mapper: verity:")
+            .into_iter()
+            .find(|l| l.contains("is corrupted"))
+            .map(str::to_owned),
+        "dm-verity reported no corrupted block".into(),
+    );
+    // The changed superblock: refused at start-up, naming the file.
+    let refused = format!(
+        "{}-{}.npk: rejected:",
+        spec::TAMPERED_SUPERBLOCK,
+        spec::VERSION
+    );
+    expect(
+        c,
+        console::lines_with(t, &refused)
+            .first()
+            .map(|l| (*l).to_owned()),
+        format!("no line {refused:?} on the console"),
+    );
+    let refused_id = format!("{}:{}", spec::TAMPERED_SUPERBLOCK, spec::VERSION);
+    if let Some(line) = console::container_lines(t, &refused_id).first() {
+        c.problems
+            .push(format!("the refused {refused_id} ran: {}", line.text));
+    }
+}
+
+/// `found` as a note, or `missing` as a problem.
+fn expect(c: &mut Checked, found: Option<String>, missing: String) {
+    match found {
+        Some(line) => c.notes.push(line),
+        None => c.problems.push(missing),
     }
 }
 
@@ -392,6 +467,68 @@ mod tests {
         let ran = format!("{refused}[ 4.0] northstar: runtime_core::runtime: started\n");
         let mut c = Checked::default();
         tampered_root(&ran, &mut c);
+        assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    }
+
+    fn tampered_package_transcript() -> String {
+        let mut t = String::from(
+            "[ 5.0] northstar: runtime_core::runtime: /data/system/pkg-d-0.0.1.npk: rejected: \
+             verity superblock has 2305 data blocks, the signed offset says 2304\n",
+        );
+        t.push_str(
+            "[ 6.0] northstar: Startup finished in 1.000s (kernel) + 2.000s (init) = 3.000s\n\
+             [ 6.0] northstar:   at (ms) took (ms)  step\n\
+             [ 6.0] northstar:      1900            container pkg-b:0.0.1 started\n",
+        );
+        t.push_str("[ 6.1] device-mapper: verity: 7:1: data block 1700 is corrupted\n");
+        t.push_str(&events(
+            "pkg-b:0.0.1",
+            &[
+                (6.2, "test-container: read /big: I/O error (os error 5)"),
+                (6.3, "ended with exit code 2"),
+                (
+                    6.3,
+                    "dm-verity found corrupted data in /data/system/pkg-b-0.0.1.npk (a block \
+                     changed after installation); the package must be reinstalled",
+                ),
+            ],
+        ));
+        t
+    }
+
+    #[test]
+    fn a_corrupted_read_passes_only_with_every_line() {
+        let t = tampered_package_transcript();
+        let mut c = Checked::default();
+        tampered_package(&t, &mut c);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        for (line, problem) in [
+            ("(os error 5)", "did not report an I/O error"),
+            ("ended with exit code 2", "did not fail"),
+            (
+                "dm-verity found corrupted data in",
+                "as corrupted (dm-verity)",
+            ),
+            ("data block 1700 is corrupted", "no corrupted block"),
+            ("pkg-d-0.0.1.npk: rejected:", "no line"),
+            ("container pkg-b:0.0.1 started", "expected started"),
+        ] {
+            let cut: String = t
+                .lines()
+                .filter(|l| !l.contains(line))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let mut c = Checked::default();
+            tampered_package(&cut, &mut c);
+            assert!(
+                c.problems.iter().any(|p| p.contains(problem)),
+                "without {line:?}: {:?}",
+                c.problems
+            );
+        }
+        let ran = format!("{t}{}", events("pkg-b:0.0.1", &[(7.0, spec::READ_ALL)]));
+        let mut c = Checked::default();
+        tampered_package(&ran, &mut c);
         assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
     }
 }

@@ -58,6 +58,7 @@ pub(super) fn machine(
     let mut config = QemuConfig::new(&shared.kernel, &images.initrd, &dir.join(log));
     config.cmdline.extend(spec::cmdline(scenario));
     config.cmdline.extend(options.cmdline.iter().cloned());
+    config.smp = options.smp;
     config.drives = vec![
         Drive {
             path: images.root.clone(),
@@ -156,6 +157,11 @@ fn act(
             std::thread::sleep(SETTLE);
         }
         Scenario::Orphans => wait_for_scans(qemu, deadline)?,
+        Scenario::TamperedPackage => {
+            let id = format!("{}:{}", spec::TAMPERED, spec::VERSION);
+            qemu.seen_until(&format!("{id}: ended with"), deadline)?;
+            std::thread::sleep(SETTLE);
+        }
         Scenario::WatchdogFed => {
             // Three watchdog timeouts without a reset.
             let up = Instant::now();
@@ -173,11 +179,12 @@ fn act(
     Ok(())
 }
 
-/// The containers that must start (all but the tampered package).
+/// The containers that must start and keep running (all but the tampered packages).
 pub(super) fn started(scenario: Scenario, containers: &[Container]) -> Vec<&Container> {
+    let tampered = [spec::TAMPERED, spec::TAMPERED_SUPERBLOCK];
     containers
         .iter()
-        .filter(|c| !(scenario == Scenario::TamperedPackage && c.name == spec::TAMPERED))
+        .filter(|c| !(scenario == Scenario::TamperedPackage && tampered.contains(&c.name.as_str())))
         .collect()
 }
 

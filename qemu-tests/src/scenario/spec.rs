@@ -48,8 +48,18 @@ pub const DATA: &str = "/data";
 /// What `app` 0.0.1 of `update-cuts` writes to its persistent data at every start.
 pub const OLD_DATA: &str = "old";
 
-/// The package whose image is tampered with in `tampered-package`.
+/// The package of `tampered-package` with a data block changed after it was installed:
+/// it is accepted at start-up and fails when it reads [`BIG_FILE`].
 pub const TAMPERED: &str = "pkg-b";
+/// The package of `tampered-package` whose verity superblock (its `data_blocks` field) was
+/// changed after signing: refused at start-up, naming the file.
+pub const TAMPERED_SUPERBLOCK: &str = "pkg-d";
+/// An incompressible file of [`BIG_FILE_MIB`] MiB in the image of [`TAMPERED`]; the
+/// changed byte lies in its data, at about 3/4 of the squashfs data area.
+pub const BIG_FILE: &str = "/big";
+pub const BIG_FILE_MIB: usize = 8;
+/// The container's line once it has read [`BIG_FILE`] (it must never come).
+pub const READ_ALL: &str = "read-all";
 
 /// One test container.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,7 +136,17 @@ pub fn containers(scenario: Scenario) -> Vec<Container> {
             })
             .collect(),
         Scenario::TamperedRoot => vec![idle("idle")],
-        Scenario::TamperedPackage => vec![idle("pkg-a"), idle(TAMPERED), idle("pkg-c")],
+        // pkg-b reads its big file before it says ready; its output is discarded.
+        Scenario::TamperedPackage => {
+            let read = format!("read:{BIG_FILE}");
+            let read_all = format!("print:1,{READ_ALL}");
+            vec![
+                idle("pkg-a"),
+                Container::new(TAMPERED, &[&read, &read_all, "sleep-forever"]),
+                idle("pkg-c"),
+                idle(TAMPERED_SUPERBLOCK),
+            ]
+        }
         Scenario::Oom => {
             let alloc = format!("alloc:{OOM_ALLOC_MIB}");
             let survived = format!("print:1,{SURVIVED}");

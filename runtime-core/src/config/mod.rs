@@ -15,6 +15,7 @@ mod spans;
 pub mod units;
 pub mod update;
 mod validate;
+pub mod verify;
 
 pub use api::{ApiConfig, Grant};
 pub use api_tcp::{TcpConfig, TcpGrant};
@@ -22,6 +23,7 @@ pub use error::Error;
 pub use policy::{Allow, Limit, Policy, Sched};
 pub use update::{Health, UpdateConfig};
 pub use validate::valid_repository_name;
+pub use verify::VerifyConfig;
 
 use serde::{Deserialize, Serialize};
 use std::{
@@ -94,6 +96,8 @@ pub struct Config {
     pub api: Option<ApiConfig>,
     /// Update transactions.
     pub update: UpdateConfig,
+    /// Checks of installed packages.
+    pub verify: VerifyConfig,
 }
 
 /// The runtime's reaction to a failed critical container.
@@ -213,6 +217,7 @@ impl Default for Config {
             network: Default::default(),
             api: None,
             update: UpdateConfig::default(),
+            verify: VerifyConfig::default(),
         }
     }
 }

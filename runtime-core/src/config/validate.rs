@@ -82,6 +82,8 @@ pub fn validate(config: &Config) -> Result<(), Problem> {
     }
     check_cgroups(config)?;
     check_update(&config.update)?;
+    super::verify::check(&config.verify)
+        .map_err(|message| problem(key(&["verify", "scrub_interval"]), message))?;
     let devices = &config.devices;
     for (name, path) in [
         ("loop_control", &devices.loop_control),

@@ -4,6 +4,12 @@
 //! Order matters: the child waits on the go pipe until the runtime has placed it in its
 //! cgroup (cgroup v1; on v2 `CLONE_INTO_CGROUP` already did), so no instruction of the
 //! container runs outside its limits.
+//!
+//! Launches run on a [`Pool`] of launcher threads beside the event loop: a clone copies
+//! the runtime's page tables, the most expensive part of a start, and several launches
+//! run at once on several cores. The child of a clone runs only async-signal-safe code
+//! (see `child`), so what the runtime's other threads hold at that moment (the
+//! allocator's locks) does not matter, whichever thread clones.
 
 use super::{
     child::{self, ChildFds},
@@ -14,9 +20,127 @@ use crate::cgroups::ContainerGroup;
 use nix::{fcntl::OFlag, sched::CloneFlags, unistd::pipe2};
 use npk::manifest::Output;
 use std::{
+    collections::VecDeque,
     fs::File,
     os::fd::{AsFd, AsRawFd, OwnedFd},
+    sync::{Arc, Condvar, Mutex, PoisonError},
+    thread::JoinHandle,
 };
+
+/// A launch to run on a launcher thread; it sends its own result back.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// Launcher threads: at most `max`, each spawned when a job finds none idle, taking jobs
+/// from one queue in order until the pool is dropped (which waits for them).
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+    max: usize,
+    threads: Vec<JoinHandle<()>>,
+}
+
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    /// Threads waiting for a job.
+    idle: usize,
+    closed: bool,
+}
+
+impl Pool {
+    pub(crate) fn new(max: usize) -> Pool {
+        Pool {
+            shared: Arc::default(),
+            max: max.max(1),
+            threads: Vec::new(),
+        }
+    }
+
+    /// Run `job` on a launcher thread; on this one when no launcher thread exists and
+    /// none can be spawned.
+    pub(crate) fn run(&mut self, job: Job) {
+        let spawn = {
+            let mut queue = self
+                .shared
+                .queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.jobs.push_back(job);
+            queue.jobs.len() > queue.idle && self.threads.len() < self.max
+        };
+        self.shared.ready.notify_one();
+        if spawn {
+            let shared = self.shared.clone();
+            match std::thread::Builder::new()
+                .name("launcher".into())
+                .spawn(move || serve(&shared))
+            {
+                Ok(thread) => self.threads.push(thread),
+                Err(e) => log::warn!("spawn a launcher thread: {e}"),
+            }
+        }
+        if self.threads.is_empty() {
+            // No thread to take it: run what is queued here.
+            serve_queued(&self.shared);
+        }
+    }
+}
+
+/// A launcher thread: take jobs until the pool is closed.
+fn serve(shared: &Shared) {
+    let mut queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if let Some(job) = queue.jobs.pop_front() {
+            drop(queue);
+            job();
+            queue = shared.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        } else if queue.closed {
+            return;
+        } else {
+            queue.idle = queue.idle.saturating_add(1);
+            queue = shared
+                .ready
+                .wait(queue)
+                .unwrap_or_else(PoisonError::into_inner);
+            queue.idle = queue.idle.saturating_sub(1);
+        }
+    }
+}
+
+/// Run every queued job on the calling thread.
+fn serve_queued(shared: &Shared) {
+    loop {
+        let job = shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .jobs
+            .pop_front();
+        match job {
+            Some(job) => job(),
+            None => return,
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.shared
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+        self.shared.ready.notify_all();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// A launched container process: its init's pid and pidfd and the runtime's ends of its
 /// pipes.
@@ -120,6 +244,9 @@ pub(crate) fn launch(
     // container's init); the child creates the others itself (see `child::run`).
     let namespaces = CloneFlags::CLONE_NEWPID;
     let (pid, pidfd) = northstar_sys::clone::spawn(namespaces.bits(), cgroup.clone_fd(), || {
+        // The thread's name is inherited: a container's init is `northstar`, whichever
+        // launcher thread cloned it.
+        let _ = northstar_sys::clone::set_name(c"northstar");
         child::run(plan, fds)
     })
     .map_err(LaunchError::Clone)?;

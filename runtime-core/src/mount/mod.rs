@@ -6,7 +6,8 @@
 //! for repositories explicitly configured as unverified. Every step has its error
 //! variant naming the package; on every error path the devices created so far are
 //! removed again. [`Mounted::umount`] undoes a mount and checks that the loop device is
-//! really gone.
+//! really gone. [`Mounted::verity_status`] tells whether dm-verity has found corrupted
+//! data in a mounted package since it was mounted.
 //!
 //! Owns: the order of the steps and their cleanup. Does not own: where packages are
 //! mounted (the registry chooses `target`), the package format (`npk`), the ioctls
@@ -243,6 +244,21 @@ impl Mounted {
     /// The dm-verity device's name (verified packages only).
     pub fn dm_name(&self) -> Option<&str> {
         self.dm_name.as_deref()
+    }
+
+    /// Whether dm-verity has found a corrupted block of this package since it was mounted
+    /// (a block changed after the package was installed: its read failed with `EIO`).
+    /// `None` for a development mount, which has no integrity check.
+    pub fn verity_status(&self) -> Result<Option<verity::Status>, Error> {
+        let Some(name) = &self.dm_name else {
+            return Ok(None);
+        };
+        let verity_err = |source| Error::Verity {
+            package: self.package.clone(),
+            source,
+        };
+        let control = Control::open(&self.devices).map_err(verity_err)?;
+        verity::status(&control, name).map(Some).map_err(verity_err)
     }
 
     /// Unmount, remove the dm-verity device and check that the loop device unbound itself.

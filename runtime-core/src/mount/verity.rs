@@ -4,8 +4,10 @@
 //! ([`VerityDevice::from_table`]) for the verified root file system.
 //!
 //! Owns: the device-mapper control device, device names, table parsing, the `/dev/dm-N`
-//! node, and removing the device again on every error path. Does not own the ioctl
-//! encoding (`northstar_sys::dm`), the loop device or the mount.
+//! node, removing the device again on every error path, and reading a device's verity
+//! status ([`status`]: whether dm-verity has found a corrupted block since it was set
+//! up). Does not own the ioctl encoding (`northstar_sys::dm`), the loop device or the
+//! mount.
 
 use super::{
     node::{self, NodeError},
@@ -63,6 +65,19 @@ pub enum Error {
         #[source]
         source: NodeError,
     },
+    #[error("dm device {name}: unexpected verity status {status:?}")]
+    Status { name: String, status: String },
+}
+
+/// What a dm-verity target says about the blocks read through it so far
+/// (`Documentation/admin-guide/device-mapper/verity.rst`, "Status").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// `V`: every block checked so far matched the hash tree.
+    Valid,
+    /// `C`: at least one block did not: its read failed with `EIO` (the kernel logged
+    /// `device-mapper: verity: <major>:<minor>: data block <n> is corrupted`).
+    Corrupted,
 }
 
 /// The open device-mapper control device.
@@ -218,6 +233,39 @@ pub fn remove(control: &Control, name: &str) -> Result<bool, Error> {
     Ok(reply.flags & dm::DEFERRED_REMOVE != 0)
 }
 
+/// The verity status of the device `name` (`DM_TABLE_STATUS`).
+pub fn status(control: &Control, name: &str) -> Result<Status, Error> {
+    let targets = dm::table_status(control.file.as_fd(), name).map_err(|source| Error::Ioctl {
+        name: name.to_string(),
+        source,
+    })?;
+    parse_status(name, &targets)
+}
+
+/// The status of a one-target verity table: its status line starts with `V` or `C`
+/// (then the count of blocks corrected by forward error correction, or `-`).
+pub fn parse_status(name: &str, targets: &[Target]) -> Result<Status, Error> {
+    let unexpected = || Error::Status {
+        name: name.to_string(),
+        status: targets
+            .iter()
+            .map(|t| format!("{} {}", t.kind, t.params))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let [target] = targets else {
+        return Err(unexpected());
+    };
+    if target.kind != "verity" {
+        return Err(unexpected());
+    }
+    match target.params.split_ascii_whitespace().next() {
+        Some("V") => Ok(Status::Valid),
+        Some("C") => Ok(Status::Corrupted),
+        _ => Err(unexpected()),
+    }
+}
+
 /// `northstar-<name>-<version>`; when longer than [`MAX_NAME_LEN`], cut and ended with a
 /// hash of the full name so that different containers keep different names.
 pub fn device_name(name: &str, version: &str) -> String {
@@ -296,6 +344,55 @@ mod tests {
         for bad in ["", "0", "0 80", "x 80 verity 1", "0 y verity 1", "0 80  1"] {
             assert!(parse_table(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn status_lines() {
+        let target = |kind: &str, params: &str| Target {
+            start: 0,
+            length: 80,
+            kind: kind.into(),
+            params: params.into(),
+        };
+        let status = |targets: &[Target]| parse_status("northstar-x-0.0.1", targets);
+        assert_eq!(status(&[target("verity", "V -")]).unwrap(), Status::Valid);
+        assert_eq!(
+            status(&[target("verity", "C -")]).unwrap(),
+            Status::Corrupted
+        );
+        assert_eq!(
+            status(&[target("verity", "C 2")]).unwrap(),
+            Status::Corrupted
+        );
+        assert_eq!(status(&[target("verity", "V")]).unwrap(), Status::Valid);
+        for bad in [
+            vec![],
+            vec![target("verity", "")],
+            vec![target("verity", "X -")],
+            vec![target("verity", "VC -")],
+            vec![target("linear", "V -")],
+            vec![target("verity", "V -"), target("verity", "V -")],
+        ] {
+            let e = status(&bad).unwrap_err();
+            assert!(matches!(e, Error::Status { .. }), "{bad:?}: {e}");
+        }
+        let e = status(&[target("verity", "X -")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dm device northstar-x-0.0.1: unexpected verity status \"verity X -\""
+        );
+    }
+
+    #[test]
+    fn status_needs_device_mapper() {
+        // A /dev/null stand-in for the control device: the ioctl is refused.
+        let control = Control {
+            path: PathBuf::from("/dev/null"),
+            file: File::open("/dev/null").unwrap(),
+        };
+        let e = status(&control, "northstar-x-0.0.1").unwrap_err();
+        assert!(matches!(e, Error::Ioctl { .. }), "{e}");
+        assert!(e.to_string().contains("DM_TABLE_STATUS"), "{e}");
     }
 
     #[test]

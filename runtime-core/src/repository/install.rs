@@ -6,7 +6,7 @@
 //! never has a `.npk` name: it ends in [`TEMP_SUFFIX`], and such files are removed when a
 //! repository is loaded, so a power cut at any moment leaves no half-written package.
 
-use super::{check, Error, Package};
+use super::{check, Depth, Error, Package};
 use crate::id::ContainerId;
 use npk::key::PublicKey;
 use std::{
@@ -104,7 +104,7 @@ pub fn prepare_install(
         source,
     })?;
     drop(file);
-    let package = check(&temp.path, key)?;
+    let package = check(&temp.path, key, Depth::Full)?;
     Ok(Prepared {
         temp,
         dir: dir.to_owned(),
@@ -169,7 +169,7 @@ pub fn adopt_install(
     // page cache) overlap; the package is used only when both succeeded.
     let (synced, checked) = std::thread::scope(|scope| {
         let sync = scope.spawn(|| file.sync_all());
-        let checked = check(&temp.path, key);
+        let checked = check(&temp.path, key, Depth::Full);
         let synced = sync
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the sync thread panicked")));

@@ -2,8 +2,10 @@
 //!
 //! A repository is a directory of `.npk` files with a trusted public key, or, for
 //! development only and when configured so explicitly, without one. Trust is in the types:
-//! [`Package::Signed`] comes only from a keyed repository after the signature and a full
-//! hash check of `fs.img`; [`Package::Development`] only from a repository marked
+//! [`Package::Signed`] comes only from a keyed repository after the signature, the signed
+//! metadata and the verity superblock were checked, and a full hash check of `fs.img` when
+//! it was installed; at start-up its data is left to dm-verity, which checks every block
+//! when it is read ([`Depth`]). [`Package::Development`] comes only from a repository marked
 //! `unverified = true`. A keyed repository never yields a development package.
 //!
 //! Trust does not leak between repositories: a manifest may ask only for what its
@@ -31,7 +33,7 @@ mod repo;
 
 pub use error::Error;
 pub use install::{adopt_install, prepare_install, Limits, Prepared, TEMP_SUFFIX};
-pub use package::{check, Package};
+pub use package::{check, Depth, Package};
 pub use registry::Registry;
 pub use repo::Repository;
 

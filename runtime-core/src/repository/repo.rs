@@ -8,6 +8,7 @@
 use super::{
     check,
     install::{sync_dir, Limits, Prepared, TEMP_SUFFIX},
+    package::Depth,
     Error, Package, Rejected,
 };
 use crate::{
@@ -140,10 +141,12 @@ impl Repository {
     }
 
     /// Scan the directory (start-up): remove temporary files of interrupted installs, then
-    /// check every `*.npk` file in name order and add those that pass. A package that
-    /// fails its check, is a duplicate or exceeds a limit is left on disk and returned as
-    /// [`Rejected`] for the caller to report. Replaces what was loaded before. Reads every
-    /// package in full (signed packages are hash-checked): run it off the event loop.
+    /// check every `*.npk` file ([`Depth::Metadata`]: signature, signed metadata and verity
+    /// superblock, a few KiB each; their blocks were checked when they were installed and
+    /// dm-verity checks them on read), several at a time, and add those that pass in name
+    /// order. A package that fails its check, is a duplicate or exceeds a limit is left on
+    /// disk and returned as [`Rejected`] for the caller to report. Replaces what was loaded
+    /// before.
     pub fn load_all(&mut self) -> Result<Vec<Rejected>, Error> {
         self.packages.clear();
         let dir = self.config.dir.clone();
@@ -182,9 +185,8 @@ impl Repository {
             sync_dir(&dir)?;
         }
         candidates.sort();
-        for path in candidates {
-            let added = check(&path, self.key.as_ref()).and_then(|package| self.add(package));
-            if let Err(error) = added {
+        for (path, checked) in check_all(candidates, self.key.as_ref()) {
+            if let Err(error) = checked.and_then(|package| self.add(package)) {
                 rejected.push(Rejected { path, error });
             }
         }
@@ -333,6 +335,59 @@ impl Repository {
     pub(super) fn forget(&mut self, id: &ContainerId) -> Option<Package> {
         self.packages.remove(id).map(|e| e.package)
     }
+}
+
+/// The most threads that check packages at once at start-up: a check is mostly an ed25519
+/// verification and a few small reads, so more threads than cores gain nothing but memory.
+const CHECK_THREADS: usize = 8;
+
+/// Check `paths` at [`Depth::Metadata`] on up to one thread per core (at most
+/// [`CHECK_THREADS`]), each thread taking the next unchecked path; the results in the
+/// order of `paths`. One thread, or a failed spawn, checks on the calling thread.
+fn check_all(
+    paths: Vec<PathBuf>,
+    key: Option<&PublicKey>,
+) -> Vec<(PathBuf, Result<Package, Error>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(CHECK_THREADS)
+        .min(paths.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<Package, Error>>>> =
+        paths.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let work = || loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (Some(path), Some(slot)) = (paths.get(i), results.get(i)) else {
+            return;
+        };
+        let checked = check(path, key, Depth::Metadata);
+        if let Ok(mut slot) = slot.lock() {
+            *slot = Some(checked);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            if std::thread::Builder::new()
+                .name("check".into())
+                .spawn_scoped(scope, work)
+                .is_err()
+            {
+                break;
+            }
+        }
+        work();
+    });
+    paths
+        .into_iter()
+        .zip(results)
+        .map(|(path, slot)| {
+            let checked = slot.into_inner().ok().flatten().unwrap_or_else(|| {
+                // Only if a checking thread died: check it here.
+                check(&path, key, Depth::Metadata)
+            });
+            (path, checked)
+        })
+        .collect()
 }
 
 /// Open the committed file again, so the package carries its final path. It must be the

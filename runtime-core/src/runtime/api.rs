@@ -81,6 +81,9 @@ pub enum Request {
         name: String,
         enabled: Option<bool>,
     },
+    /// Check installed packages in full on a worker thread: `id` (`None`: every one).
+    /// Answered with [`Response::Verified`] once all of them are checked.
+    Verify { id: Option<ContainerId> },
 }
 
 /// How an update transaction checks the new versions; `None`: the configuration's
@@ -147,6 +150,17 @@ pub enum Response {
     Committed {
         ids: Vec<ContainerId>,
     },
+    /// The packages checked by a `Verify`, ordered by repository and container.
+    Verified(Vec<Verified>),
+}
+
+/// How the full check of one installed package ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    pub id: ContainerId,
+    pub repository: String,
+    /// The management protocol's outcome: ok, development, or failed with the reason.
+    pub result: northstar_api::CheckResult,
 }
 
 /// One container in detail (`Request::Inspect`).
@@ -249,6 +263,12 @@ pub enum Notification {
     Ready {
         id: ContainerId,
     },
+    /// A periodic check found a package that no longer matches what was signed.
+    VerifyFailed {
+        id: ContainerId,
+        repository: String,
+        error: String,
+    },
 }
 
 /// Why a request failed.
@@ -305,6 +325,9 @@ pub enum RequestError {
     /// `name` is in several repositories: the request must name one.
     #[error("{0}: in several repositories; name one")]
     Ambiguous(String),
+    /// The runtime cannot take this now (too many checks of packages waiting).
+    #[error("busy: {0}")]
+    Busy(String),
     /// An update of a container name that has no installed version (use install).
     #[error("{0}: not installed; install a first version")]
     NotInstalled(String),

@@ -219,6 +219,7 @@ pub(crate) fn exit(state: &mut State, id: &ContainerId) {
         status,
         oom,
     });
+    super::corruption::ended(state, id, status, &process.resources);
     let manifest = state.registry.get(id).map(|p| p.manifest().clone());
     // A container an update transaction checks or stops is the transaction's: no restart,
     // no critical reaction (a rollback comes first). So is every one at a shutdown.
@@ -238,6 +239,7 @@ pub(crate) fn exit(state: &mut State, id: &ContainerId) {
 
 /// A critical container failed: tell subscribers; the owner of the runtime reacts.
 pub(crate) fn critical_failure(state: &mut State, id: &ContainerId, reason: String) {
+    let reason = super::corruption::reason(state, id, reason);
     log::error!("{id}: critical container failed: {reason}");
     state.critical = Some((id.clone(), reason.clone()));
     state.notify(Notification::Critical {

@@ -1,5 +1,6 @@
 //! A container's lifecycle as a pure state machine: [`Lifecycle::on`] takes what happened
-//! ([`Input`]: a start or stop request, the launch, the exec report, the exit, the clock)
+//! ([`Input`]: a start or stop request, the launch's result, the exec report, the exit,
+//! the clock)
 //! and returns what to do ([`Effect`]: launch, signal, answer the parked requests, notify,
 //! react to a critical failure). The phase is explicit ([`Phase`]) instead of implied by
 //! which fields of a process happen to be set. The event loop (events.rs, requests.rs)
@@ -16,6 +17,9 @@ use std::time::{Duration, Instant};
 pub(crate) enum Phase {
     /// No process and no restart scheduled.
     Stopped,
+    /// The launch is in flight on a launcher thread: no pid yet. `stop`: a stop was asked
+    /// for meanwhile; the process is killed as soon as it exists.
+    Launching { stop: bool },
     /// The process exists; its program has not executed yet.
     Starting,
     /// The program runs.
@@ -29,11 +33,15 @@ pub(crate) enum Phase {
 }
 
 impl Phase {
-    /// Whether a process exists.
+    /// Whether a process exists or is being launched (and will report its exit).
     pub(crate) fn alive(self) -> bool {
         matches!(
             self,
-            Phase::Starting | Phase::Running | Phase::Failed | Phase::Stopping { .. }
+            Phase::Launching { .. }
+                | Phase::Starting
+                | Phase::Running
+                | Phase::Failed
+                | Phase::Stopping { .. }
         )
     }
 }
@@ -78,7 +86,8 @@ pub(crate) enum Refusal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Effect {
     /// Create the process (with the arguments of the last explicit start); answered by
-    /// [`Input::Launched`] or [`Input::LaunchFailed`].
+    /// [`Input::Launched`] or [`Input::LaunchFailed`], at once or when the launcher thread
+    /// is done.
     Launch,
     /// Signal the container's init (it passes the signal to every process of the
     /// container; SIGKILL ends them all).
@@ -118,6 +127,9 @@ pub(crate) struct Lifecycle {
     pub started: Option<Instant>,
     /// The current run was asked to stop (it is never restarted).
     stop_asked: bool,
+    /// The current run's start requests were answered (its program executed, or the
+    /// start failed); otherwise its exit answers them.
+    answered: bool,
 }
 
 impl Default for Lifecycle {
@@ -129,6 +141,7 @@ impl Default for Lifecycle {
             last_exit: None,
             started: None,
             stop_asked: false,
+            answered: false,
         }
     }
 }
@@ -153,32 +166,59 @@ impl Lifecycle {
                 } else {
                     self.restarts = self.restarts.saturating_add(1);
                 }
-                self.phase = Starting;
+                self.phase = Launching { stop: false };
                 self.stop_asked = false;
+                self.answered = false;
                 vec![Effect::Launch]
             }
             (_, Input::Start { .. }) => vec![Effect::Refuse(Refusal::Running)],
-            (Starting, Input::Launched { now }) => {
+            (Launching { stop: false }, Input::Launched { now }) => {
+                self.phase = Starting;
                 self.started = Some(now);
                 Vec::new()
             }
-            (Starting, Input::LaunchFailed(error)) => {
+            // Stopped during the flight: nothing of the program ran, so no grace period.
+            (Launching { stop: true }, Input::Launched { now }) => {
+                self.phase = Stopping {
+                    kill_at: now.checked_add(KILLED_WAIT).unwrap_or(now),
+                };
+                self.started = Some(now);
+                vec![Effect::Signal(libc::SIGKILL)]
+            }
+            (Launching { stop }, Input::LaunchFailed(error)) => {
                 self.phase = Stopped;
-                vec![
+                self.answered = true;
+                let mut effects = vec![
                     Effect::NotifyFailed(error.clone()),
                     Effect::AnswerStart(Err(error)),
-                ]
+                ];
+                if stop {
+                    effects.push(Effect::AnswerStop(None));
+                }
+                effects
             }
             (Starting, Input::Executed) => {
                 self.phase = Running;
+                self.answered = true;
                 vec![Effect::NotifyStarted, Effect::AnswerStart(Ok(()))]
+            }
+            (Stopping { .. }, Input::Executed) if !self.answered => {
+                self.answered = true;
+                vec![Effect::AnswerStart(Ok(()))]
             }
             (Starting, Input::ExecFailed(error)) => {
                 self.phase = Failed;
+                self.answered = true;
                 vec![
                     Effect::NotifyFailed(error.clone()),
                     Effect::AnswerStart(Err(error)),
                 ]
+            }
+            // Being stopped: the parked start requests learn the outcome, subscribers do not
+            // (they learn of the exit).
+            (Stopping { .. }, Input::ExecFailed(error)) if !self.answered => {
+                self.answered = true;
+                vec![Effect::AnswerStart(Err(error))]
             }
             (Starting | Running | Failed, Input::Stop { now, grace }) => {
                 self.phase = Stopping {
@@ -191,6 +231,12 @@ impl Lifecycle {
                     libc::SIGTERM
                 };
                 vec![Effect::Signal(signal)]
+            }
+            // The launch is in flight: the stop waits for the pid.
+            (Launching { .. }, Input::Stop { .. }) => {
+                self.phase = Launching { stop: true };
+                self.stop_asked = true;
+                Vec::new()
             }
             // Already stopping: the earlier deadline wins.
             (Stopping { kill_at }, Input::Stop { now, grace }) => {
@@ -240,8 +286,9 @@ impl Lifecycle {
     ) -> Vec<Effect> {
         let stopped = self.stop_asked;
         let mut effects = Vec::new();
-        if let Phase::Starting = self.phase {
-            // Ended before its exec report was read: the start failed.
+        if !self.answered {
+            // Ended before its exec report was read (or stopped before): the start failed.
+            self.answered = true;
             let error = format!("ended with {status} before its program ran");
             effects.push(Effect::AnswerStart(Err(error)));
         }

@@ -11,6 +11,7 @@
 mod active;
 pub mod api;
 mod console;
+mod corruption;
 mod data;
 mod events;
 #[cfg(feature = "fuzzing")]
@@ -24,16 +25,19 @@ mod requests;
 mod restart;
 mod snapshot;
 mod start;
+mod startup;
 mod state;
 mod supervisor;
 mod update;
+mod verify;
 
 pub use api::{
     ContainerInfo, ContainerState, Inspection, Notification, ProcessInfo, Request, RequestError,
-    Response, UpdateOptions,
+    Response, UpdateOptions, Verified,
 };
 pub use console::{ConsoleHandOver, ConsolePort};
 pub use start::StartError;
+pub use startup::{Phase, Phases};
 pub use state::Answer;
 
 use crate::{
@@ -44,7 +48,6 @@ use crate::{
     wake::{wake_queue, WakeReceiver, WakeSender},
 };
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollTimeout};
-use npk::manifest::Autostart;
 use state::{Reply, Source, State};
 use std::{
     sync::mpsc::{self, Receiver, Sender},
@@ -100,6 +103,10 @@ pub(crate) enum Message {
         options: api::UpdateOptions,
         reply: Reply,
     },
+    /// The worker checking installed packages reports one, or the end.
+    Verify(verify::Progress),
+    /// A launcher thread cloned a container process (or failed to).
+    Launched(Box<start::Landed>),
 }
 
 /// A way back into the loop for worker threads.
@@ -169,9 +176,16 @@ impl Requester {
 pub struct Handle {
     requester: Requester,
     thread: Option<JoinHandle<Result<(), Error>>>,
+    phases: Phases,
 }
 
 impl Handle {
+    /// The phases of the start-up so far (`registry`, `setup`, `mounts`, `starts`, in the
+    /// order they ended; the last two end on the loop's thread after the start returned).
+    pub fn startup(&self) -> Vec<Phase> {
+        self.phases.get()
+    }
+
     /// Send a request and wait for its answer.
     pub fn request(&self, request: Request) -> Result<Response, RequestError> {
         self.requester.request(request)
@@ -245,6 +259,8 @@ fn launch(
     console: Option<ConsolePort>,
 ) -> Result<Handle, Error> {
     {
+        let phases = Phases::default();
+        let begin = Instant::now();
         let (registry, rejected) = Registry::load(&config)?;
         for r in &rejected {
             log::warn!(
@@ -267,6 +283,8 @@ fn launch(
         }
         data::migrate(&config.data_dir, &registry);
         let active = active::Active::load(&config.data_dir, &active::installed(&registry));
+        phases.record("registry", begin);
+        let begin = Instant::now();
         let hierarchy = Hierarchy::detect(&config.cgroups.root)?;
         let mut cgroups = RuntimeGroup::create(hierarchy, &config.cgroups.name)?;
         cgroups.set_defaults(Defaults::from_config(&config.cgroups));
@@ -300,9 +318,11 @@ fn launch(
         state
             .watch(inbox.fd(), Source::Wake)
             .map_err(os("watch eventfd"))?;
+        phases.record("setup", begin);
+        let loop_phases = phases.clone();
         let thread = std::thread::Builder::new()
             .name("northstar".into())
-            .spawn(move || run(state, inbox))
+            .spawn(move || run(state, inbox, loop_phases))
             .map_err(|source| Error::Os {
                 what: "spawn the event loop thread",
                 source,
@@ -310,58 +330,13 @@ fn launch(
         Ok(Handle {
             requester: Requester { queue },
             thread: Some(thread),
+            phases,
         })
-    }
-}
-
-/// Mount every package of the repositories marked `mount_on_start`.
-fn mount_on_start(state: &mut State) {
-    let ids: Vec<_> = state
-        .registry
-        .iter()
-        .filter(|(repository, _)| {
-            state
-                .config
-                .repositories
-                .get(*repository)
-                .is_some_and(|r| r.mount_on_start)
-        })
-        .map(|(_, p)| p.id())
-        .collect();
-    for id in ids {
-        if let Err(e) = start::mount_image(state, &id, &id) {
-            log::warn!("{}", requests::error_chain(&e));
-        }
-    }
-}
-
-/// Start the active version of each container whose manifest asks for it, unless the
-/// operator disabled it.
-fn autostart(state: &mut State) {
-    let ids: Vec<_> = state
-        .registry
-        .iter()
-        .filter(|(repository, p)| {
-            let manifest = p.manifest();
-            manifest.autostart.is_some()
-                && state
-                    .active
-                    .autostarts(repository, manifest.name.as_str(), &manifest.version)
-        })
-        .map(|(_, p)| (p.id(), p.manifest().autostart))
-        .collect();
-    for (id, kind) in ids {
-        // A failed launch is logged and told by the lifecycle.
-        if let Err(error) = supervisor::start(state, &id, (None, None), None) {
-            if kind == Some(Autostart::Critical) {
-                events::critical_failure(state, &id, error);
-            }
-        }
     }
 }
 
 /// The event loop.
-fn run(mut state: State, inbox: WakeReceiver<Message>) -> Result<(), Error> {
+fn run(mut state: State, inbox: WakeReceiver<Message>, phases: Phases) -> Result<(), Error> {
     // Subscriptions sent before the loop began see the start-up; requests sent before it
     // are handled after it.
     let mut early = Vec::new();
@@ -372,12 +347,13 @@ fn run(mut state: State, inbox: WakeReceiver<Message>) -> Result<(), Error> {
         }
     }
     update::resume(&mut state);
-    mount_on_start(&mut state);
-    autostart(&mut state);
+    startup::run(&mut state, &phases);
     for message in early {
         handle(&mut state, message);
     }
     let mut events = [EpollEvent::empty(); 64];
+    // Messages taken from the queue and not handled yet (see `serve`).
+    let mut queued = std::collections::VecDeque::new();
     loop {
         if let Some(replies) = state.shutdown.as_ref() {
             if !state.any_running() {
@@ -386,6 +362,7 @@ fn run(mut state: State, inbox: WakeReceiver<Message>) -> Result<(), Error> {
             }
         }
         let timeout = match state.next_deadline() {
+            _ if !queued.is_empty() => EpollTimeout::ZERO,
             None => EpollTimeout::NONE,
             Some(deadline) => {
                 let ms = deadline
@@ -404,11 +381,7 @@ fn run(mut state: State, inbox: WakeReceiver<Message>) -> Result<(), Error> {
                 continue;
             };
             match source {
-                Source::Wake => {
-                    for message in inbox.drain() {
-                        handle(&mut state, message);
-                    }
-                }
+                Source::Wake => queued.extend(inbox.drain()),
                 Source::Exec(id) => events::exec(&mut state, &id),
                 Source::Exit(id) => events::exit(&mut state, &id),
                 Source::Output(id, stream) => events::output(&mut state, &id, stream),
@@ -416,7 +389,31 @@ fn run(mut state: State, inbox: WakeReceiver<Message>) -> Result<(), Error> {
                 Source::Notify(id) => notify::readable(&mut state, &id),
             }
         }
-        events::timers(&mut state, Instant::now());
+        serve(&mut state, &mut queued);
+        let now = Instant::now();
+        events::timers(&mut state, now);
+        verify::timers(&mut state, now);
+    }
+}
+
+/// Messages handled per turn of the loop, besides the launches that came back.
+const BATCH: usize = 8;
+
+/// Handle the launches that came back (they lead to the exec reports), then at most
+/// [`BATCH`] other messages in order: a flood of requests does not hold back the exec and
+/// exit events that become ready meanwhile; the loop comes back for the rest at once.
+fn serve(state: &mut State, queued: &mut std::collections::VecDeque<Message>) {
+    let mut rest = std::collections::VecDeque::with_capacity(queued.len());
+    for message in queued.drain(..) {
+        match message {
+            Message::Launched(landed) => supervisor::landed(state, *landed),
+            other => rest.push_back(other),
+        }
+    }
+    *queued = rest;
+    let n = BATCH.min(queued.len());
+    for message in queued.drain(..n) {
+        handle(state, message);
     }
 }
 
@@ -437,6 +434,8 @@ fn handle(state: &mut State, message: Message) {
             options,
             reply,
         } => update::prepared(state, repository, result, options, reply),
+        Message::Verify(progress) => verify::progress(state, progress),
+        Message::Launched(landed) => supervisor::landed(state, *landed),
     }
 }
 

@@ -55,6 +55,7 @@ pub(crate) fn handle(state: &mut State, request: Request, reply: Reply) {
         request @ (Request::Update { .. } | Request::Rollback { .. } | Request::Enable { .. }) => {
             return super::update::request(state, request, reply)
         }
+        Request::Verify { id } => return super::verify::request(state, id, reply),
     };
     let _ = reply.send(answer);
 }
@@ -179,13 +180,9 @@ fn kill(state: &mut State, id: &ContainerId, signal: i32) -> Result<Response, Re
         .map_err(|e| RequestError::Failed(format!("{id}: signal {signal}: {e}")))
 }
 
-/// Whether a running container uses `id` (itself, or as a resource).
+/// Whether a running (or launching) container uses `id` (itself, or as a resource).
 fn in_use(state: &State, id: &ContainerId) -> bool {
-    state.containers.iter().any(|(cid, c)| {
-        c.process
-            .as_ref()
-            .is_some_and(|p| cid == id || p.resources.contains(id))
-    })
+    state.containers.iter().any(|(cid, c)| c.uses(cid, id))
 }
 
 /// The active version of a container whose resource mount resolves to `id`, if any: a

@@ -17,9 +17,15 @@
 //! 6. `cgroup`: the container's cgroup with its limits (before the process exists).
 //! 7. `network`: the namespace to join, if named.
 //! 8. `plan`: every string, path, mount, id, limit and the seccomp BPF (before the clone).
-//! 9. `launch`: clone into the namespaces and cgroup, then release the child.
-//! 10. `watch`: the event loop learns of the process's exec, exit and output, and reads
-//!     its notify socket.
+//! 9. `launch`: clone into the namespaces and cgroup, then release the child. This step
+//!    runs on a launcher thread ([`Launch::run`]; it needs nothing of the state), so the
+//!    loop prepares the next start, and serves events, while the kernel copies the
+//!    runtime's page tables; its result comes back to the loop as a message.
+//! 10. `watch` ([`land`]): the event loop learns of the process's exec, exit and output,
+//!     reads its notify socket, and hands the console connection over.
+//!
+//! Steps 1 to 8 are [`prepare`]; a failure there is returned at once, one of step 9 or 10
+//! when the launch comes back.
 
 // Errors carry the container and the image by value so each message is complete; a start
 // is not a hot path, so their size does not matter.
@@ -40,7 +46,7 @@ use crate::{
 };
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use npk::manifest::{Manifest, Mount, Network};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::{
     collections::BTreeMap,
     ffi::CString,
@@ -140,13 +146,81 @@ pub enum StartError {
     },
 }
 
-/// Start `id`; on success the process exists and the loop watches it.
-pub(crate) fn start(
+/// What the loop keeps of a start while its launch is in flight.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    args: Option<Vec<String>>,
+    env: Option<BTreeMap<String, String>>,
+    selinux: Option<SelinuxStatus>,
+    /// The serving end of the console connection and the manifest's `console`.
+    console: Option<(OwnedFd, npk::manifest::Console)>,
+    /// The notify socket and its path, and the watchdog interval.
+    notify: Option<(OwnedFd, PathBuf)>,
+    watchdog: Option<Duration>,
+    /// Whether stdout and stderr are relayed (`io: inherit`).
+    relay: [bool; 2],
+    /// Images of the resources this run uses.
+    pub resources: Vec<ContainerId>,
+    mount_targets: Vec<String>,
+}
+
+/// The launch of a start (step 9), for a launcher thread: it needs nothing of the state.
+pub(crate) struct Launch {
+    id: ContainerId,
+    plan: plan::Plan,
+    cgroup: crate::cgroups::ContainerGroup,
+    io: npk::manifest::Io,
+    /// Handed to the program as fd 3, 4, ...
+    pass: Vec<OwnedFd>,
+}
+
+/// A launch that ran: the process with its cgroup, or why there is none (its cgroup is
+/// removed then).
+pub(crate) struct Landed {
+    pub id: ContainerId,
+    result: Result<(launch::Launched, crate::cgroups::ContainerGroup), LaunchError>,
+}
+
+impl Launch {
+    /// Clone the process into its namespaces and cgroup and release it.
+    pub(crate) fn run(self) -> Landed {
+        let Launch {
+            id,
+            plan,
+            cgroup,
+            io,
+            pass,
+        } = self;
+        let result = match launch::launch(&plan, &cgroup, io.stdout, io.stderr, &pass) {
+            Ok(launched) => Ok((launched, cgroup)),
+            Err(e) => {
+                let _ = cgroup.destroy();
+                Err(e)
+            }
+        };
+        Landed { id, result }
+    }
+}
+
+impl Landed {
+    /// End a process launched for a start that is gone (the loop had no flight for it).
+    pub(crate) fn discard(self) {
+        if let Ok((launched, cgroup)) = self.result {
+            let _ = northstar_sys::clone::pidfd_signal(launched.pidfd.as_fd(), libc::SIGKILL);
+            let _ = northstar_sys::clone::pidfd_wait(launched.pidfd.as_fd());
+            let _ = cgroup.destroy();
+        }
+    }
+}
+
+/// Steps 1 to 8 of a start of `id`, on the loop: what a launcher thread needs for step 9
+/// and what the loop keeps until it is done ([`land`]).
+pub(crate) fn prepare(
     state: &mut State,
     id: &ContainerId,
     args: Option<Vec<String>>,
     env: Option<BTreeMap<String, String>>,
-) -> Result<i32, StartError> {
+) -> Result<(Launch, Flight), StartError> {
     let manifest = lookup(state, id)?;
     let (resources, used) = resolve_resources(state, id, &manifest)?;
     let selinux = selinux(state, id, &manifest)?;
@@ -177,7 +251,7 @@ pub(crate) fn start(
             source,
         })?;
     let net = network(state, id, &manifest)?;
-    let mut plan = plan::build(plan::Input {
+    let built = plan::build(plan::Input {
         manifest: &manifest,
         root: &root,
         resources: &resources,
@@ -195,11 +269,17 @@ pub(crate) fn start(
             .map(|_| socket_names.len().saturating_add(3)),
         args: args.as_deref(),
         env: env.as_ref(),
-    })
-    .map_err(|source| StartError::Plan {
-        id: id.clone(),
-        source,
-    })?;
+    });
+    let mut plan = match built {
+        Ok(plan) => plan,
+        Err(source) => {
+            let _ = cgroup.destroy();
+            return Err(StartError::Plan {
+                id: id.clone(),
+                source,
+            });
+        }
+    };
     let (context, selinux) = selinux.unzip();
     plan.selinux = context.flatten();
     let io = manifest.io.clone().unwrap_or_default();
@@ -214,40 +294,62 @@ pub(crate) fn start(
         .map(|(_, fd)| fd)
         .chain(console_child)
         .collect();
-    let launched = match launch::launch(&plan, &cgroup, io.stdout, io.stderr, &pass) {
-        Ok(launched) => launched,
-        Err(source) => {
-            let _ = cgroup.destroy();
-            return Err(StartError::Launch {
-                id: id.clone(),
-                source,
-            });
-        }
+    let flight = Flight {
+        args,
+        env,
+        selinux,
+        // Handed over only where a port takes it (`console` made none otherwise).
+        console: console_server.zip(manifest.console.clone()),
+        notify,
+        watchdog: manifest
+            .watchdog
+            .as_ref()
+            .map(|w| Duration::from_millis(w.interval_ms)),
+        relay: [io.stdout, io.stderr].map(|o| o == npk::manifest::Output::Inherit),
+        resources: used,
+        mount_targets: plan.mounts.iter().map(|op| op.target()).collect(),
     };
+    let launch = Launch {
+        id: id.clone(),
+        plan,
+        cgroup,
+        io,
+        pass,
+    };
+    Ok((launch, flight))
+}
+
+/// Step 10 of a start whose launch ran: hand over the console, watch the process and its
+/// notify socket. On success the process exists and the loop watches it.
+pub(crate) fn land(state: &mut State, flight: Flight, landed: Landed) -> Result<i32, StartError> {
+    let id = &landed.id;
+    let (launched, cgroup) = landed.result.map_err(|source| StartError::Launch {
+        id: id.clone(),
+        source,
+    })?;
     let pid = launched.pid;
-    if let (Some(fd), Some(port), Some(console)) =
-        (console_server, &state.console, manifest.console.clone())
-    {
+    if let (Some((fd, console)), Some(port)) = (flight.console, &state.console) {
         port(super::console::ConsoleHandOver {
             id: id.clone(),
             console,
             fd,
         });
     }
-    let mount_targets = plan.mounts.iter().map(|op| op.target()).collect();
-    let relay = [io.stdout, io.stderr].map(|o| o == npk::manifest::Output::Inherit);
-    watch(state, id, launched, relay, cgroup, used, mount_targets).map_err(|source| {
-        StartError::Watch {
-            id: id.clone(),
-            source,
-        }
+    watch(
+        state,
+        id,
+        launched,
+        flight.relay,
+        cgroup,
+        flight.resources,
+        flight.mount_targets,
+    )
+    .map_err(|source| StartError::Watch {
+        id: id.clone(),
+        source,
     })?;
-    if let Some((fd, path)) = notify {
-        let watchdog = manifest
-            .watchdog
-            .as_ref()
-            .map(|w| Duration::from_millis(w.interval_ms));
-        super::notify::watch(state, id, fd, path, watchdog).map_err(|source| {
+    if let Some((fd, path)) = flight.notify {
+        super::notify::watch(state, id, fd, path, flight.watchdog).map_err(|source| {
             StartError::Watch {
                 id: id.clone(),
                 source,
@@ -255,9 +357,9 @@ pub(crate) fn start(
         })?;
     }
     let container = state.container(id);
-    container.args = args;
-    container.env = env;
-    container.selinux = selinux;
+    container.args = flight.args;
+    container.env = flight.env;
+    container.selinux = flight.selinux;
     Ok(pid)
 }
 

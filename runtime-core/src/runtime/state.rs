@@ -140,8 +140,10 @@ pub(crate) struct Container {
     pub start_replies: Vec<Reply>,
     /// Replies waiting for the container to end.
     pub stop_replies: Vec<Reply>,
-    /// The arguments of the start being launched (`None`: those of the last one).
-    pub launch: Option<super::supervisor::Args>,
+    /// The start being launched (`None`: a restart, with the arguments of the last one).
+    pub launch: Option<super::supervisor::Pending>,
+    /// What the loop keeps of a start whose launch is in flight on a launcher thread.
+    pub flight: Option<super::supervisor::Flight>,
     pub output: Ring,
     pub log_limit: RateLimit,
     /// Arguments and environment of the last explicit start, reused by restarts.
@@ -159,6 +161,7 @@ impl Container {
             start_replies: Vec::new(),
             stop_replies: Vec::new(),
             launch: None,
+            flight: None,
             output: Ring::new(usize::try_from(log_buffer).unwrap_or(usize::MAX)),
             log_limit: RateLimit::new(LOG_LINES_PER_SEC),
             args: None,
@@ -170,12 +173,23 @@ impl Container {
     pub(crate) fn state(&self) -> ContainerState {
         match self.life.phase {
             Phase::Stopped => ContainerState::Stopped,
-            Phase::Starting => ContainerState::Starting,
+            Phase::Launching { .. } | Phase::Starting => ContainerState::Starting,
             // A failed start is running until its process has ended.
             Phase::Running | Phase::Failed => ContainerState::Running,
             Phase::Stopping { .. } => ContainerState::Stopping,
             Phase::Restarting { .. } => ContainerState::Restarting,
         }
+    }
+
+    /// Whether the current run (`own` is this container) uses the image `image`: its own,
+    /// or a resource, also while its launch is in flight.
+    pub(crate) fn uses(&self, own: &ContainerId, image: &ContainerId) -> bool {
+        let resources = match (&self.process, &self.flight) {
+            (Some(p), _) => &p.resources,
+            (None, Some(f)) => &f.start.resources,
+            (None, None) => return false,
+        };
+        own == image || resources.contains(image)
     }
 }
 
@@ -210,6 +224,10 @@ pub(crate) struct State {
     pub relay: Relay,
     /// The update transaction under way.
     pub update: super::update::Updates,
+    /// The threads that clone container processes, started on the first launch.
+    launcher: Option<crate::container::launch::Pool>,
+    /// Checks of installed packages: the running one, those waiting, the next scrub.
+    pub verify: super::verify::Verifier,
 }
 
 impl State {
@@ -222,6 +240,7 @@ impl State {
         last_cap: u32,
         worker: super::Worker,
     ) -> State {
+        let verify = super::verify::Verifier::new(config.verify.scrub_interval, Instant::now());
         State {
             config,
             registry,
@@ -243,7 +262,17 @@ impl State {
             console: None,
             relay: Relay::default(),
             update: Default::default(),
+            launcher: None,
+            verify,
         }
+    }
+
+    /// The launcher threads: as many as there are CPUs, at least two.
+    pub(crate) fn launcher(&mut self) -> &mut crate::container::launch::Pool {
+        self.launcher.get_or_insert_with(|| {
+            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+            crate::container::launch::Pool::new(cpus.max(2))
+        })
     }
 
     /// Watch `fd` for input; returns its token.
@@ -293,12 +322,15 @@ impl State {
             })
             .flatten()
             .chain(self.update.deadline())
+            .chain(self.verify.deadline())
             .min()
     }
 
-    /// Whether any container process is alive.
+    /// Whether any container process is alive or being launched.
     pub(crate) fn any_running(&self) -> bool {
-        self.containers.values().any(|c| c.process.is_some())
+        self.containers
+            .values()
+            .any(|c| c.process.is_some() || c.flight.is_some())
     }
 
     /// The stop grace period for a request.

@@ -3,16 +3,22 @@
 //! signal, replies, notifications, the critical reaction). The decisions are the
 //! lifecycle's (`lifecycle.rs`); this module only has the process, the replies and the
 //! subscribers at hand.
+//!
+//! A launch prepares the start on the loop (`start::prepare`), clones on a launcher thread
+//! and comes back as [`super::Message::Launched`] ([`landed`]); the lifecycle is in
+//! `Launching` meanwhile.
 
 use super::{
     api::{Notification, RequestError, Response},
-    lifecycle::{Effect, Input, Refusal},
+    lifecycle::{Effect, Input, Phase, Refusal},
     requests::error_chain,
     start,
     state::{Reply, State},
+    Message,
 };
 use crate::id::ContainerId;
 use northstar_sys::clone::pidfd_signal;
+use npk::manifest::Autostart;
 use std::{
     collections::BTreeMap,
     os::fd::AsFd,
@@ -22,17 +28,88 @@ use std::{
 /// The arguments and environment of an explicit start (`None`: the manifest's).
 pub(crate) type Args = (Option<Vec<String>>, Option<BTreeMap<String, String>>);
 
+/// An explicit start about to be launched.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub args: Args,
+    /// Its caller reacts to a failed launch (autostart, an update transaction: not a
+    /// request); a launch that fails on a launcher thread gets the same reaction.
+    pub react: bool,
+}
+
+/// A start whose launch is in flight.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    pub start: start::Flight,
+    /// As [`Pending::react`].
+    pub react: bool,
+}
+
 /// Start `id`: an explicit start (a request, autostart, an update) with `args`, answered
-/// through `reply` once the program runs (or at once when refused). The error of a launch
-/// that failed before a process existed is returned too, for callers that react to it.
+/// through `reply` once the program runs (or at once when refused). The error of a start
+/// that failed before its launch is returned, for callers that react to it (those without
+/// a `reply`); a launch that fails later on its launcher thread gets their reaction here:
+/// the critical reaction for a critical container no update transaction owns, and the
+/// transaction's `StartFailed`.
 pub(crate) fn start(
     state: &mut State,
     id: &ContainerId,
     args: Args,
     reply: Option<Reply>,
 ) -> Result<(), String> {
-    state.container(id).launch = Some(args);
+    let react = reply.is_none();
+    state.container(id).launch = Some(Pending { args, react });
     drive(state, id, Input::Start { explicit: true }, reply)
+}
+
+/// A launch came back from its launcher thread: watch the process, or report the failure
+/// as a failed start.
+pub(crate) fn landed(state: &mut State, landed: start::Landed) {
+    let id = landed.id.clone();
+    let Some(flight) = state.containers.get_mut(&id).and_then(|c| c.flight.take()) else {
+        log::error!("{id}: a launch came back for no start; killing it");
+        landed.discard();
+        return;
+    };
+    let react = flight.react;
+    match start::land(state, flight.start, landed) {
+        Ok(_) => {
+            let now = Instant::now();
+            let _ = drive(state, &id, Input::Launched { now }, None);
+            // A shutdown stops what runs; this process did not run yet.
+            let starting = state
+                .containers
+                .get(&id)
+                .is_some_and(|c| c.life.phase == Phase::Starting);
+            if state.shutdown.is_some() && starting {
+                stop(state, &id, Duration::ZERO, None);
+            }
+        }
+        Err(e) => {
+            let error = error_chain(&e);
+            let stopped = state
+                .containers
+                .get(&id)
+                .is_some_and(|c| c.life.phase == Phase::Launching { stop: true });
+            let critical = react
+                && !state.update.owns(&id)
+                && state
+                    .registry
+                    .get(&id)
+                    .is_some_and(|p| p.manifest().autostart == Some(Autostart::Critical));
+            let _ = drive(state, &id, Input::LaunchFailed(error.clone()), None);
+            if critical {
+                super::events::critical_failure(state, &id, error.clone());
+            }
+            if react {
+                super::update::start_failed(state, &id, &error);
+            }
+            if stopped {
+                // A transaction that stopped it learns that it ended.
+                super::update::not_launched(state, &id);
+            }
+        }
+    }
 }
 
 /// Stop `id` with the grace period `grace`; `reply` is answered when it has ended.
@@ -58,6 +135,10 @@ pub(crate) fn drive(
         Effect::Refuse(r) => Some(*r),
         _ => None,
     }) {
+        if is_start {
+            // A refused start launches nothing: a later restart must not take its arguments.
+            state.container(id).launch = None;
+        }
         if let Some(reply) = reply.take() {
             let _ = reply.send(Err(match refusal {
                 Refusal::Running => RequestError::Running(id.clone()),
@@ -86,14 +167,21 @@ fn carry_out(state: &mut State, id: &ContainerId, effect: Effect) -> Result<(), 
     match effect {
         Effect::Launch => {
             let launch = state.container(id).launch.take();
-            let (args, env) = match launch {
-                Some(args) => args,
-                None => start::restart_args(state, id),
+            let ((args, env), react) = match launch {
+                Some(Pending { args, react }) => (args, react),
+                None => (start::restart_args(state, id), false),
             };
-            return match start::start(state, id, args, env) {
-                Ok(_) => {
-                    let now = Instant::now();
-                    let _ = drive(state, id, Input::Launched { now }, None);
+            return match start::prepare(state, id, args, env) {
+                Ok((launch, flight)) => {
+                    state.container(id).flight = Some(Flight {
+                        start: flight,
+                        react,
+                    });
+                    let worker = state.worker.clone();
+                    state.launcher().run(Box::new(move || {
+                        let landed = launch.run();
+                        worker.send(Message::Launched(Box::new(landed)));
+                    }));
                     Ok(())
                 }
                 Err(e) => {

@@ -327,6 +327,14 @@ pub(crate) fn start_failed(state: &mut State, id: &ContainerId, error: &str) {
     }
 }
 
+/// A container the transaction stopped while its launch was in flight did not launch:
+/// it ended without a process.
+pub(crate) fn not_launched(state: &mut State, id: &ContainerId) {
+    if state.update.owns(id) {
+        feed(state, Input::Ended(id.clone(), None));
+    }
+}
+
 /// A container said `READY=1`.
 pub(crate) fn ready(state: &mut State, id: &ContainerId) {
     if state.update.transaction.is_some() {

@@ -113,6 +113,18 @@ pub(super) fn response(
         Response::Repositories(repositories) => api::Response::Repositories { repositories },
         Response::Logs { .. } => return Err(internal("logs")),
         Response::Committed { ids } => api::Response::Committed { containers: ids },
+        Response::Verified(list) => api::Response::Verified {
+            packages: list
+                .into_iter()
+                .map(|v| {
+                    Ok(api::PackageCheck {
+                        repository: repository(&v.repository)?,
+                        container: v.id,
+                        result: v.result,
+                    })
+                })
+                .collect::<Result<_, ApiError>>()?,
+        },
     })
 }
 
@@ -158,6 +170,10 @@ pub(super) fn notification(n: Notification) -> Option<api::Notification> {
             reason,
         },
         Notification::Ready { id } => api::Notification::Ready { container: id },
+        Notification::VerifyFailed { id, error, .. } => api::Notification::VerifyFailed {
+            container: id,
+            reason: error,
+        },
     })
 }
 
@@ -216,6 +232,7 @@ pub(super) fn error(container: Option<&ContainerId>, e: RequestError) -> ApiErro
         RequestError::NoPrevious(name) => ApiError::NoPrevious { name },
         RequestError::Ambiguous(name) => ApiError::Ambiguous { name },
         RequestError::NotInstalled(name) => ApiError::NotInstalled { name },
+        RequestError::Busy(reason) => ApiError::Busy { reason },
     }
 }
 

@@ -126,6 +126,20 @@ fn ok(conn: &mut Conn, id: RequestId, response: northstar_api::Response) {
 
 /// A request: the checks, then what it does.
 fn request(ctx: &mut Ctx, token: u64, conn: &mut Conn, id: RequestId, request: Request) {
+    if request.since() > conn.version {
+        // What a server of the session's version answers: the type is unknown to it.
+        let what = format!(
+            "unknown variant `{}` in protocol {}",
+            request.name(),
+            conn.version
+        );
+        let e = ApiError::InvalidRequest {
+            what,
+            field: None,
+            offset: None,
+        };
+        return error(conn, id, e);
+    }
     let refused = if !conn.limits.rate.allow(Instant::now()) {
         Some(ApiError::RateLimited {
             per_second: conn.limits.rate.per_second(),
@@ -242,6 +256,7 @@ fn request(ctx: &mut Ctx, token: u64, conn: &mut Conn, id: RequestId, request: R
                 Some(Scope::All) | None => None,
             },
         },
+        Request::Verify { container } => rt::Request::Verify { id: container },
         Request::Mount { container } => rt::Request::Mount { id: container },
         Request::Umount { container } => rt::Request::Umount { id: container },
         Request::Repositories {} => rt::Request::Repositories,

@@ -80,7 +80,30 @@ fn all_requests(id: &ContainerId) -> Vec<Request> {
             name: id.name.clone(),
             repository: None,
         },
+        Request::Verify {
+            container: Some(id.clone()),
+        },
     ]
+}
+
+#[test]
+fn a_session_of_protocol_1_2_cannot_verify() {
+    let mut world = World::new();
+    world.container("hello", &["sleep-forever"], "");
+    let served = Served::start(&mut world, "", "", TestHost::default());
+    let mut c = served.connect();
+    let ServerMessage::Welcome(welcome) = c.hello_version(ProtocolVersion::new(1, 2)) else {
+        panic!("no welcome")
+    };
+    assert!(!welcome.permissions.contains(Permission::Verify));
+    // Answered as a 1.2 server answers an unknown request type.
+    match c.request(Request::Verify { container: None }) {
+        Err(ApiError::InvalidRequest { what, .. }) => {
+            assert!(what.contains("unknown variant `verify`"), "{what}")
+        }
+        other => panic!("{other:?}"),
+    }
+    served.shutdown();
 }
 
 #[test]

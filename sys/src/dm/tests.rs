@@ -58,6 +58,7 @@ fn request_numbers() {
     assert_eq!(Command::DevSuspend.request() as u32, 0xc138_fd06);
     assert_eq!(Command::DevStatus.request() as u32, 0xc138_fd07);
     assert_eq!(Command::TableLoad.request() as u32, 0xc138_fd09);
+    assert_eq!(Command::TableStatus.request() as u32, 0xc138_fd0c);
 }
 
 #[test]

@@ -138,3 +138,15 @@ fn an_interactive_machine_that_reboots() {
     assert!(!args.contains(&"-no-reboot".to_string()));
     assert_eq!(after(&args, "-accel"), ["tcg"]);
 }
+
+#[test]
+fn smp_and_snapshot_only_when_asked() {
+    let plain = config(Board::X86_64).args().unwrap();
+    assert!(!plain.iter().any(|a| a == "-smp" || a == "-snapshot"));
+    let mut two = config(Board::X86_64);
+    two.smp = 2;
+    two.snapshot = true;
+    let args = two.args().unwrap();
+    assert_eq!(after(&args, "-smp"), ["2"]);
+    assert!(args.contains(&"-snapshot".to_string()));
+}

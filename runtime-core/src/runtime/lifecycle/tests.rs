@@ -28,8 +28,9 @@ fn exited(now: Instant, status: ExitStatus, policy: Option<Restart>) -> Input {
 fn running(now: Instant) -> Lifecycle {
     let mut l = Lifecycle::default();
     assert_eq!(l.on(Input::Start { explicit: true }), [Effect::Launch]);
-    assert_eq!(l.phase, Phase::Starting);
+    assert_eq!(l.phase, Phase::Launching { stop: false });
     assert!(l.on(Input::Launched { now }).is_empty());
+    assert_eq!(l.phase, Phase::Starting);
     assert_eq!(
         l.on(Input::Executed),
         [Effect::NotifyStarted, Effect::AnswerStart(Ok(()))]
@@ -49,6 +50,8 @@ fn a_second_start_is_refused_in_every_live_phase() {
     let mut l = Lifecycle::default();
     l.on(Input::Start { explicit: true });
     for phase in [
+        Phase::Launching { stop: false },
+        Phase::Launching { stop: true },
         Phase::Starting,
         Phase::Running,
         Phase::Failed,
@@ -326,4 +329,118 @@ fn inputs_that_do_not_apply_change_nothing() {
         .on(Input::Tick(now + Duration::from_secs(3600)))
         .is_empty());
     assert_eq!(l.phase, Phase::Running);
+}
+
+#[test]
+fn a_launch_in_flight_is_alive_and_not_started_twice() {
+    let mut l = Lifecycle::default();
+    assert_eq!(l.on(Input::Start { explicit: true }), [Effect::Launch]);
+    assert!(l.phase.alive());
+    assert_eq!(
+        l.on(Input::Start { explicit: false }),
+        [Effect::Refuse(Refusal::Running)]
+    );
+    // No deadline while in flight: nothing to kill yet.
+    assert_eq!(l.deadline(), None);
+    assert!(l.on(Input::Tick(Instant::now())).is_empty());
+    assert_eq!(l.phase, Phase::Launching { stop: false });
+}
+
+#[test]
+fn a_stop_during_the_launch_kills_once_the_pid_is_known() {
+    let now = Instant::now();
+    let mut l = Lifecycle::default();
+    l.on(Input::Start { explicit: true });
+    assert!(l.on(Input::Stop { now, grace: GRACE }).is_empty());
+    assert_eq!(l.phase, Phase::Launching { stop: true });
+    // A second stop changes nothing.
+    assert!(l.on(Input::Stop { now, grace: GRACE }).is_empty());
+    assert_eq!(
+        l.on(Input::Launched { now }),
+        [Effect::Signal(libc::SIGKILL)]
+    );
+    assert!(matches!(l.phase, Phase::Stopping { .. }));
+    // Its exec report (end of file as it is killed) answers nobody twice.
+    assert_eq!(l.on(Input::Executed), [Effect::AnswerStart(Ok(()))]);
+    let effects = l.on(exited(
+        now,
+        ExitStatus::Signal(9),
+        policy(RestartPolicy::Always),
+    ));
+    assert_eq!(effects, [Effect::AnswerStop(Some(ExitStatus::Signal(9)))]);
+    assert_eq!(l.phase, Phase::Stopped);
+}
+
+#[test]
+fn a_stop_during_the_launch_answers_the_start_at_the_exit() {
+    let now = Instant::now();
+    let mut l = Lifecycle::default();
+    l.on(Input::Start { explicit: true });
+    l.on(Input::Stop { now, grace: GRACE });
+    l.on(Input::Launched { now });
+    let effects = l.on(exited(now, ExitStatus::Signal(9), None));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::AnswerStart(Err(_)), Effect::AnswerStop(Some(_))]
+        ),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn a_failed_launch_after_a_stop_answers_both() {
+    let now = Instant::now();
+    let mut l = Lifecycle::default();
+    l.on(Input::Start { explicit: true });
+    l.on(Input::Stop { now, grace: GRACE });
+    let effects = l.on(Input::LaunchFailed("clone: EAGAIN".into()));
+    assert_eq!(
+        effects,
+        [
+            Effect::NotifyFailed("clone: EAGAIN".into()),
+            Effect::AnswerStart(Err("clone: EAGAIN".into())),
+            Effect::AnswerStop(None),
+        ]
+    );
+    assert_eq!(l.phase, Phase::Stopped);
+    // Not restarted, and a new start launches again.
+    assert_eq!(l.deadline(), None);
+    assert_eq!(l.on(Input::Start { explicit: true }), [Effect::Launch]);
+}
+
+#[test]
+fn a_failed_launch_of_a_restart_is_not_retried() {
+    let now = Instant::now();
+    let mut l = running(now);
+    l.on(exited(
+        now,
+        ExitStatus::Exit(1),
+        policy(RestartPolicy::OnFailure),
+    ));
+    let Phase::Restarting { at } = l.phase else {
+        panic!("not restarting: {:?}", l.phase);
+    };
+    assert_eq!(l.on(Input::Tick(at)), [Effect::Launch]);
+    let effects = l.on(Input::LaunchFailed("no image".into()));
+    assert!(effects.contains(&Effect::NotifyFailed("no image".into())));
+    assert_eq!(l.phase, Phase::Stopped);
+}
+
+#[test]
+fn a_stop_before_the_exec_report_answers_the_start_once() {
+    let now = Instant::now();
+    let mut l = Lifecycle::default();
+    l.on(Input::Start { explicit: true });
+    l.on(Input::Launched { now });
+    assert_eq!(
+        l.on(Input::Stop { now, grace: GRACE }),
+        [Effect::Signal(libc::SIGTERM)]
+    );
+    assert_eq!(
+        l.on(Input::ExecFailed("exec: ENOENT".into())),
+        [Effect::AnswerStart(Err("exec: ENOENT".into()))]
+    );
+    let effects = l.on(exited(now, ExitStatus::Exit(127), None));
+    assert_eq!(effects, [Effect::AnswerStop(Some(ExitStatus::Exit(127)))]);
 }
