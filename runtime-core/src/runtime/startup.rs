@@ -40,7 +40,7 @@ pub struct Phase {
 /// `registry` (loading and checking the repositories), `setup` (cgroups, networks, the
 /// event loop), `mounts` (from the loop's start until the last package the autostart
 /// containers need is mounted) and `starts` (from the loop's start until every autostart
-/// container was launched).
+/// container's start was prepared and its clone handed to a launcher thread).
 #[derive(Clone, Debug, Default)]
 pub struct Phases(Arc<Mutex<Vec<Phase>>>);
 
