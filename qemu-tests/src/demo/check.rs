@@ -172,6 +172,7 @@ fn one_boot(
         }
         channel_checks(&prepared.nstar, proxy, run)?;
         default_limits(&prepared.nstar, run)?;
+        verify_installed(&prepared.nstar, &prepared.images.packages, run)?;
         super::update::first_boot(qemu, &prepared.nstar, &prepared.images.updates, run)?;
     } else {
         let line = qemu.seen_until("persistence:0.0.1: persistence: started ", deadline)?;
@@ -346,6 +347,41 @@ fn default_limits(nstar: &Nstar, run: &mut CheckRun) -> Result<(), Error> {
             "{CPUEATER}: pids.max {pids:?} and memory.max {memory:?}, expected the defaults \
              {DEFAULT_PIDS_MAX} and {DEFAULT_MEMORY_MAX}"
         ));
+    }
+    Ok(())
+}
+
+/// The full check of every installed package on the device (`verify`, as `nstar verify
+/// --installed` asks it): each of the demo's signed packages reads and checks in full.
+fn verify_installed(nstar: &Nstar, packages: &[String], run: &mut CheckRun) -> Result<(), Error> {
+    let mut client = nstar
+        .client(northstar_client::Options::default())
+        .map_err(|source| Error::Client {
+            what: "connect",
+            source,
+        })?;
+    let checked = client.verify(None).map_err(|source| Error::Client {
+        what: "verify",
+        source,
+    })?;
+    let ok = checked
+        .iter()
+        .filter(|c| c.result == northstar_client::api::CheckResult::Ok {})
+        .count();
+    run.seen(
+        "nstar verify --installed",
+        format!("{} packages, {ok} checked in full", checked.len()),
+    );
+    for package in packages {
+        match checked.iter().find(|c| c.container.to_string() == *package) {
+            Some(c) if c.result == northstar_client::api::CheckResult::Ok {} => {}
+            Some(c) => run
+                .problems
+                .push(format!("verify {package}: {:?}, expected ok", c.result)),
+            None => run
+                .problems
+                .push(format!("verify --installed does not list {package}")),
+        }
     }
     Ok(())
 }
