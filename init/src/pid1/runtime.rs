@@ -1,11 +1,12 @@
 //! The runtime under PID 1: started with the configuration from the verified root, its
 //! notifications forwarded into the main loop, shut down off the main loop.
 //!
-//! The main loop waits in `poll` and never on a channel. A small forwarding thread
-//! blocks on the runtime's notification channel and, for each notification, queues it
-//! (with the time it arrived) and writes an eventfd the main loop polls; the thread that
-//! runs the runtime's shutdown reports its end the same way. Both threads are spawned
-//! after the init blocked its signals, so they never take one.
+//! The main loop waits in `poll` and never on a channel. The runtime calls the init's
+//! subscription on its own thread with each notification, which queues it (with the time
+//! it arrived) and writes an eventfd the main loop polls; when the runtime ends, the
+//! subscription is dropped and queues [`Event::Gone`]. The thread that runs the runtime's
+//! shutdown reports its end the same way. Threads are spawned after the init blocked its
+//! signals, so they never take one.
 //!
 //! With an `[api]` table the management API server runs beside the runtime: its
 //! `shutdown` and `reboot` become [`Event::Power`] for the main loop's ordered shutdown,
@@ -31,8 +32,6 @@ pub enum Error {
     EventFd(#[source] nix::errno::Errno),
     #[error("cannot start")]
     Start(#[from] runtime_core::runtime::Error),
-    #[error("cannot spawn the notification thread: {0}")]
-    Thread(#[source] std::io::Error),
     #[error("cannot list the containers: {0}")]
     List(String),
     #[error("management API")]
@@ -88,6 +87,17 @@ impl Queue {
     /// Whether the main loop still takes events.
     fn send(&self, event: Event) -> bool {
         self.0.send(event).is_ok()
+    }
+}
+
+/// Queues the runtime's notifications for the main loop, on the runtime's thread (a
+/// queue's send never blocks); dropped with the runtime's subscription when the runtime
+/// ends, which it reports as [`Event::Gone`].
+struct Forward(Queue);
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        self.0.send(Event::Gone);
     }
 }
 
@@ -168,11 +178,13 @@ pub fn start(config: Config, events: &Events) -> Result<(Running, Vec<ContainerI
     let inbox = config.api.as_ref().map(|_| server::inbox()).transpose()?;
     // Subscribed before the loop begins: autostart failures are never missed. Consoles
     // of autostart containers wait in the inbox until the server runs.
-    let (handle, notifications) = Runtime::start_with(
+    let queue = events.sender();
+    let forward = Forward(queue.clone());
+    let handle = Runtime::start_calling(
         config.clone(),
         inbox.as_ref().map(|(i, _)| i.console_port()),
+        move |n| forward.0.send(Event::Notification(Instant::now(), n)),
     )?;
-    let queue = events.sender();
     let report = SharedReport::default();
     let server = match (&config.api, inbox) {
         (Some(api), Some((inbox, mailbox))) => {
@@ -192,17 +204,6 @@ pub fn start(config: Config, events: &Events) -> Result<(Running, Vec<ContainerI
         }
         _ => None,
     };
-    std::thread::Builder::new()
-        .name("notifications".into())
-        .spawn(move || {
-            for n in notifications {
-                if !queue.send(Event::Notification(Instant::now(), n)) {
-                    return;
-                }
-            }
-            queue.send(Event::Gone);
-        })
-        .map_err(Error::Thread)?;
     // Answered after the loop has begun every autostart container.
     let containers = match handle.request(Request::List) {
         Ok(Response::Containers(list)) => list,

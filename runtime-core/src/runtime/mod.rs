@@ -50,7 +50,7 @@ use crate::{
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollTimeout};
 use state::{Reply, Source, State};
 use std::{
-    sync::mpsc::{self, Receiver, Sender},
+    sync::mpsc::{self, Receiver},
     thread::JoinHandle,
     time::Instant,
 };
@@ -87,7 +87,7 @@ pub(crate) enum Message {
     /// Answer with a container's captured output (as `Request::Logs`) and from then on
     /// call the follower with each new line.
     Follow(ContainerId, state::Follower, Reply),
-    Subscribe(Sender<Notification>),
+    Subscribe(state::Subscriber),
     /// A worker prepared a package for installation.
     Prepared {
         repository: String,
@@ -152,8 +152,19 @@ impl Requester {
     /// Receive every notification from now on.
     pub fn subscribe(&self) -> Result<Receiver<Notification>, RequestError> {
         let (tx, rx) = mpsc::channel();
-        self.send(Message::Subscribe(tx))?;
+        self.send(Message::Subscribe(state::Subscriber::Channel(tx)))?;
         Ok(rx)
+    }
+
+    /// Call `f` with every notification from now on, on the runtime's thread (it must not
+    /// block), in the order the runtime sends notifications and calls the `then` of
+    /// [`Requester::request_then`]: a notification sent before an answer reaches `f`
+    /// before that `then` runs. `f` is dropped when it returns `false` or the runtime ends.
+    pub fn subscribe_with(
+        &self,
+        f: impl FnMut(Notification) -> bool + Send + 'static,
+    ) -> Result<(), RequestError> {
+        self.send(Message::Subscribe(state::Subscriber::Call(Box::new(f))))
     }
 
     /// The captured output of `id` (answered through `then` as `Request::Logs` is, or
@@ -248,14 +259,26 @@ impl Runtime {
         console: Option<ConsolePort>,
     ) -> Result<(Handle, Receiver<Notification>), Error> {
         let (tx, rx) = mpsc::channel();
-        let handle = launch(config, Some(tx), console)?;
+        let handle = launch(config, Some(state::Subscriber::Channel(tx)), console)?;
         Ok((handle, rx))
+    }
+
+    /// Like [`Runtime::start_with`], with `f` subscribed before the loop begins instead of
+    /// a channel: called on the runtime's thread as [`Requester::subscribe_with`] says,
+    /// and dropped when it returns `false` or the runtime ends (which a value it owns can
+    /// report from its `Drop`).
+    pub fn start_calling(
+        config: Config,
+        console: Option<ConsolePort>,
+        f: impl FnMut(Notification) -> bool + Send + 'static,
+    ) -> Result<Handle, Error> {
+        launch(config, Some(state::Subscriber::Call(Box::new(f))), console)
     }
 }
 
 fn launch(
     config: Config,
-    subscriber: Option<Sender<Notification>>,
+    subscriber: Option<state::Subscriber>,
     console: Option<ConsolePort>,
 ) -> Result<Handle, Error> {
     {

@@ -193,6 +193,24 @@ impl Container {
     }
 }
 
+/// Who hears the notifications: a channel, or a function called on the loop's thread (it
+/// must not block), which keeps the order of notifications and answers for a receiver
+/// that also gets its answers on the loop's thread (the management API server's inbox).
+pub(crate) enum Subscriber {
+    Channel(Sender<Notification>),
+    Call(Box<dyn FnMut(Notification) -> bool + Send>),
+}
+
+impl Subscriber {
+    /// Pass `notification` on; `false` when the subscriber is gone.
+    fn send(&mut self, notification: Notification) -> bool {
+        match self {
+            Subscriber::Channel(tx) => tx.send(notification).is_ok(),
+            Subscriber::Call(f) => f(notification),
+        }
+    }
+}
+
 /// The whole state of the runtime.
 pub(crate) struct State {
     pub config: Config,
@@ -200,7 +218,7 @@ pub(crate) struct State {
     pub mounts: BTreeMap<ContainerId, Mounted>,
     pub containers: BTreeMap<ContainerId, Container>,
     pub cgroups: RuntimeGroup,
-    pub subscribers: Vec<Sender<Notification>>,
+    pub subscribers: Vec<Subscriber>,
     pub group_file: String,
     pub last_cap: u32,
     pub epoll: Epoll,
@@ -295,7 +313,7 @@ impl State {
     pub(crate) fn notify(&mut self, notification: Notification) {
         log::debug!("{notification:?}");
         self.subscribers
-            .retain(|s| s.send(notification.clone()).is_ok());
+            .retain_mut(|s| s.send(notification.clone()));
     }
 
     /// The container entry, created on first use.

@@ -142,7 +142,8 @@ pub struct Server {
     inbox: Inbox,
     tcp_address: Option<std::net::SocketAddr>,
     thread: Option<JoinHandle<()>>,
-    /// Disconnected when the notification thread has forwarded the runtime's last one.
+    /// Disconnected when the runtime dropped the server's subscription: its last
+    /// notification is in the inbox.
     forwarded: mpsc::Receiver<()>,
 }
 
@@ -170,23 +171,21 @@ impl Server {
             })?),
             None => None,
         };
-        let notifications = requester.subscribe().map_err(|e| Error::Os {
-            what: "subscribe to notifications",
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        // Notifications go into the inbox on the runtime's thread, as the answers do: a
+        // client hears a notification the runtime sent before an answer before that answer.
         let forward = inbox.clone();
         let (alive, forwarded) = mpsc::channel::<()>();
-        std::thread::Builder::new()
-            .name("api-notify".into())
-            .spawn(move || {
-                let _alive = alive;
-                for n in notifications {
-                    forward.send(Event::Notification(n));
-                }
+        requester
+            .subscribe_with(move |n| {
+                // Dropped with the subscription when the runtime ends: `stop` then knows
+                // every notification is in the inbox.
+                let _alive = &alive;
+                forward.send(Event::Notification(n));
+                true
             })
-            .map_err(|source| Error::Os {
-                what: "spawn the notification thread",
-                source,
+            .map_err(|e| Error::Os {
+                what: "subscribe to notifications",
+                source: std::io::Error::other(e.to_string()),
             })?;
         let repositories: BTreeMap<String, PathBuf> = config
             .repositories

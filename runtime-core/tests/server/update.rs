@@ -350,7 +350,18 @@ fn an_update_through_the_api_commits() {
             containers: vec![new.clone()]
         })
     );
-    // The transaction's notifications came to the subscriber.
+    // The transaction's notifications came to the subscriber, `committed` before the
+    // answer as the runtime sent them (notifications and answers share the server's inbox).
+    assert!(
+        c.seen.iter().any(|m| matches!(
+            m,
+            ServerMessage::Notification {
+                notification: Notification::Committed { .. }
+            }
+        )),
+        "committed came after the answer: {:?}",
+        c.seen
+    );
     let started = c.notification(|n| match n {
         Notification::UpdateStarted { containers } => Some(containers.clone()),
         _ => None,
