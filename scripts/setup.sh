@@ -26,6 +26,10 @@ packages=(
     genimage dosfstools mtools   # the Buildroot post-image script's disk images (scripts/check-integrations.sh)
     shellcheck          # the Buildroot scripts
     python3-venv        # the venv of oelint-adv
+    rauc                # rauc bundle / rauc info: the oracle of the bundle reader and writer (bundle/)
+    libubootenv-tool    # fw_printenv / fw_setenv: the oracle of the U-Boot environment (bootenv/)
+    grub-common         # grub-editenv: the oracle of the GRUB environment block (bootenv/)
+    u-boot-qemu         # U-Boot for QEMU's aarch64 virt: the boot loader of the ab-uboot scenario (qemu-tests/)
 )
 # The boot tests fetch Debian's kernels of the three boards (downloaded and unpacked, not
 # installed): apt needs the arm64 and armhf architectures and package lists naming them.

@@ -8,8 +8,8 @@
 //! limit.
 //!
 //! After a message that announces raw bytes ([`Message::raw_len`]: an `install` request
-//! with its `size`, an `update` with the sizes of its packages together), exactly that
-//! many bytes follow on the stream, not framed, not encoded. The decoder switches to that mode by itself and hands them out as
+//! or a `system_install` with its `size`, an `update` with the sizes of its packages
+//! together), exactly that many bytes follow on the stream, not framed, not encoded. The decoder switches to that mode by itself and hands them out as
 //! [`Frame::Raw`] chunks, then returns to lines.
 //!
 //! Every decode error is final: the stream is no longer known to be in step (a broken

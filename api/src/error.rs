@@ -227,6 +227,13 @@ pub enum ApiError {
         /// The container name.
         name: String,
     },
+    /// Reading or marking the A/B system slots failed (1.4): an unknown slot, no `other`
+    /// slot, an environment that cannot be read or written. Nothing was changed.
+    #[error("system slots: {reason}")]
+    SystemFailed {
+        /// Why, naming the slot.
+        reason: String,
+    },
 }
 
 fn invalid_request(what: &str, field: Option<&str>, offset: Option<u64>) -> String {
@@ -244,7 +251,7 @@ fn invalid_request(what: &str, field: Option<&str>, offset: Option<u64>) -> Stri
 
 impl ApiError {
     /// Every code, in the order of the variants.
-    pub const CODES: [&'static str; 30] = [
+    pub const CODES: [&'static str; 31] = [
         "not_found",
         "repository_not_found",
         "permission_denied",
@@ -275,6 +282,7 @@ impl ApiError {
         "no_previous",
         "ambiguous",
         "not_installed",
+        "system_failed",
     ];
 
     /// The stable code, as on the wire.
@@ -310,6 +318,7 @@ impl ApiError {
             ApiError::NoPrevious { .. } => "no_previous",
             ApiError::Ambiguous { .. } => "ambiguous",
             ApiError::NotInstalled { .. } => "not_installed",
+            ApiError::SystemFailed { .. } => "system_failed",
         }
     }
 

@@ -9,8 +9,11 @@
 //! - the permissions a request needs ([`Permission`], [`Permissions`], [`required`]);
 //! - the closed set of errors with stable codes ([`ApiError`]);
 //! - the framing: newline-delimited JSON with a size limit, and the raw-bytes phase that
-//!   carries the packages after an `install` or `update` request ([`codec`]);
+//!   carries the packages after an `install` or `update` request (and the bundle after a
+//!   `system_install`) ([`codec`]);
 //! - the values of update transactions ([`UpdateOptions`], [`Packages`]);
+//! - the values of the A/B system slots ([`SystemStatus`], [`SlotMark`], [`SlotTarget`],
+//!   [`SystemInstalled`]);
 //! - how an error and its sources are written in one line ([`chain`]).
 //!
 //! It does not own sockets, connections, timeouts, rate limits or the decision which
@@ -35,6 +38,7 @@ mod notification;
 mod permission;
 mod request;
 mod response;
+mod system;
 mod types;
 mod update;
 mod version;
@@ -49,6 +53,9 @@ pub use response::{
     BootOutcome, BootReport, BootStep, CgroupStats, CheckResult, ContainerInfo, ContainerState,
     CpuStats, Inspection, MemoryEvents, MemoryStats, PackageCheck, PidsStats, ProcessInfo,
     RepositoryInfo, Response, SelinuxStatus,
+};
+pub use system::{
+    SlotMark, SlotState, SlotStatus, SlotTarget, SystemInstalled, SystemStatus, MAX_SLOT_NAME,
 };
 pub use types::{
     Args, ClientName, ContainerId, Env, ExitStatus, InvalidValue, RepositoryName, RequestId,

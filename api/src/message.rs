@@ -105,15 +105,27 @@ pub enum ServerMessage {
 }
 
 impl ServerMessage {
-    /// The message as a session of `version` may see it, when it differs: a 1.2 (or
-    /// older) session gets no permission added in 1.3; a 1.1 (or older) session gets no
+    /// The message as a session of `version` may see it, when it differs: a 1.3 (or
+    /// older) session gets no permission added in 1.4; a 1.2 (or older) session gets no
+    /// permission added in 1.3; a 1.1 (or older) session gets no
     /// permission, field or notification added in 1.2; a 1.0
     /// session gets no limited grant in `welcome` (only the unlimited ones) and
     /// `permission_denied` for the errors of limited grants. A notification the session
     /// does not know is not for it at all ([`ServerMessage::visible_in`]).
     pub fn for_version(&self, version: ProtocolVersion) -> Option<ServerMessage> {
-        if version >= ProtocolVersion::new(1, 3) {
+        if version >= ProtocolVersion::new(1, 4) {
             return None;
+        }
+        if version >= ProtocolVersion::new(1, 3) {
+            // 1.4 added permissions, requests, their answer and an error: only `welcome`
+            // differs (the server refuses the requests, so the rest never comes).
+            return match self {
+                ServerMessage::Welcome(welcome) => Some(ServerMessage::Welcome(Welcome {
+                    version: welcome.version,
+                    permissions: welcome.permissions.before_1_4(),
+                })),
+                _ => None,
+            };
         }
         if version >= ProtocolVersion::new(1, 2) {
             // 1.3 added a permission, a request and its answer, a notification: only
@@ -121,7 +133,7 @@ impl ServerMessage {
             return match self {
                 ServerMessage::Welcome(welcome) => Some(ServerMessage::Welcome(Welcome {
                     version: welcome.version,
-                    permissions: welcome.permissions.before_1_3(),
+                    permissions: welcome.permissions.before_1_3().before_1_4(),
                 })),
                 _ => None,
             };
@@ -129,7 +141,7 @@ impl ServerMessage {
         let old_1_0 = version < ProtocolVersion::new(1, 1);
         match self {
             ServerMessage::Welcome(welcome) => {
-                let permissions = welcome.permissions.before_1_2().before_1_3();
+                let permissions = welcome.permissions.before_1_2().before_1_3().before_1_4();
                 Some(ServerMessage::Welcome(Welcome {
                     version: welcome.version,
                     permissions: if old_1_0 {
@@ -235,11 +247,43 @@ mod tests {
     }
 
     #[test]
+    fn a_1_3_session_gets_what_1_3_has() {
+        let old = ProtocolVersion::new(1, 3);
+        let permissions: Permissions = [
+            Permission::Verify,
+            Permission::SystemStatus,
+            Permission::SystemUpdate,
+        ]
+        .into_iter()
+        .collect();
+        let welcome = ServerMessage::Welcome(Welcome {
+            version: crate::PROTOCOL_VERSION,
+            permissions,
+        });
+        let Some(ServerMessage::Welcome(seen)) = welcome.for_version(old) else {
+            panic!("a 1.3 welcome")
+        };
+        assert_eq!(seen.permissions.to_string(), "verify");
+        assert_eq!(welcome.for_version(crate::PROTOCOL_VERSION), None);
+        // Older sessions neither.
+        for older in [ProtocolVersion::new(1, 2), ProtocolVersion::new(1, 0)] {
+            let Some(ServerMessage::Welcome(seen)) = welcome.for_version(older) else {
+                panic!("a {older} welcome")
+            };
+            assert!(seen.permissions.is_empty(), "{older}: {}", seen.permissions);
+        }
+    }
+
+    #[test]
     fn a_1_2_session_gets_what_1_2_has() {
         let old = ProtocolVersion::new(1, 2);
-        let mut permissions: Permissions = [Permission::Update, Permission::Verify]
-            .into_iter()
-            .collect();
+        let mut permissions: Permissions = [
+            Permission::Update,
+            Permission::Verify,
+            Permission::SystemStatus,
+        ]
+        .into_iter()
+        .collect();
         permissions.insert_for(Permission::Inspect, "a").unwrap();
         let welcome = ServerMessage::Welcome(Welcome {
             version: crate::PROTOCOL_VERSION,

@@ -9,7 +9,11 @@
 //!   container;
 //! - `update` or `rollback` with `options.downgrade` needs `downgrade` as well. No
 //!   wildcard grants `downgrade` ([`Permissions::all`] leaves it out): it is only ever
-//!   granted by name.
+//!   granted by name;
+//! - `system_status` needs `system_status`, `system_mark` and `system_install` need
+//!   `system_update` (1.4). Marking a boot slot or writing one decides what the device
+//!   boots next, so `system_update` is like `downgrade`: no wildcard grants it, only its
+//!   name.
 //!
 //! A permission is granted for every target, or for named ones ([`Scope`]): `install`,
 //! `uninstall` and `update` for repositories ([`Targets::Repositories`]), the requests on
@@ -72,11 +76,15 @@ pub enum Permission {
     Downgrade,
     /// `verify` (1.3): reads whole packages, so it is not part of `inspect`.
     Verify,
+    /// `system_status` (1.4).
+    SystemStatus,
+    /// `system_mark` and `system_install` (1.4); never part of a wildcard.
+    SystemUpdate,
 }
 
 impl Permission {
     /// Every permission, in declaration order (the wire order of a set).
-    pub const ALL: [Permission; 22] = [
+    pub const ALL: [Permission; 24] = [
         Permission::List,
         Permission::Inspect,
         Permission::Start,
@@ -99,7 +107,16 @@ impl Permission {
         Permission::Disable,
         Permission::Downgrade,
         Permission::Verify,
+        Permission::SystemStatus,
+        Permission::SystemUpdate,
     ];
+
+    /// The permissions added in protocol 1.4: a session of an older version does not
+    /// see them.
+    pub const SINCE_1_4: [Permission; 2] = [Permission::SystemStatus, Permission::SystemUpdate];
+
+    /// The permissions only ever granted by name: [`Permissions::all`] leaves them out.
+    pub const BY_NAME_ONLY: [Permission; 2] = [Permission::Downgrade, Permission::SystemUpdate];
 
     /// The permissions added in protocol 1.3: a session of an older version does not
     /// see them.
@@ -139,6 +156,8 @@ impl Permission {
             Permission::Disable => "disable",
             Permission::Downgrade => "downgrade",
             Permission::Verify => "verify",
+            Permission::SystemStatus => "system_status",
+            Permission::SystemUpdate => "system_update",
         }
     }
 
@@ -166,7 +185,9 @@ impl Permission {
             | Permission::Shutdown
             | Permission::Reboot
             | Permission::Notifications
-            | Permission::Downgrade => None,
+            | Permission::Downgrade
+            | Permission::SystemStatus
+            | Permission::SystemUpdate => None,
         }
     }
 
@@ -257,6 +278,8 @@ pub fn required(request: &Request) -> Permission {
         Request::Enable { .. } => Permission::Enable,
         Request::Disable { .. } => Permission::Disable,
         Request::Verify { .. } => Permission::Verify,
+        Request::SystemStatus {} => Permission::SystemStatus,
+        Request::SystemMark { .. } | Request::SystemInstall { .. } => Permission::SystemUpdate,
     }
 }
 
@@ -273,12 +296,12 @@ impl Permissions {
         grants: BTreeMap::new(),
     };
 
-    /// Every permission, for every target, but [`Permission::Downgrade`], which is only
-    /// ever granted by name.
+    /// Every permission, for every target, but those of [`Permission::BY_NAME_ONLY`]
+    /// (`downgrade`, `system_update`), which are only ever granted by name.
     pub fn all() -> Permissions {
         Permission::ALL
             .into_iter()
-            .filter(|p| *p != Permission::Downgrade)
+            .filter(|p| !Permission::BY_NAME_ONLY.contains(p))
             .collect()
     }
 
@@ -426,6 +449,15 @@ impl Permissions {
     pub fn before_1_3(&self) -> Permissions {
         let mut set = self.clone();
         for p in Permission::SINCE_1_3 {
+            set.remove(p);
+        }
+        set
+    }
+
+    /// Without the permissions added in protocol 1.4 (what a client of 1.3 understands).
+    pub fn before_1_4(&self) -> Permissions {
+        let mut set = self.clone();
+        for p in Permission::SINCE_1_4 {
             set.remove(p);
         }
         set

@@ -3,6 +3,7 @@
 
 use crate::version::ProtocolVersion;
 use crate::{
+    system::{SlotMark, SlotTarget},
     types::{Args, ContainerId, Env, RepositoryName, Sha256, Signal, StopTimeout},
     update::{Packages, UpdateOptions},
 };
@@ -177,6 +178,34 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         container: Option<ContainerId>,
     },
+    /// The A/B system slots (1.4): the boot loader, the booted slot, and per slot its
+    /// devices, whether it is primary, good or bad, and its attempts left. Answered with
+    /// [`crate::Response::System`].
+    SystemStatus {},
+    /// Mark an A/B slot (1.4) as `rauc status mark-good|mark-bad|mark-active` does:
+    /// `good` (bootable again), `bad` (not bootable), `active` (boot it next). Answered
+    /// with [`crate::Response::System`], the state after the mark. Needs
+    /// [`crate::Permission::SystemUpdate`], which no wildcard grants.
+    SystemMark {
+        /// The mark.
+        mark: SlotMark,
+        /// The slot: `booted`, `other` or its name.
+        slot: SlotTarget,
+    },
+    /// Install a system update bundle (1.4, RAUC format) into the slot that did not boot.
+    /// The frame is followed by exactly `size` raw bytes, the bundle file, as for
+    /// `install`; with `sha256` the server refuses bytes of another digest. The owner of
+    /// the runtime verifies the bundle, writes its image into the other slot and marks
+    /// that slot active. Answered with [`crate::Response::SystemInstalled`] once that is
+    /// done (the system runs the new slot after a reboot). Needs
+    /// [`crate::Permission::SystemUpdate`], which no wildcard grants.
+    SystemInstall {
+        /// Bytes of the bundle file that follow the frame.
+        size: u64,
+        /// Expected digest of those bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<Sha256>,
+    },
 }
 
 impl Request {
@@ -204,6 +233,9 @@ impl Request {
             Request::Enable { .. } => "enable",
             Request::Disable { .. } => "disable",
             Request::Verify { .. } => "verify",
+            Request::SystemStatus {} => "system_status",
+            Request::SystemMark { .. } => "system_mark",
+            Request::SystemInstall { .. } => "system_install",
         }
     }
 
@@ -216,6 +248,9 @@ impl Request {
             | Request::Enable { .. }
             | Request::Disable { .. } => ProtocolVersion::new(1, 2),
             Request::Verify { .. } => ProtocolVersion::new(1, 3),
+            Request::SystemStatus {}
+            | Request::SystemMark { .. }
+            | Request::SystemInstall { .. } => ProtocolVersion::new(1, 4),
             _ => ProtocolVersion::new(1, 0),
         }
     }
@@ -243,7 +278,10 @@ impl Request {
             | Request::Update { .. }
             | Request::Rollback { .. }
             | Request::Enable { .. }
-            | Request::Disable { .. } => None,
+            | Request::Disable { .. }
+            | Request::SystemStatus {}
+            | Request::SystemMark { .. }
+            | Request::SystemInstall { .. } => None,
         }
     }
 
@@ -271,11 +309,11 @@ impl Request {
         }
     }
 
-    /// Bytes that follow the request's frame on the wire: `size` of an install, the
-    /// packages of an update together.
+    /// Bytes that follow the request's frame on the wire: `size` of an install or a
+    /// system install, the packages of an update together.
     pub fn raw_len(&self) -> Option<u64> {
         match self {
-            Request::Install { size, .. } => Some(*size),
+            Request::Install { size, .. } | Request::SystemInstall { size, .. } => Some(*size),
             Request::Update { packages, .. } => Some(packages.total()),
             _ => None,
         }
@@ -310,6 +348,11 @@ mod tests {
                 repository: None,
             },
             Request::Verify { container: None },
+            Request::SystemStatus {},
+            Request::SystemMark {
+                mark: SlotMark::Good,
+                slot: SlotTarget::Booted,
+            },
             Request::Rollback {
                 name: "a".parse().unwrap(),
                 repository: None,
@@ -353,6 +396,60 @@ mod tests {
         assert_eq!(one.since(), ProtocolVersion::new(1, 3));
         let bad = r#"{"type":"verify","container":"a"}"#;
         assert!(serde_json::from_str::<Request>(bad).is_err());
+        let mark: Request =
+            serde_json::from_str(r#"{"type":"system_mark","mark":"active","slot":"B"}"#).unwrap();
+        assert_eq!(
+            mark,
+            Request::SystemMark {
+                mark: SlotMark::Active,
+                slot: SlotTarget::Named("B".into()),
+            }
+        );
+        assert_eq!(mark.since(), ProtocolVersion::new(1, 4));
+        assert_eq!(mark.container(), None);
+        let bundle: Request =
+            serde_json::from_str(r#"{"type":"system_install","size":4096}"#).unwrap();
+        assert_eq!(
+            bundle,
+            Request::SystemInstall {
+                size: 4096,
+                sha256: None
+            }
+        );
+        assert_eq!(bundle.raw_len(), Some(4096));
+        assert_eq!(bundle.since(), ProtocolVersion::new(1, 4));
+        assert_eq!(bundle.repository(), None);
+        assert_eq!(
+            serde_json::to_string(&bundle).unwrap(),
+            r#"{"type":"system_install","size":4096}"#
+        );
+        let digest = format!(
+            r#"{{"type":"system_install","size":1,"sha256":"{}"}}"#,
+            "ab".repeat(32)
+        );
+        let digest: Request = serde_json::from_str(&digest).unwrap();
+        assert!(matches!(
+            digest,
+            Request::SystemInstall {
+                sha256: Some(Sha256(d)),
+                ..
+            } if d == [0xab; 32]
+        ));
+        let status: Request = serde_json::from_str(r#"{"type":"system_status"}"#).unwrap();
+        assert_eq!(status.since(), ProtocolVersion::new(1, 4));
+        for bad in [
+            r#"{"type":"system_mark","mark":"active"}"#,
+            r#"{"type":"system_mark","mark":"best","slot":"A"}"#,
+            r#"{"type":"system_mark","mark":"good","slot":"rootfs.0"}"#,
+            r#"{"type":"system_mark","mark":"good","slot":"A","now":true}"#,
+            r#"{"type":"system_status","slot":"A"}"#,
+            r#"{"type":"system_install"}"#,
+            r#"{"type":"system_install","size":-1}"#,
+            r#"{"type":"system_install","size":1,"sha256":"ab"}"#,
+            r#"{"type":"system_install","size":1,"slot":"B"}"#,
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
         let no_type = r#"{"container":"a:1.0.0"}"#;
         assert!(serde_json::from_str::<Request>(no_type).is_err());
     }

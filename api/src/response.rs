@@ -1,6 +1,9 @@
 //! What the server answers to a request that succeeded, and the data it carries.
 
-use crate::types::{ContainerId, ExitStatus, RepositoryName};
+use crate::{
+    system::{SystemInstalled, SystemStatus},
+    types::{ContainerId, ExitStatus, RepositoryName},
+};
 use npk::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 
@@ -59,10 +62,10 @@ pub enum Response {
         /// Whether older lines exist that are not in `lines`.
         truncated: bool,
     },
-    /// Answer to `boot_report`.
+    /// Answer to `boot_report` (boxed: it is the largest answer after `inspect`).
     BootReport {
         /// The report.
-        report: BootReport,
+        report: Box<BootReport>,
     },
     /// Answer to `update` and `rollback` (1.2): the transaction committed and these
     /// versions are active.
@@ -75,6 +78,17 @@ pub enum Response {
     Verified {
         /// The packages and how their check ended.
         packages: Vec<PackageCheck>,
+    },
+    /// Answer to `system_status` and `system_mark` (1.4): the A/B slots (after the mark).
+    System {
+        /// The slots.
+        status: SystemStatus,
+    },
+    /// Answer to `system_install` (1.4): the bundle's image is in a slot, and that slot
+    /// is marked active (boxed: it is one of the larger answers).
+    SystemInstalled {
+        /// What was written, and the A/B state after.
+        installed: Box<SystemInstalled>,
     },
 }
 
@@ -346,6 +360,14 @@ pub struct BootReport {
     /// repositories are accepted beside signed ones.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub development: bool,
+    /// The A/B slot this boot runs (`A`, `B`), as the boot loader named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<String>,
+    /// How the previous boot of an A/B system ended when it was not marked good: the
+    /// slot, why, and the fallback (`slot A ended before it was marked good …; the boot
+    /// loader fell back from slot A to B`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_slot: Option<String>,
 }
 
 /// One boot step.
@@ -422,5 +444,51 @@ mod tests {
         assert!(serde_json::from_str::<PackageCheck>(extra).is_err());
         let no_reason = r#"{"container":"a:1.0.0","repository":"dev","result":{"type":"failed"}}"#;
         assert!(serde_json::from_str::<PackageCheck>(no_reason).is_err());
+    }
+
+    #[test]
+    fn system_on_the_wire() {
+        let response = Response::System {
+            status: SystemStatus {
+                bootloader: "grub".into(),
+                booted: None,
+                slots: vec![crate::SlotStatus {
+                    name: "A".into(),
+                    root: "/dev/sda2".into(),
+                    boot: None,
+                    booted: false,
+                    primary: true,
+                    state: crate::SlotState::Unknown,
+                    attempts_left: None,
+                }],
+            },
+        };
+        let json = serde_json::to_string(&response).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"system","status":{"bootloader":"grub","slots":[{"name":"A","root":"/dev/sda2","booted":false,"primary":true,"state":"unknown"}]}}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), response);
+        let flat = r#"{"type":"system","bootloader":"grub","slots":[]}"#;
+        assert!(serde_json::from_str::<Response>(flat).is_err());
+        let installed = Response::SystemInstalled {
+            installed: Box::new(SystemInstalled {
+                slot: "B".into(),
+                version: "2.0".into(),
+                compatible: "board".into(),
+                bytes: 4096,
+                status: SystemStatus {
+                    bootloader: "uboot".into(),
+                    booted: Some("A".into()),
+                    slots: vec![],
+                },
+            }),
+        };
+        let json = serde_json::to_string(&installed).unwrap();
+        assert_eq!(
+            json,
+            r#"{"type":"system_installed","installed":{"slot":"B","version":"2.0","compatible":"board","bytes":4096,"status":{"bootloader":"uboot","booted":"A","slots":[]}}}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&json).unwrap(), installed);
     }
 }

@@ -20,8 +20,11 @@ use std::{fmt, str::FromStr};
 /// `downgrade`), the response `committed`, the notifications `update_started`, `healthy`,
 /// `committed`, `rolled_back`, `ready`, their errors, and `ready`, `status`, `active` of
 /// a container. 1.3 added checking installed packages: the request `verify`, its
-/// permission, the response `verified` and the notification `verify_failed`.
-pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 3);
+/// permission, the response `verified` and the notification `verify_failed`. 1.4 added
+/// the A/B system slots: the requests `system_status` and `system_mark`, their permissions
+/// `system_status` and `system_update`, the response `system` and the error
+/// `system_failed`.
+pub const PROTOCOL_VERSION: ProtocolVersion = ProtocolVersion::new(1, 4);
 
 /// A protocol version, written `"major.minor"` on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -94,7 +97,7 @@ mod tests {
 
     #[test]
     fn parse() {
-        assert_eq!("1.3".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
+        assert_eq!("1.4".parse::<ProtocolVersion>().unwrap(), PROTOCOL_VERSION);
         assert_eq!(
             "12.345".parse::<ProtocolVersion>().unwrap(),
             ProtocolVersion::new(12, 345)

@@ -58,9 +58,11 @@ fn response_type(r: &Response) -> &'static str {
         Response::BootReport { .. } => "boot_report",
         Response::Committed { .. } => "committed",
         Response::Verified { .. } => "verified",
+        Response::System { .. } => "system",
+        Response::SystemInstalled { .. } => "system_installed",
     }
 }
-const RESPONSES: usize = 12;
+const RESPONSES: usize = 14;
 
 fn notification_type(n: &Notification) -> &'static str {
     match n {
@@ -98,7 +100,7 @@ fn server_type(m: &ServerMessage) -> &'static str {
 const SERVER_MESSAGES: usize = 6;
 
 /// Every request type, from a value of each (the match in `Request::name` is exhaustive).
-const REQUESTS: usize = 21;
+const REQUESTS: usize = 24;
 
 #[test]
 fn examples_are_exact_frames() {

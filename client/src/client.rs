@@ -400,5 +400,7 @@ pub(crate) fn response_name(response: &Response) -> &'static str {
         Response::BootReport { .. } => "boot_report",
         Response::Committed { .. } => "committed",
         Response::Verified { .. } => "verified",
+        Response::System { .. } => "system",
+        Response::SystemInstalled { .. } => "system_installed",
     }
 }

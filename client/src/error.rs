@@ -103,7 +103,7 @@ pub enum Error {
     /// [`crate::Client::request`] was given an install or update, which needs its
     /// packages' bytes.
     #[error(
-        "an install or update carries the packages' bytes: use Client::install or Client::update"
+        "an install, update or system install carries its files' bytes: use Client::install, Client::update or Client::system_install"
     )]
     InstallWithoutPackage,
     /// Reading from or writing to the socket failed.
@@ -115,7 +115,7 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// The package to install cannot be read.
+    /// The package (or bundle) to install cannot be read.
     #[error("cannot read the package{}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
     Package {
         /// The file, when the package is one.

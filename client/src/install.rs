@@ -1,4 +1,5 @@
-//! `install`: the request frame, then the package's bytes on the stream, then the answer.
+//! `install` and `system_install`: the request frame, then the package's (or bundle's)
+//! bytes on the stream, then the answer.
 //!
 //! While the bytes go out, the client looks for an early answer between chunks (the server
 //! may refuse at once: `permission_denied`, `repository_not_found`, `busy`, or
@@ -11,7 +12,7 @@ use crate::{
     error::Error,
     requests::unexpected,
 };
-use northstar_api::{ContainerId, RepositoryName, Request, Response, Sha256};
+use northstar_api::{ContainerId, RepositoryName, Request, Response, Sha256, SystemInstalled};
 use sha2::Digest;
 use std::{
     fs::File,
@@ -25,6 +26,10 @@ const CHUNK: usize = 256 * 1024;
 
 /// Bytes read at once while computing a package's digest.
 const DIGEST_CHUNK: usize = 1024 * 1024;
+
+/// How much longer than the request timeout the answer to a `system_install` may take
+/// once every byte is sent: the device verifies the bundle and writes a slot.
+pub const SYSTEM_INSTALL_WAIT: Duration = Duration::from_secs(30 * 60);
 
 /// How long to look for the server's explanation after it closed the connection while
 /// the package was being sent.
@@ -112,6 +117,48 @@ impl Client {
         match self.answer(id, "install", timeout)? {
             Response::Installed { container } => Ok(container),
             other => Err(unexpected("install", &other)),
+        }
+    }
+
+    /// Install the system update bundle (RAUC format) at `path` into the A/B slot that did
+    /// not boot (protocol 1.4; needs the `system_update` permission, which no wildcard
+    /// grants). `sha256`, when given, is the digest the server checks the received bytes
+    /// against. `progress` is called with the bytes sent so far and the total after every
+    /// chunk. The answer, once the device has verified the bundle, written the slot and
+    /// marked it active, may take [`SYSTEM_INSTALL_WAIT`] longer than the request timeout.
+    /// A bundle the device refuses is the error `system_failed` with its reason.
+    pub fn system_install(
+        &mut self,
+        path: &Path,
+        sha256: Option<Sha256>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<SystemInstalled, Error> {
+        let bundle = |source| Error::Package {
+            path: Some(path.to_path_buf()),
+            source,
+        };
+        let mut file = File::open(path).map_err(bundle)?;
+        let size = file.metadata().map_err(bundle)?.len();
+        let id = self.send(&Request::SystemInstall { size, sha256 })?;
+        progress(0, size);
+        let span = Span {
+            request: "system_install",
+            size,
+            before: 0,
+            total: size,
+        };
+        let source = Source {
+            reader: &mut file,
+            path: Some(path),
+        };
+        self.send_package(id, source, &span, progress)?;
+        let timeout = self
+            .options
+            .request_timeout
+            .map(|t| t.saturating_add(SYSTEM_INSTALL_WAIT));
+        match self.answer(id, "system_install", timeout)? {
+            Response::SystemInstalled { installed } => Ok(*installed),
+            other => Err(unexpected("system_install", &other)),
         }
     }
 

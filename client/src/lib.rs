@@ -8,7 +8,9 @@
 //! - one typed method per request ([`Client::list`], [`Client::start_with`],
 //!   [`Client::install`] streaming a file with progress (its digest from
 //!   [`package_sha256`]), [`Client::update`] (a transaction of several packages, its
-//!   notifications passed on live), [`Client::verify`], [`Client::follow_logs`],
+//!   notifications passed on live), [`Client::verify`], [`Client::system_status`] and
+//!   [`Client::system_mark`] (the A/B slots), [`Client::system_install`] (a bundle into
+//!   a slot, streamed as an install), [`Client::follow_logs`],
 //!   [`Client::notifications`], ...), requests matched to answers by id, and the
 //!   notifications and log lines that arrive in between kept for later;
 //! - timeouts (connect, request) and bounded reads (the codec's frame limit);
@@ -51,7 +53,7 @@ mod url;
 
 pub use client::{Client, Options, MAX_QUEUED_NOTIFICATIONS};
 pub use error::{Error, ErrorKind};
-pub use install::package_sha256;
+pub use install::{package_sha256, SYSTEM_INSTALL_WAIT};
 pub use northstar_api as api;
 pub use requests::{Logs, Restarted, VERIFY_WAIT};
 pub use stream::{LogFollow, Notifications};

@@ -7,7 +7,7 @@ use crate::{
 };
 use northstar_api::{
     Args, BootReport, ContainerId, ContainerInfo, Env, ExitStatus, Inspection, PackageCheck,
-    RepositoryInfo, Request, Response, Signal, StopTimeout,
+    RepositoryInfo, Request, Response, Signal, SlotMark, SlotTarget, StopTimeout, SystemStatus,
 };
 use std::time::Duration;
 
@@ -174,7 +174,7 @@ impl Client {
     /// The boot report of PID 1 (`unsupported` from the host daemon).
     pub fn boot_report(&mut self) -> Result<BootReport, Error> {
         self.typed(Request::BootReport {}, |r| match r {
-            Response::BootReport { report } => Ok(report),
+            Response::BootReport { report } => Ok(*report),
             other => Err(other),
         })
     }
@@ -195,6 +195,21 @@ impl Client {
             Response::Verified { packages } => Ok(packages),
             other => Err(other),
         })
+    }
+
+    /// The A/B system slots (protocol 1.4): the boot loader, the booted slot, and per
+    /// slot its devices, whether it is primary, good or bad, its attempts left
+    /// (`unsupported` where there are no slots).
+    pub fn system_status(&mut self) -> Result<SystemStatus, Error> {
+        self.typed(Request::SystemStatus {}, system)
+    }
+
+    /// Mark an A/B slot good, bad or active (protocol 1.4; needs the `system_update`
+    /// permission, which no wildcard grants); the state after the mark. A slot that is
+    /// not there, or an environment that cannot be written, is the error
+    /// `system_failed`, naming the slot; nothing is changed then.
+    pub fn system_mark(&mut self, mark: SlotMark, slot: SlotTarget) -> Result<SystemStatus, Error> {
+        self.typed(Request::SystemMark { mark, slot }, system)
     }
 
     /// Stop every container and power off (PID 1) or end the runtime (host daemon).
@@ -241,6 +256,14 @@ impl Client {
         let id = self.send(&request)?;
         let response = self.answer(id, name, timeout)?;
         pick(response).map_err(|other| unexpected(name, &other))
+    }
+}
+
+/// The value of a `system` answer.
+fn system(response: Response) -> Result<SystemStatus, Response> {
+    match response {
+        Response::System { status } => Ok(status),
+        other => Err(other),
     }
 }
 

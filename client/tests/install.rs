@@ -210,3 +210,76 @@ fn a_stalled_server_times_the_upload_out() {
         .unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
 }
+
+#[test]
+fn a_system_bundle_is_streamed_with_progress_and_needs_its_grant() {
+    let mut granted = Permissions::all();
+    granted.insert(Permission::SystemUpdate);
+    let server = FakeServer::runtime_with(granted).unwrap();
+    let mut client = Client::connect(&server.url(), Options::default()).unwrap();
+    let bytes = package(700_001);
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(&bytes).unwrap();
+    let digest = northstar_client::package_sha256(file.path()).unwrap();
+    let mut progress = Vec::new();
+    let installed = client
+        .system_install(file.path(), Some(digest), &mut |sent, total| {
+            progress.push((sent, total))
+        })
+        .unwrap();
+    assert_eq!(
+        (installed.slot.as_str(), installed.version.as_str()),
+        ("B", runtime::BUNDLE_VERSION)
+    );
+    assert_eq!(installed.bytes, bytes.len() as u64);
+    assert!(installed.status.slots[1].primary);
+    assert!(server.packages()[0] == bytes, "the bytes differ");
+    assert_eq!(
+        server.requests()[0],
+        Request::SystemInstall {
+            size: bytes.len() as u64,
+            sha256: Some(digest)
+        }
+    );
+    let total = bytes.len() as u64;
+    assert_eq!(progress.first(), Some(&(0, total)));
+    assert_eq!(progress.last(), Some(&(total, total)));
+    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0));
+    // In step after the bytes.
+    assert_eq!(client.list().unwrap().len(), 2);
+    // `request` refuses it: the bytes must follow.
+    let e = client
+        .request(Request::SystemInstall {
+            size: 1,
+            sha256: None,
+        })
+        .unwrap_err();
+    assert!(matches!(e, Error::InstallWithoutPackage), "{e}");
+
+    // The wildcard does not grant it: refused, and no byte is taken as a bundle.
+    let server = FakeServer::runtime().unwrap();
+    let mut client = Client::connect(&server.url(), Options::default()).unwrap();
+    let error = client
+        .system_install(file.path(), None, &mut |_, _| {})
+        .unwrap_err();
+    assert_eq!(
+        error.api_error(),
+        Some(&ApiError::PermissionDenied {
+            permission: Permission::SystemUpdate
+        })
+    );
+    assert!(server.packages().is_empty());
+    // A bundle that is not there: a local error, nothing sent.
+    let missing = client
+        .system_install(
+            std::path::Path::new("/nonexistent.raucb"),
+            None,
+            &mut |_, _| {},
+        )
+        .unwrap_err();
+    assert_eq!(missing.kind(), northstar_client::ErrorKind::Local);
+    assert!(
+        missing.to_string().contains("nonexistent.raucb"),
+        "{missing}"
+    );
+}

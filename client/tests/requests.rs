@@ -337,3 +337,54 @@ fn verify_one_or_every_package() {
         })
     );
 }
+
+#[test]
+fn system_status_and_marks() {
+    use northstar_client::api::{SlotMark, SlotState, SlotTarget};
+    let mut granted = Permissions::all();
+    granted.insert(Permission::SystemUpdate);
+    let server = FakeServer::runtime_with(granted).unwrap();
+    let mut client = connect(&server);
+    let status = client.system_status().unwrap();
+    assert_eq!(status, runtime::system_status());
+    let after = client
+        .system_mark(SlotMark::Active, SlotTarget::Other)
+        .unwrap();
+    let b = &after.slots[1];
+    assert_eq!((b.primary, b.state), (true, SlotState::Good));
+    assert!(!after.slots[0].primary);
+    let error = client
+        .system_mark(SlotMark::Good, SlotTarget::Named("C".into()))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Refused);
+    assert!(
+        matches!(error.api_error(), Some(ApiError::SystemFailed { reason }) if reason.contains("slot C")),
+        "{error}"
+    );
+    assert_eq!(
+        server.requests()[server.requests().len() - 2..],
+        [
+            Request::SystemMark {
+                mark: SlotMark::Active,
+                slot: SlotTarget::Other
+            },
+            Request::SystemMark {
+                mark: SlotMark::Good,
+                slot: SlotTarget::Named("C".into())
+            }
+        ]
+    );
+    // Every permission but those granted by name: reading, not marking.
+    let server = FakeServer::runtime().unwrap();
+    let mut client = connect(&server);
+    assert!(client.system_status().is_ok());
+    let error = client
+        .system_mark(SlotMark::Bad, SlotTarget::Booted)
+        .unwrap_err();
+    assert_eq!(
+        error.api_error(),
+        Some(&ApiError::PermissionDenied {
+            permission: Permission::SystemUpdate
+        })
+    );
+}

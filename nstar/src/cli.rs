@@ -48,6 +48,8 @@ pub enum Command {
     Manifest(ManifestCommand),
     Completions(CompletionsArgs),
     Channel(ChannelArgs),
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     #[command(flatten)]
     Manage(ManageCommand),
 }
@@ -209,6 +211,67 @@ pub struct KeygenArgs {
     /// Directory to write the key files into.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub out: PathBuf,
+}
+
+/// Create and check system update bundles (RAUC's `verity` format), offline: no device.
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    Create(BundleCreateArgs),
+    Info(BundleInfoArgs),
+}
+
+/// Create a signed system update bundle that RAUC and `nstar system install` accept: a
+/// squashfs of the images and the manifest, its dm-verity hash tree, and a CMS signature
+/// over the manifest (format `verity`). Prints the bundle's summary as `bundle info` does.
+///
+/// The signer certificate (PEM, intermediates after it) and its PKCS#8 key (RSA or
+/// ECDSA P-256) must chain to a CA of the device's keyring.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar bundle create --cert signer.pem --key signer.key --compatible acme-board \\
+      --version 2.0.0 --rootfs rootfs.ext4 -o update-2.0.0.raucb
+  nstar bundle create --cert signer.pem --key signer.key --compatible acme-board \\
+      --version 2.0.0 --image rootfs=rootfs.ext4 --image appfs=app.squashfs -o update.raucb")]
+pub struct BundleCreateArgs {
+    /// The signer certificate (PEM; intermediate certificates may follow it).
+    #[arg(long, value_name = "PEM")]
+    pub cert: PathBuf,
+    /// The signer's private key (PEM, PKCS#8: `-----BEGIN PRIVATE KEY-----`).
+    #[arg(long, value_name = "PEM")]
+    pub key: PathBuf,
+    /// The system the bundle is for: the device refuses another `compatible`.
+    #[arg(long)]
+    pub compatible: String,
+    /// The bundle's version.
+    #[arg(long)]
+    pub version: String,
+    /// The root file system image, for the slot class `rootfs` (as `--image rootfs=IMG`).
+    #[arg(long, value_name = "IMG")]
+    pub rootfs: Option<PathBuf>,
+    /// An image for a slot class, `CLASS=FILE`; repeatable, one per class.
+    #[arg(long = "image", value_name = "CLASS=FILE", value_parser = crate::bundle::parse_image)]
+    pub images: Vec<(String, PathBuf)>,
+    /// Squashfs compression of the payload: none, gzip, xz, zstd or lz4.
+    #[arg(long, value_name = "ALG", default_value = "xz", value_parser = crate::pack::parse_compression)]
+    pub compression: Compression,
+    /// The bundle file to write (replaced if it exists).
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+/// Verify a bundle against a keyring at the current time (signature, manifest, payload
+/// hash tree) and show its compatible, version, signer and images with their sizes and
+/// sha256. Exits with 1 when the bundle does not verify.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar bundle info update.raucb --keyring ca.pem
+  nstar bundle info update.raucb --keyring ca.pem --json | jq -r .version")]
+pub struct BundleInfoArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// The CA certificates (PEM) the signer must chain to.
+    #[arg(long, value_name = "PEM")]
+    pub keyring: PathBuf,
 }
 
 /// Work with manifests.

@@ -1,7 +1,8 @@
 //! `nstar`: the Northstar command-line tool.
 //!
 //! Packaging commands: `pack`, `inspect`, `unpack`, `verify`, `keygen`, `manifest check`,
-//! `manifest schema` and `completions`, each in its own module. Management commands
+//! `manifest schema`, `completions` and `bundle create|info` (system update bundles),
+//! each in its own module. Management commands
 //! (`list`, `start`, `install`, `logs`, ...: a request to a running runtime) in `manage`;
 //! `inspect` and `verify` of a `name:version` that is not a file (and `verify --installed`)
 //! ask the runtime too. This file parses
@@ -31,6 +32,7 @@ macro_rules! err {
     }};
 }
 
+mod bundle;
 mod channel;
 mod cli;
 mod error;
@@ -45,7 +47,7 @@ mod unpack;
 mod verify;
 
 use clap::{CommandFactory, Parser};
-use cli::{Cli, Command, ManifestCommand};
+use cli::{BundleCommand, Cli, Command, ManifestCommand};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -68,6 +70,8 @@ fn main() -> ExitCode {
         Command::Manifest(ManifestCommand::Schema(_)) => manifest::schema(),
         Command::Completions(args) => completions(args.shell),
         Command::Channel(args) => channel::run(args),
+        Command::Bundle(BundleCommand::Create(args)) => bundle::create(args, global.json),
+        Command::Bundle(BundleCommand::Info(args)) => bundle::info(args, global.json),
         Command::Manage(command) => manage::run(command, global),
     };
     match result {
@@ -146,6 +150,8 @@ fn check_global_options(cli: &Cli) {
         Command::Manifest(_) => ("manifest", false, false),
         Command::Completions(_) => ("completions", false, false),
         Command::Channel(_) => ("channel", false, false),
+        Command::Bundle(BundleCommand::Create(_)) => ("bundle create", true, false),
+        Command::Bundle(BundleCommand::Info(_)) => ("bundle info", true, false),
     };
     if g.json && !json_ok {
         usage(&format!("--json is not supported by `{name}`"));

@@ -519,3 +519,106 @@ fn verify_installed_packages_one_line_each_and_fails_when_one_does() {
         assert_eq!(run(&server, args).status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn system_status_and_marks() {
+    let mut granted = Permissions::all();
+    granted.insert(Permission::SystemUpdate);
+    let server = FakeServer::runtime_with(granted).unwrap();
+    let status = "bootloader  uboot\n\
+                  booted      A\n\
+                  primary     A\n\
+                  \n\
+                  SLOT  ROOT            BOOT  BOOTED  PRIMARY  STATE  ATTEMPTS LEFT\n\
+                  A     /dev/mmcblk0p2  -     *       *        good   3\n\
+                  B     /dev/mmcblk0p3  -                      bad    0\n";
+    assert_eq!(ok(&server, &["system", "status"]), status);
+    let json = json_lines(&server, &["system", "status"]);
+    assert_eq!(json[0]["type"], "system");
+    assert_eq!(json[0]["status"]["slots"][1]["state"], "bad");
+    // The booted slot by default; the state after the mark is printed.
+    let text = ok(&server, &["system", "mark-good"]);
+    assert_eq!(text, format!("marked slot booted good\n{status}"));
+    let json = json_lines(&server, &["system", "mark-active", "other"]);
+    assert_eq!(json[0]["status"]["slots"][1]["primary"], true);
+    let last = server.requests();
+    assert_eq!(
+        last[last.len() - 2..]
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect::<Vec<_>>(),
+        [
+            json!({"type": "system_mark", "mark": "good", "slot": "booted"}),
+            json!({"type": "system_mark", "mark": "active", "slot": "other"}),
+        ]
+    );
+    // The error names the slot and the reason.
+    let out = run(&server, &["system", "mark-bad", "C"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "nstar: error: mark-bad C: system_mark: system slots: no slot C (the slots are A, B) \
+         [system_failed]\n"
+    );
+    // Not a slot name: a usage error, nothing sent.
+    let sent = server.requests().len();
+    let out = run(&server, &["system", "mark-good", "rootfs.0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(server.requests().len(), sent);
+    // Root's default grant reads the slots but does not mark them.
+    let server = FakeServer::runtime().unwrap();
+    let out = run(&server, &["system", "mark-active", "other"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("system_update"), "{}", stderr(&out));
+}
+
+#[test]
+fn system_install_sends_the_bundle_and_prints_the_slot_then_reboot() {
+    let mut granted = Permissions::all();
+    granted.insert(Permission::SystemUpdate);
+    let server = FakeServer::runtime_with(granted).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("update.raucb");
+    let bytes: Vec<u8> = (0..400_003u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(&bundle, &bytes).unwrap();
+    let path = bundle.to_str().unwrap();
+    let text = ok(&server, &["system", "install", path]);
+    assert!(
+        text.starts_with(&format!(
+            "installed {} version {} into slot B ({} bytes); slot B is active from the next boot\n\n\
+             bootloader  uboot\nbooted      A\nprimary     B\n",
+            runtime::BUNDLE_COMPATIBLE,
+            runtime::BUNDLE_VERSION,
+            bytes.len()
+        )),
+        "{text}"
+    );
+    assert!(server.packages()[0] == bytes, "the bytes differ");
+    assert_eq!(
+        server.requests()[0],
+        Request::SystemInstall {
+            size: bytes.len() as u64,
+            sha256: None
+        }
+    );
+    let json = json_lines(&server, &["system", "install", path, "--check-digest"]);
+    assert_eq!(json[0]["type"], "system_installed");
+    assert_eq!(json[0]["installed"]["slot"], "B");
+    assert_eq!(json[0]["installed"]["bytes"], bytes.len());
+    let Request::SystemInstall { sha256, .. } = &server.requests()[1] else {
+        panic!()
+    };
+    use sha2::Digest;
+    assert_eq!(*sha256, Some(Sha256(sha2::Sha256::digest(&bytes).into())));
+    // The fake runtime is no PID 1: `system reboot` is its `reboot`, refused.
+    let out = run(&server, &["system", "reboot"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("[unsupported]"), "{}", stderr(&out));
+    assert_eq!(server.requests()[2], Request::Reboot {});
+    // Without the named grant: refused, exit 1, the permission named.
+    let server = FakeServer::runtime().unwrap();
+    let out = run(&server, &["system", "install", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("system_update"), "{}", stderr(&out));
+    assert!(server.packages().is_empty());
+}

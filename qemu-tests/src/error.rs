@@ -110,6 +110,8 @@ pub enum Error {
     Qmp(#[from] qmp::Error),
     #[error(transparent)]
     Channel(#[from] channel::Error),
+    #[error(transparent)]
+    Uboot(#[from] crate::uboot::Error),
 }
 
 impl Error {

@@ -24,7 +24,7 @@ pub mod packages;
 pub mod root;
 pub mod sdcard;
 pub mod set;
-mod tool;
+pub(crate) mod tool;
 
 pub use tool::ToolError;
 

@@ -43,5 +43,7 @@ pub mod report;
 pub mod scenario;
 #[cfg(feature = "images")]
 pub mod suite;
+#[cfg(feature = "images")]
+pub mod uboot;
 
 pub use board::Board;

@@ -38,7 +38,7 @@ const USAGE: &str = "usage:
                         [--append KERNEL-ARG]... [--module NAME]... [NAME]...
   qemu-tests boot --board B... [--jobs N] [--timeout SECS] [--init PATH]
                   [--append KERNEL-ARG]...
-  qemu-tests scenario --board x86_64 [--jobs N] [--timeout SECS] [--smp N]
+  qemu-tests scenario --board x86_64|aarch64 [--jobs N] [--timeout SECS] [--smp N]
                       [--append KERNEL-ARG]... NAME...|all
   qemu-tests demo [--check] [--timeout SECS]
   qemu-tests suite [--jobs N]
@@ -49,8 +49,8 @@ checks the shutdown's steps and the data partition; on each board given, N machi
 time (default 2).
 scenario runs the named boot scenarios (ten, tampered-root, tampered-package, oom,
 orphans, watchdog-fed, watchdog-hang, install-power-cut, init-panic, update, update-cuts;
-all: every one) with binaries built once, N machines at a time (default 2), each with
---smp vCPUs (default 1).
+all: every one; on aarch64: ab-uboot, booting through U-Boot) with binaries built once,
+N machines at a time (default 2), each with --smp vCPUs (default 1).
 demo boots the examples on the x86_64 image with the serial console on this terminal and
 prints the nstar command line for its management channel; --check boots it twice without
 a terminal and checks the examples, nstar over the channel and the data partition.
@@ -306,6 +306,9 @@ fn scenarios(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
         .map(|(_, s)| s.name())
         .collect();
     if !failed.is_empty() {
+        for line in report::recap(&reports) {
+            eprintln!("{line}");
+        }
         eprintln!("{board}: failed scenarios: {}", failed.join(" "));
     }
     Ok(exit_code(failed.is_empty()))
@@ -344,6 +347,9 @@ fn suite(cache: &KernelCache, args: &Args) -> Result<ExitCode> {
         .map(|r| r.name.as_str())
         .collect();
     if !failed.is_empty() {
+        for line in report::recap(&reports) {
+            eprintln!("{line}");
+        }
         eprintln!("suite: failed: {}", failed.join(", "));
     }
     Ok(exit_code(failed.is_empty()))

@@ -195,6 +195,25 @@ pub fn table(title: &str, reports: &[Report], elapsed: Duration) -> Vec<String> 
     lines
 }
 
+/// Longest part of a problem repeated by [`recap`].
+const RECAP_CHARS: usize = 600;
+
+/// The problems of the failed runs again, each cut to its first lines, for the end of a
+/// group's output: a log read from its end shows why a run failed next to the verdict.
+pub fn recap(reports: &[Report]) -> Vec<String> {
+    let mut lines = Vec::new();
+    for r in reports.iter().filter(|r| !r.passed()) {
+        for problem in &r.problems {
+            let first: String = problem.lines().take(3).collect::<Vec<_>>().join(" | ");
+            let cut: String = first.chars().take(RECAP_CHARS).collect();
+            let shortened = problem.lines().count() > 3 || cut.len() < first.len();
+            let more = if shortened { " …" } else { "" };
+            lines.push(format!("{}: {cut}{more}", r.name));
+        }
+    }
+    lines
+}
+
 fn paths(paths: &[PathBuf]) -> String {
     paths
         .iter()
@@ -224,6 +243,24 @@ mod tests {
                 "  FAILED    20.0 s  x86_64 scenario oom",
             ]
         );
+    }
+
+    #[test]
+    fn the_recap_repeats_the_first_lines_of_each_failure() {
+        let mut failed = Report::new("x86_64 scenario update", Duration::from_secs(20));
+        failed
+            .problems
+            .push("boot 2: no answer\n--- console tail ---\na\nb\nc".into());
+        failed.problems.push("boot 3: gone".into());
+        let reports = [Report::new("x86_64 boot", Duration::from_secs(9)), failed];
+        assert_eq!(
+            recap(&reports),
+            [
+                "x86_64 scenario update: boot 2: no answer | --- console tail --- | a …",
+                "x86_64 scenario update: boot 3: gone",
+            ]
+        );
+        assert!(recap(&reports[..1]).is_empty());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! | `init-panic` | a panic in a thread of the init (test build only) ends in the board's reaction, and the next boot's report holds it |
 //! | `update` | an update through the management channel commits and survives a reboot, a bad one rolls back; a power cut before or after a commit (test build only) leaves exactly one version running |
 //! | `update-cuts` | a power cut at the update's steps `stopping`, `snapshot` and `rolling_back` (test build only) leaves the version before running, its data as before |
+//! | `ab-uboot` (aarch64) | U-Boot boots slot A and counts its attempts in its environment, the init marks A good; once a bad slot A has none left, U-Boot boots B, whose report names the fallback |
 //!
 //! The kernel, the board's configuration and the binaries (`northstar` with the feature
 //! `fault-injection`, `test-container`, `nstar` for the host: the run's build,
@@ -24,6 +25,7 @@
 //! `<work_dir>/<board>/scenario/<name>/`. Scenarios share nothing else, so several can
 //! run at the same time. How each one checks its result: `doc/qemu-tests.md`.
 
+mod ab_uboot;
 pub mod bench;
 mod checks;
 mod console;
@@ -65,6 +67,7 @@ pub enum Scenario {
     InitPanic,
     Update,
     UpdateCuts,
+    AbUboot,
 }
 
 impl Scenario {
@@ -83,6 +86,18 @@ impl Scenario {
         Scenario::UpdateCuts,
     ];
 
+    /// The scenarios of the aarch64 board (not in `all`, the x86_64 ones; the suite runs
+    /// both).
+    pub const AARCH64: [Scenario; 1] = [Scenario::AbUboot];
+
+    /// The board the scenario boots.
+    pub fn board(self) -> Board {
+        match self {
+            Scenario::AbUboot => Board::Aarch64,
+            _ => BOARD,
+        }
+    }
+
     /// The name on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -97,6 +112,7 @@ impl Scenario {
             Scenario::InitPanic => "init-panic",
             Scenario::Update => "update",
             Scenario::UpdateCuts => "update-cuts",
+            Scenario::AbUboot => "ab-uboot",
         }
     }
 }
@@ -111,13 +127,11 @@ impl std::str::FromStr for Scenario {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Scenario, String> {
-        Scenario::ALL
-            .into_iter()
-            .find(|s| s.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Scenario::ALL.iter().map(|s| s.name()).collect();
-                format!("unknown scenario {name:?} (known: {})", names.join(", "))
-            })
+        let known = Scenario::ALL.into_iter().chain(Scenario::AARCH64);
+        known.clone().find(|s| s.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = known.map(|s| s.name()).collect();
+            format!("unknown scenario {name:?} (known: {})", names.join(", "))
+        })
     }
 }
 
@@ -156,7 +170,8 @@ pub struct Shared {
     /// `northstar`, built with the feature `fault-injection`.
     pub init: PathBuf,
     pub test_container: PathBuf,
-    /// `nstar` for the host, for the management channel.
+    /// `nstar` for the host, for the management channel (empty on aarch64, whose
+    /// scenario does not use it).
     pub nstar: PathBuf,
     /// Bytes of an incompressible file (`/payload`) in each test package; none when 0
     /// (the benchmark of package sizes sets it).
@@ -166,6 +181,14 @@ pub struct Shared {
 impl Shared {
     /// What the scenarios of `board` need built.
     pub fn needs(board: Board) -> Needs {
+        if board == Board::Aarch64 {
+            // The production build: ab-uboot needs no test hook.
+            return Needs {
+                boards: vec![board],
+                fault_injection: Vec::new(),
+                host_nstar: false,
+            };
+        }
         Needs {
             boards: Vec::new(),
             fault_injection: vec![board],
@@ -180,6 +203,17 @@ impl Shared {
         cache: &KernelCache,
         binaries: &Binaries,
     ) -> Result<Shared, Error> {
+        if board == Board::Aarch64 {
+            return Ok(Shared {
+                board,
+                kernel: cache.fetch(board)?,
+                files: BoardFiles::load(board)?,
+                init: binaries.guest(board, "northstar")?,
+                test_container: binaries.guest(board, "test-container")?,
+                nstar: PathBuf::new(),
+                payload: 0,
+            });
+        }
         if board != BOARD {
             return Err(Error::Unsupported { board });
         }
@@ -216,6 +250,14 @@ pub fn run(shared: &Shared, scenario: Scenario, options: &Options) -> Result<Out
         .join("scenario")
         .join(scenario.name());
     std::fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+    if scenario.board() != shared.board {
+        return Err(Error::Unsupported {
+            board: shared.board,
+        });
+    }
+    if scenario == Scenario::AbUboot {
+        return ab_uboot::run(shared, &dir, options);
+    }
     let images = images::build(shared, scenario, &dir)?;
     if scenario == Scenario::InstallPowerCut {
         return power_cut::run(shared, &images, &dir, options);
@@ -268,7 +310,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in Scenario::ALL {
+        for s in Scenario::ALL.into_iter().chain(Scenario::AARCH64) {
             assert_eq!(s.name().parse::<Scenario>(), Ok(s));
         }
         assert!("nonesuch".parse::<Scenario>().is_err());

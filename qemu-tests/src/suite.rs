@@ -1,5 +1,6 @@
 //! The QEMU part of the test suite in one run (`qemu-tests suite`): the boot of
-//! Northstar's init on each board, the demo's check and every x86_64 scenario, with the
+//! Northstar's init on each board, the demo's check and every scenario (x86_64's and
+//! aarch64's `ab-uboot`, with the production init the aarch64 boot uses), with the
 //! binaries built once for all of them ([`Binaries`]) and a fixed number of machines at a
 //! time ([`parallel`]).
 //!
@@ -37,9 +38,9 @@ impl Run {
     /// 89 s, `update` 53–73 s (four boots), `update-cuts` 35–37 s (four boots, on a quiet
     /// machine, where `update` took as long), `watchdog-fed` 40 s (30 s of it the watched
     /// window), `install-power-cut` 38 s, `init-panic` 29 s, `watchdog-hang` 24 s,
-    /// `orphans` 18 s, the rpi2 boot 16 s, `ten` 12 s, the tampered package 10 s, `oom`
+    /// `ab-uboot` 23 s (five boots through U-Boot), `orphans` 18 s, the rpi2 boot 16 s, `ten` 12 s, the tampered package 10 s, `oom`
     /// 9 s, the x86_64 boot 7 s, the tampered root 6 s, the aarch64 boot 3 s).
-    pub const ALL: [Run; 15] = [
+    pub const ALL: [Run; 16] = [
         Run::DemoCheck,
         Run::Scenario(Scenario::Update),
         Run::Scenario(Scenario::UpdateCuts),
@@ -47,6 +48,7 @@ impl Run {
         Run::Scenario(Scenario::InstallPowerCut),
         Run::Scenario(Scenario::InitPanic),
         Run::Scenario(Scenario::WatchdogHang),
+        Run::Scenario(Scenario::AbUboot),
         Run::Scenario(Scenario::Orphans),
         Run::Boot(Board::Rpi2),
         Run::Scenario(Scenario::Ten),
@@ -60,7 +62,7 @@ impl Run {
     /// Every run of the suite: [`Run::ALL`], then any scenario it does not list yet.
     pub fn all() -> Vec<Run> {
         let mut runs = Run::ALL.to_vec();
-        for s in Scenario::ALL {
+        for s in Scenario::ALL.into_iter().chain(Scenario::AARCH64) {
             if !runs.contains(&Run::Scenario(s)) {
                 runs.push(Run::Scenario(s));
             }
@@ -68,12 +70,13 @@ impl Run {
         runs
     }
 
-    /// Every scenario in the order of [`Run::all`].
+    /// Every x86_64 scenario (`scenario --board x86_64 all`) in the order of
+    /// [`Run::all`].
     pub fn scenarios() -> Vec<Scenario> {
         Run::all()
             .into_iter()
             .filter_map(|run| match run {
-                Run::Scenario(s) => Some(s),
+                Run::Scenario(s) if s.board() == scenario::BOARD => Some(s),
                 _ => None,
             })
             .collect()
@@ -84,7 +87,7 @@ impl Run {
         match self {
             Run::Boot(board) => format!("{board} boot"),
             Run::DemoCheck => "x86_64 demo --check".to_owned(),
-            Run::Scenario(s) => format!("{} scenario {s}", scenario::BOARD),
+            Run::Scenario(s) => format!("{} scenario {s}", s.board()),
         }
     }
 }
@@ -150,7 +153,9 @@ fn scenario_run(
     binaries: &Binaries,
     started: Instant,
 ) -> Result<Report, Error> {
-    let shared = Shared::prepare(scenario::BOARD, cache, binaries)?;
+    // The aarch64 scenario takes the production init that [`needs`] builds for the
+    // aarch64 boot.
+    let shared = Shared::prepare(s.board(), cache, binaries)?;
     let outcome = scenario::run(&shared, s, &scenario::Options::default())?;
     Ok(report::scenario(shared.board, &outcome, started.elapsed()))
 }
@@ -256,7 +261,7 @@ mod tests {
         for (i, run) in Run::ALL.iter().enumerate() {
             assert!(!Run::ALL[i + 1..].contains(run), "{run:?} twice");
         }
-        for s in Scenario::ALL {
+        for s in Scenario::ALL.into_iter().chain(Scenario::AARCH64) {
             assert!(Run::ALL.contains(&Run::Scenario(s)), "{s}");
         }
         for board in Board::ALL {
@@ -264,6 +269,9 @@ mod tests {
         }
         assert!(Run::ALL.contains(&Run::DemoCheck));
         assert_eq!(Run::all(), Run::ALL);
-        assert_eq!(Run::scenarios().len(), Scenario::ALL.len());
+        // `scenario --board x86_64 all`: the x86_64 ones only.
+        let x86 = Run::scenarios();
+        assert_eq!(x86.len(), Scenario::ALL.len());
+        assert!(!x86.contains(&Scenario::AbUboot));
     }
 }

@@ -7,9 +7,10 @@ fn names_match_serde() {
         assert_eq!(serde_json::to_value(p).unwrap(), p.name());
     }
     // `ALL` is complete and in declaration order: the bits are distinct. `all` is
-    // every one but `downgrade`.
-    assert_eq!(Permissions::all().iter().count(), Permission::ALL.len() - 1);
+    // every one but `downgrade` and `system_update`.
+    assert_eq!(Permissions::all().iter().count(), Permission::ALL.len() - 2);
     assert!(!Permissions::all().contains(Permission::Downgrade));
+    assert!(!Permissions::all().contains(Permission::SystemUpdate));
     for (i, p) in Permission::ALL.into_iter().enumerate() {
         assert_eq!(p as usize, i);
     }
@@ -261,4 +262,68 @@ fn limited_grants_refuse_other_targets_by_name() {
             container: "other:1.0.0".parse().unwrap()
         })
         .is_ok());
+}
+
+#[test]
+fn system_slots_need_their_own_permissions_and_marks_a_named_grant() {
+    let status = Request::SystemStatus {};
+    let mark = |mark, slot: &str| Request::SystemMark {
+        mark,
+        slot: slot.parse().unwrap(),
+    };
+    assert_eq!(required(&status), Permission::SystemStatus);
+    for m in [
+        crate::SlotMark::Good,
+        crate::SlotMark::Bad,
+        crate::SlotMark::Active,
+    ] {
+        assert_eq!(required(&mark(m, "other")), Permission::SystemUpdate);
+    }
+    // The wildcard reads the slots but cannot choose what boots next.
+    let all = Permissions::all();
+    assert!(all.check(&status).is_ok());
+    assert!(!all.contains(Permission::SystemUpdate));
+    assert_eq!(
+        all.check(&mark(crate::SlotMark::Active, "B")),
+        Err(ApiError::PermissionDenied {
+            permission: Permission::SystemUpdate
+        })
+    );
+    // Granted by name, it is enough on its own; reading needs its own grant.
+    let update: Permissions = serde_json::from_str(r#"["system_update"]"#).unwrap();
+    assert!(update.check(&mark(crate::SlotMark::Bad, "booted")).is_ok());
+    assert_eq!(
+        update.check(&status),
+        Err(ApiError::PermissionDenied {
+            permission: Permission::SystemStatus
+        })
+    );
+    // Installing a bundle chooses what boots next as well: the same named grant.
+    let bundle = Request::SystemInstall {
+        size: 4096,
+        sha256: None,
+    };
+    assert_eq!(required(&bundle), Permission::SystemUpdate);
+    assert!(update.check(&bundle).is_ok());
+    assert_eq!(
+        all.check(&bundle),
+        Err(ApiError::PermissionDenied {
+            permission: Permission::SystemUpdate
+        })
+    );
+    let install: Permissions = serde_json::from_str(r#"["install"]"#).unwrap();
+    assert_eq!(
+        install.check(&bundle),
+        Err(ApiError::PermissionDenied {
+            permission: Permission::SystemUpdate
+        })
+    );
+    // Neither names targets.
+    assert!(serde_json::from_str::<Permissions>(r#"["system_update:A"]"#).is_err());
+    assert!(serde_json::from_str::<Permissions>(r#"["system_status:A"]"#).is_err());
+    // A session of 1.3 does not see them.
+    let mut both = update;
+    both.insert(Permission::SystemStatus);
+    both.insert(Permission::Verify);
+    assert_eq!(both.before_1_4().names().collect::<Vec<_>>(), ["verify"]);
 }

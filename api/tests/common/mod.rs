@@ -196,7 +196,61 @@ pub fn request(max_package: u64) -> impl Strategy<Value = Request> {
         (container_name(), option::of(repository()))
             .prop_map(|(name, repository)| Request::Disable { name, repository }),
         option::of(container()).prop_map(|container| Request::Verify { container }),
+        Just(Request::SystemStatus {}),
+        (slot_mark(), slot_target()).prop_map(|(mark, slot)| Request::SystemMark { mark, slot }),
+        (0..=max_package, option::of(any::<[u8; 32]>())).prop_map(|(size, sha256)| {
+            Request::SystemInstall {
+                size,
+                sha256: sha256.map(Sha256),
+            }
+        }),
     ]
+}
+
+pub fn slot_mark() -> impl Strategy<Value = SlotMark> {
+    select(vec![SlotMark::Good, SlotMark::Bad, SlotMark::Active])
+}
+
+pub fn slot_target() -> impl Strategy<Value = SlotTarget> {
+    prop_oneof![
+        Just(SlotTarget::Booted),
+        Just(SlotTarget::Other),
+        "[A-Za-z0-9_]{1,16}".prop_map(|name| name.parse::<SlotTarget>().unwrap()),
+    ]
+}
+
+pub fn system_status() -> impl Strategy<Value = SystemStatus> {
+    let state = select(vec![SlotState::Good, SlotState::Bad, SlotState::Unknown]);
+    let slot = (
+        "[A-Za-z0-9_]{1,16}",
+        text(),
+        option::of(text()),
+        any::<bool>(),
+        any::<bool>(),
+        state,
+        option::of(any::<u32>()),
+    )
+        .prop_map(
+            |(name, root, boot, booted, primary, state, attempts_left)| SlotStatus {
+                name,
+                root,
+                boot,
+                booted,
+                primary,
+                state,
+                attempts_left,
+            },
+        );
+    (
+        select(vec!["uboot", "grub", "none"]),
+        option::of("[A-Za-z0-9_]{1,16}"),
+        vec(slot, 0..3),
+    )
+        .prop_map(|(bootloader, booted, slots)| SystemStatus {
+            bootloader: bootloader.to_string(),
+            booted,
+            slots,
+        })
 }
 
 pub fn client_message(max_package: u64) -> impl Strategy<Value = ClientMessage> {
@@ -362,15 +416,20 @@ fn boot_report() -> impl Strategy<Value = BootReport> {
         option::of(any::<u64>()),
         option::of(text()),
         any::<bool>(),
+        option::of("[A-Za-z0-9]{1,16}"),
     )
         .prop_map(
-            |(kernel_ms, steps, containers, finished_ms, previous_panic, development)| BootReport {
-                kernel_ms,
-                steps,
-                containers,
-                finished_ms,
-                previous_panic,
-                development,
+            |(kernel_ms, steps, containers, finished_ms, previous_panic, development, slot)| {
+                BootReport {
+                    kernel_ms,
+                    steps,
+                    containers,
+                    finished_ms,
+                    previous_panic,
+                    development,
+                    slot,
+                    ..BootReport::default()
+                }
             },
         )
 }
@@ -410,9 +469,23 @@ pub fn response() -> impl Strategy<Value = Response> {
             .prop_map(|repositories| Response::Repositories { repositories }),
         (vec(text(), 0..6), any::<bool>())
             .prop_map(|(lines, truncated)| Response::Logs { lines, truncated }),
-        boot_report().prop_map(|report| Response::BootReport { report }),
+        boot_report().prop_map(|report| Response::BootReport {
+            report: Box::new(report)
+        }),
         vec(container(), 0..4).prop_map(|containers| Response::Committed { containers }),
         vec(package_check(), 0..4).prop_map(|packages| Response::Verified { packages }),
+        system_status().prop_map(|status| Response::System { status }),
+        (text(), text(), text(), any::<u64>(), system_status()).prop_map(
+            |(slot, version, compatible, bytes, status)| Response::SystemInstalled {
+                installed: Box::new(SystemInstalled {
+                    slot,
+                    version,
+                    compatible,
+                    bytes,
+                    status,
+                }),
+            }
+        ),
     ]
 }
 
@@ -538,6 +611,7 @@ pub fn api_error() -> impl Strategy<Value = ApiError> {
         text().prop_map(|name| ApiError::NoPrevious { name }),
         text().prop_map(|name| ApiError::Ambiguous { name }),
         text().prop_map(|name| ApiError::NotInstalled { name }),
+        text().prop_map(|reason| ApiError::SystemFailed { reason }),
     ]
 }
 

@@ -10,13 +10,17 @@
 //!   notifications of the transaction before the answer), one into `dev` rolls back;
 //! - `verify` finds `hello-world:0.0.1` ok and `message:0.1.2` corrupt
 //!   ([`VERIFY_FAILURE`]);
+//! - `system_status` reports two U-Boot slots ([`system_status`]): `A` booted, primary
+//!   and good, `B` bad; `system_mark` answers that state with the mark applied (it is not
+//!   kept), and `system_failed` for a slot other than `A` and `B`;
 //! - it records every request and every package's bytes.
 
 use super::Peer;
 use northstar_api::{
     ApiError, BootOutcome, BootReport, BootStep, CheckResult, ContainerId, ContainerInfo,
     ContainerState, ExitStatus, Inspection, Notification, PackageCheck, Permissions, ProcessInfo,
-    RepositoryInfo, RepositoryName, Request, Response, ServerMessage,
+    RepositoryInfo, RepositoryName, Request, Response, ServerMessage, SlotMark, SlotState,
+    SlotStatus, SlotTarget, SystemInstalled, SystemStatus,
 };
 use std::{
     io,
@@ -264,7 +268,7 @@ pub fn answer(request: &Request) -> Result<Response, ApiError> {
             }
         }
         Request::BootReport {} => Response::BootReport {
-            report: boot_report(&hello),
+            report: Box::new(boot_report(&hello)),
         },
         Request::Shutdown {} | Request::Subscribe {} => Response::Ok {},
         Request::Reboot {} => {
@@ -321,6 +325,22 @@ pub fn answer(request: &Request) -> Result<Response, ApiError> {
             };
             Response::Verified { packages }
         }
+        Request::SystemStatus {} => Response::System {
+            status: system_status(),
+        },
+        Request::SystemMark { mark, slot } => Response::System {
+            status: marked(*mark, slot)?,
+        },
+        // The bundle is written into the other slot, which is then active.
+        Request::SystemInstall { size, .. } => Response::SystemInstalled {
+            installed: Box::new(SystemInstalled {
+                slot: "B".into(),
+                version: BUNDLE_VERSION.into(),
+                compatible: BUNDLE_COMPATIBLE.into(),
+                bytes: *size,
+                status: marked(SlotMark::Active, &SlotTarget::Other)?,
+            }),
+        },
         Request::Enable { name, .. } | Request::Disable { name, .. } => {
             if *name != hello.name && *name != message.name {
                 return Err(ApiError::NotInstalled {
@@ -330,6 +350,61 @@ pub fn answer(request: &Request) -> Result<Response, ApiError> {
             Response::Ok {}
         }
     })
+}
+
+/// The version and `compatible` of every bundle the fake installs.
+pub const BUNDLE_VERSION: &str = "2.0.0";
+/// See [`BUNDLE_VERSION`].
+pub const BUNDLE_COMPATIBLE: &str = "northstar-fake";
+
+/// The canned A/B slots: U-Boot, booted from `A` (primary, good, 3 attempts left), `B`
+/// bad.
+pub fn system_status() -> SystemStatus {
+    let slot = |name: &str, root: &str, booted: bool, state, attempts| SlotStatus {
+        name: name.into(),
+        root: root.into(),
+        boot: None,
+        booted,
+        primary: booted,
+        state,
+        attempts_left: Some(attempts),
+    };
+    SystemStatus {
+        bootloader: "uboot".into(),
+        booted: Some("A".into()),
+        slots: vec![
+            slot("A", "/dev/mmcblk0p2", true, SlotState::Good, 3),
+            slot("B", "/dev/mmcblk0p3", false, SlotState::Bad, 0),
+        ],
+    }
+}
+
+/// [`system_status`] with `mark` applied to `target`, as RAUC's U-Boot rules do.
+fn marked(mark: SlotMark, target: &SlotTarget) -> Result<SystemStatus, ApiError> {
+    let mut status = system_status();
+    let at = match target {
+        SlotTarget::Booted => status.slots.iter().position(|s| s.booted),
+        SlotTarget::Other => status.slots.iter().position(|s| !s.booted),
+        SlotTarget::Named(name) => status.slots.iter().position(|s| s.name == *name),
+    }
+    .ok_or_else(|| ApiError::SystemFailed {
+        reason: format!("no slot {target} (the slots are A, B)"),
+    })?;
+    for (i, slot) in status.slots.iter_mut().enumerate() {
+        if i == at {
+            let good = mark != SlotMark::Bad;
+            slot.state = if good {
+                SlotState::Good
+            } else {
+                SlotState::Bad
+            };
+            slot.attempts_left = Some(if good { 3 } else { 0 });
+        }
+        if mark == SlotMark::Active {
+            slot.primary = i == at;
+        }
+    }
+    Ok(status)
 }
 
 fn containers() -> Result<Vec<ContainerInfo>, ApiError> {
@@ -434,7 +509,6 @@ fn boot_report(hello: &ContainerId) -> BootReport {
             at_ms: 400,
         }],
         finished_ms: Some(520),
-        previous_panic: None,
-        development: false,
+        ..BootReport::default()
     }
 }

@@ -61,6 +61,15 @@ impl Cmdline {
         &self.params
     }
 
+    /// The value of parameter `name` (the last one given), if it has one.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
     /// The `northstar.*` parameters in order, prefix removed. A key given twice appears
     /// twice; applied in order, the last one wins.
     pub fn northstar(&self) -> Vec<Param> {
@@ -192,6 +201,9 @@ mod tests {
                 p("bare", None),
             ]
         );
+        assert_eq!(cmdline.value("northstar.reaction"), Some("reboot"));
+        assert_eq!(cmdline.value("northstar.bare"), None);
+        assert_eq!(cmdline.value("console"), Some("ttyAMA0"));
         assert!(Cmdline::parse("northstarx=1 northstar=2")
             .northstar()
             .is_empty());

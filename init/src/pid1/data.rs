@@ -44,21 +44,21 @@ pub enum Error {
 /// Wait for the data device and mount it at `target` (nosuid, nodev, noatime). Returns
 /// how long the device took to appear.
 pub fn mount_data(data: &board::Data, target: &Path) -> Result<Duration, Error> {
-    let waited = device::wait_for(&data.device, data.wait)?;
+    let found = device::wait_for(&data.device, data.wait)?;
     mount(
-        Some(&data.device),
+        Some(&found.node),
         target,
         Some(data.fs.as_str()),
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOATIME,
         None::<&str>,
     )
     .map_err(|source| Error::Mount {
-        device: data.device.clone(),
+        device: found.node.clone(),
         fs: data.fs.clone(),
         target: target.to_owned(),
         source,
     })?;
-    Ok(waited)
+    Ok(found.waited)
 }
 
 /// Create the runtime's directories that belong on the data partition mounted at

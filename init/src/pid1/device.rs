@@ -3,6 +3,7 @@
 //! loaded, asynchronously. Like the kernel's own `rootwait`, the node is looked for every
 //! 10 ms until it appears or the wait has passed.
 
+use super::partition;
 use std::{
     io::ErrorKind,
     os::unix::fs::FileTypeExt,
@@ -43,9 +44,54 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// Wait until `path` is a block device, for at most `wait`. Returns how long it took.
-pub fn wait_for(path: &Path, wait: Duration) -> Result<Duration, Error> {
-    wait_for_node(path, Kind::Block, wait)
+/// A block device that appeared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// Its node.
+    pub node: PathBuf,
+    /// How long it took to appear.
+    pub waited: Duration,
+}
+
+/// Wait until `path` is a block device, for at most `wait`. `path` may name a partition
+/// (`PARTLABEL=`, `PARTUUID=`, [`partition::Spec`]): it is looked up in sysfs until the
+/// kernel has found it.
+pub fn wait_for(path: &Path, wait: Duration) -> Result<Found, Error> {
+    let spec = partition::Spec::parse(path);
+    if let partition::Spec::Path(node) = spec {
+        let waited = wait_for_node(&node, Kind::Block, wait)?;
+        return Ok(Found { node, waited });
+    }
+    let start = Instant::now();
+    let sys = Path::new(partition::SYS_CLASS_BLOCK);
+    let dev = Path::new(partition::DEV);
+    loop {
+        match partition::resolve(&spec, sys, dev) {
+            Ok(Some(node)) => {
+                let left = wait.saturating_sub(start.elapsed());
+                wait_for_node(&node, Kind::Block, left)?;
+                return Ok(Found {
+                    node,
+                    waited: start.elapsed(),
+                });
+            }
+            Ok(None) => {}
+            Err(source) => {
+                return Err(Error::Stat {
+                    path: sys.to_owned(),
+                    source,
+                })
+            }
+        }
+        let waited = start.elapsed();
+        if waited >= wait {
+            return Err(Error::Timeout {
+                path: path.to_owned(),
+                waited,
+            });
+        }
+        std::thread::sleep(INTERVAL.min(wait.saturating_sub(waited)));
+    }
 }
 
 /// Wait until `path` is a device node of `kind`, for at most `wait`. Returns how long it
@@ -106,6 +152,16 @@ mod tests {
             matches!(e, Error::Timeout { waited, .. } if waited >= Duration::from_millis(30)),
             "{e}"
         );
+        let label = Path::new("PARTLABEL=no-such-partition-here");
+        let e = wait_for(label, Duration::from_millis(30)).unwrap_err();
+        assert_eq!(
+            e.to_string().split(" did not").next(),
+            Some("PARTLABEL=no-such-partition-here")
+        );
+        assert!(
+            matches!(e, Error::Timeout { waited, .. } if waited >= Duration::from_millis(30)),
+            "{e}"
+        );
     }
 
     #[test]
@@ -123,8 +179,9 @@ mod tests {
             )
             .unwrap();
         });
-        let took = wait_for(&node, Duration::from_secs(30)).unwrap();
+        let found = wait_for(&node, Duration::from_secs(30)).unwrap();
         maker.join().unwrap();
-        assert!(took >= Duration::from_millis(50), "{took:?}");
+        assert_eq!(found.node, node);
+        assert!(found.waited >= Duration::from_millis(50), "{found:?}");
     }
 }

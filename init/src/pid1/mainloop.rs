@@ -43,18 +43,26 @@ struct Loop {
     phase: Phase,
     /// When the boot report is written even if not every container has reported.
     report_due: Option<Instant>,
+    /// When the booted A/B slot is marked good if the system is still running then.
+    mark_due: Option<Instant>,
 }
 
 /// Run the main loop. Never returns.
 pub fn run(init: Init, runtime: Option<Running>, phase: Phase) -> ! {
     let report_due = (!init.reported).then(|| super::deadline(report::SETTLE));
     let shared = runtime.as_ref().map(|r| r.report.clone());
+    let mark_due = init
+        .slots
+        .as_ref()
+        .filter(|k| k.marks() && phase == Phase::Running && runtime.is_some())
+        .map(|k| super::deadline(k.healthy_after()));
     let mut l = Loop {
         init,
         runtime,
         shared,
         phase,
         report_due,
+        mark_due,
     };
     loop {
         l.iterate();
@@ -71,6 +79,7 @@ pub fn react(init: Init, runtime: Option<Running>, reaction: Reaction, message: 
         shared,
         phase: Phase::Running,
         report_due: None,
+        mark_due: None,
     };
     l.react(reaction, &message);
     loop {
@@ -135,6 +144,7 @@ impl Loop {
             }
         }
         self.check_report();
+        self.check_mark();
         if let Phase::Stopping { power, deadline } = self.phase {
             if deadline <= Instant::now() {
                 log::error!("the runtime did not shut down in time: going on without it");
@@ -153,6 +163,32 @@ impl Loop {
         }
     }
 
+    /// Mark the booted slot good once the system has run healthy for the board's
+    /// `slots.healthy_after`: still running, no fatal error, no critical container failed
+    /// (either would have moved the loop out of [`Phase::Running`]).
+    fn check_mark(&mut self) {
+        let Some(due) = self.mark_due else {
+            return;
+        };
+        if self.phase != Phase::Running {
+            self.mark_due = None;
+            return;
+        }
+        if due > Instant::now() {
+            return;
+        }
+        self.mark_due = None;
+        let Some(keeper) = self.init.slots.clone() else {
+            return;
+        };
+        if let Err(e) = keeper.mark(super::slot::Mark::Good, &super::slot::Target::Booted) {
+            log::error!(
+                "cannot mark the booted slot good: {}",
+                crate::logger::chain(&e)
+            );
+        }
+    }
+
     /// Poll until something is ready or the next deadline; which of signals, watchdog
     /// timer and events are ready.
     fn wait(&self) -> (bool, bool, bool) {
@@ -160,10 +196,10 @@ impl Loop {
             Phase::Stopping { deadline, .. } => Some(deadline),
             _ => None,
         };
-        let deadline = match (deadline, self.report_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [deadline, self.report_due, self.mark_due]
+            .into_iter()
+            .flatten()
+            .min();
         let timeout = match deadline {
             None => PollTimeout::NONE,
             Some(at) => {
@@ -269,6 +305,9 @@ impl Loop {
     }
 
     fn react(&mut self, reaction: Reaction, message: &str) {
+        if !matches!(self.phase, Phase::Stopping { .. }) {
+            super::record_failure(&self.init, message);
+        }
         match reaction {
             Reaction::Reboot => self.shutdown(Power::Reboot),
             Reaction::PowerOff => self.shutdown(Power::PowerOff),

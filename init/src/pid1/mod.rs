@@ -18,11 +18,17 @@ mod kmsg;
 mod mainloop;
 mod modules;
 mod panic;
+mod partition;
 mod reaper;
 mod report;
 mod root;
 mod runtime;
 mod shutdown;
+mod slot;
+mod slot_install;
+#[cfg(test)]
+mod slot_install_tests;
+mod slot_record;
 mod switch;
 mod watchdog;
 
@@ -77,6 +83,8 @@ pub struct Init {
     pub report: BootReport,
     /// Whether the boot report has been written to the log.
     pub reported: bool,
+    /// The A/B slots, on a board that has them.
+    pub slots: Option<std::sync::Arc<slot::Keeper>>,
 }
 
 /// Run as PID 1. Never returns.
@@ -103,12 +111,14 @@ pub fn run() -> ! {
         events: None,
         report: BootReport::new(kernel),
         reported: false,
+        slots: None,
     };
     match boot(&mut init) {
         Ok(running) => mainloop::run(init, Some(running), Phase::Running),
         Err(e) => {
             let message = format!("boot failed: {}", chain(&e));
             log::error!("{message}");
+            record_failure(&init, &message);
             mainloop::write_report(&mut init);
             // The board's reaction, or the fallback when the board configuration itself
             // could not be used (stored by `boot`).
@@ -151,6 +161,13 @@ fn step<T, E>(
     result
 }
 
+/// Record why this boot gave up, for the next boot's report (A/B boards only).
+pub fn record_failure(init: &Init, message: &str) {
+    if let Some(keeper) = &init.slots {
+        keeper.record(slot_record::State::Failed(message.to_string()));
+    }
+}
+
 /// The boot sequence of `doc/boot.md`, up to a running runtime.
 fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
     step(init, "early", |init| {
@@ -183,7 +200,16 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
         #[cfg(feature = "fault-injection")]
         let params = fault::take(params, init.start);
         let path = Path::new(board::PATH);
-        match Board::load(path, &params) {
+        let loaded = Board::load(path, &params).and_then(|mut board| {
+            let booted = board::slots::booted(&cmdline, board.lockdown);
+            board.select_slot(booted.as_ref())?;
+            init.report.slot = booted.map(|b| b.name);
+            init.slots = board.slots.clone().map(|slots| {
+                std::sync::Arc::new(slot::Keeper::new(slots, init.report.slot.clone()))
+            });
+            Ok(board)
+        });
+        match loaded {
             Ok(board) => Ok(board),
             Err(e) => {
                 let text = board::read(path).ok();
@@ -196,6 +222,12 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
     init.reaction = board.reaction;
     panic::set_reaction(board.reaction);
     kmsg::set_level(board.log.filter());
+    for key in &board.ignored {
+        log::warn!("lockdown: {key} on the kernel command line is ignored");
+    }
+    if let Some(slot) = &init.report.slot {
+        log::info!("slot {slot}: root {}", board.root.device.display());
+    }
     log::info!(
         "board {}: reaction {}, modules {}",
         board.name,
@@ -239,7 +271,7 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
         let switched = switch::switch_root(&board)?;
         log::info!(
             "root: {} verified, mounted from {} (device found after {} ms)",
-            board.root.device.display(),
+            switched.device.display(),
             switched.node.display(),
             switched.waited.as_millis()
         );
@@ -264,6 +296,12 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
                 Err(e) => log::warn!("cannot read the record of a panic: {e}"),
             }
             panic::set_data(target);
+            if let Some(keeper) = &init.slots {
+                init.report.previous_slot = keeper.attach_data(target);
+                if let Some(text) = &init.report.previous_slot {
+                    log::warn!("previous boot: {text}");
+                }
+            }
             log::info!(
                 "data: {} mounted at {} (device found after {} ms)",
                 data.device.display(),
@@ -276,7 +314,7 @@ fn boot(init: &mut Init) -> Result<runtime::Running, BootError> {
     let api = config.api.clone();
     let running = step(init, "runtime", |init| {
         let events = runtime::Events::new()?;
-        let (running, started) = runtime::start(config, &events)?;
+        let (running, started) = runtime::start(config, &events, init.slots.clone())?;
         init.events = Some(events);
         let now = init.start.elapsed();
         for container in started {

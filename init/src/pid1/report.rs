@@ -48,6 +48,10 @@ pub struct BootReport {
     /// The runtime configuration says `development = true`: unverified repositories are
     /// accepted next to keyed ones.
     pub development: bool,
+    /// The A/B slot this boot runs.
+    pub slot: Option<String>,
+    /// How the previous boot of the A/B system ended, when it was not marked good.
+    pub previous_slot: Option<String>,
 }
 
 /// Resident memory of a process, from `/proc/<pid>/status`.
@@ -134,6 +138,9 @@ impl BootReport {
         if self.development {
             out.push_str("development image: unverified repositories accepted\n");
         }
+        if let Some(slot) = &self.slot {
+            let _ = writeln!(out, "slot: {slot}");
+        }
         if let Some(m) = self.memory {
             let _ = writeln!(
                 out,
@@ -164,6 +171,9 @@ impl BootReport {
         // Last: readers of the table stop at the first line that is not a step.
         if let Some(panic) = &self.previous_panic {
             let _ = writeln!(out, "previous boot ended in a panic: {panic}");
+        }
+        if let Some(previous) = &self.previous_slot {
+            let _ = writeln!(out, "previous boot: {previous}");
         }
         out
     }

@@ -13,14 +13,17 @@
 //! and its `boot_report` reads the report the main loop publishes ([`publish`]).
 
 use super::report::{self, BootReport};
+use super::{slot, slot_install};
+use crate::logger::chain;
 use runtime_core::{
     config::{self, Config},
     runtime::{ContainerInfo, ContainerState, Handle, Notification, Request, Response, Runtime},
-    server::{self, Host, Power, Server, SharedReport},
+    server::{self, api, Host, Power, Server, SharedReport, SystemDone, SystemRequest},
     wake::{wake_queue, WakeReceiver, WakeSender},
 };
 use std::{
     os::fd::BorrowedFd,
+    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -105,6 +108,8 @@ impl Drop for Forward {
 struct InitHost {
     queue: Queue,
     report: SharedReport,
+    /// The A/B slots, on a board that has them.
+    slots: Option<Arc<slot::Keeper>>,
 }
 
 impl Host for InitHost {
@@ -113,6 +118,110 @@ impl Host for InitHost {
     }
     fn power(&self, power: Power) -> bool {
         self.queue.send(Event::Power(power))
+    }
+    fn system(&self, request: SystemRequest) -> Option<Result<api::SystemStatus, String>> {
+        let keeper = self.slots.as_ref()?;
+        let done = match request {
+            SystemRequest::Status => keeper.status(),
+            SystemRequest::Mark { mark, slot } => {
+                let mark = match mark {
+                    api::SlotMark::Good => slot::Mark::Good,
+                    api::SlotMark::Bad => slot::Mark::Bad,
+                    api::SlotMark::Active => slot::Mark::Active,
+                };
+                let target = match slot {
+                    api::SlotTarget::Booted => slot::Target::Booted,
+                    api::SlotTarget::Other => slot::Target::Other,
+                    api::SlotTarget::Named(name) => slot::Target::Named(name),
+                };
+                keeper.mark(mark, &target)
+            }
+        };
+        Some(done.map(system_status).map_err(|e| {
+            let text = chain(&e);
+            log::warn!("management API: {text}");
+            text
+        }))
+    }
+    fn system_spool(&self) -> Option<PathBuf> {
+        let dir = self.slots.as_ref()?.data()?.join(slot_install::SPOOL);
+        match std::fs::create_dir_all(&dir) {
+            Ok(()) => Some(dir),
+            Err(e) => {
+                log::warn!("cannot create {}: {e}", dir.display());
+                None
+            }
+        }
+    }
+    fn system_install(&self, bundle: PathBuf, done: SystemDone) {
+        let Some(keeper) = self.slots.clone() else {
+            let _ = std::fs::remove_file(&bundle);
+            return done.unsupported();
+        };
+        // Minutes of reading and writing: on a thread of its own, which ends with the
+        // answer.
+        let spawned = std::thread::Builder::new()
+            .name("system-install".into())
+            .spawn(move || {
+                let result = match keeper.data() {
+                    Some(data) => slot_install::install(
+                        &keeper,
+                        keeper.slots(),
+                        data,
+                        &bundle,
+                        &mut |_, _| {},
+                    ),
+                    None => Err(slot::Error::NoData.into()),
+                };
+                if let Err(e) = std::fs::remove_file(&bundle) {
+                    log::warn!("cannot remove {}: {e}", bundle.display());
+                }
+                done.done(result.map(installed).map_err(|e| {
+                    let text = chain(&e);
+                    log::error!("system install: {text}");
+                    text
+                }));
+            });
+        if let Err(e) = spawned {
+            log::error!("system install: cannot start its thread: {e}");
+        }
+    }
+}
+
+/// An installation as the management API shows it.
+fn installed(i: slot_install::Installed) -> api::SystemInstalled {
+    api::SystemInstalled {
+        slot: i.slot,
+        version: i.version,
+        compatible: i.compatible,
+        bytes: i.bytes,
+        status: system_status(i.status),
+    }
+}
+
+/// The slots as the management API shows them.
+fn system_status(status: slot::Status) -> api::SystemStatus {
+    let text = |p: &std::path::Path| p.display().to_string();
+    api::SystemStatus {
+        bootloader: status.bootloader.to_string(),
+        booted: status.booted,
+        slots: status
+            .slots
+            .into_iter()
+            .map(|s| api::SlotStatus {
+                root: text(&s.root),
+                boot: s.boot.as_deref().map(text),
+                name: s.name,
+                booted: s.booted,
+                primary: s.primary,
+                state: match s.good {
+                    Some(true) => api::SlotState::Good,
+                    Some(false) => api::SlotState::Bad,
+                    None => api::SlotState::Unknown,
+                },
+                attempts_left: s.attempts_left,
+            })
+            .collect(),
     }
 }
 
@@ -151,6 +260,8 @@ pub fn publish(shared: &SharedReport, report: &BootReport) {
         finished_ms: report.finished.map(ms),
         previous_panic: report.previous_panic.clone(),
         development: report.development,
+        slot: report.slot.clone(),
+        previous_slot: report.previous_slot.clone(),
     };
     if let Ok(mut shared) = shared.lock() {
         *shared = api;
@@ -172,7 +283,11 @@ pub struct Running {
 
 /// Start the runtime, forward its notifications to `events`, and list the containers
 /// that autostart began (running, starting or restarting).
-pub fn start(config: Config, events: &Events) -> Result<(Running, Vec<ContainerInfo>), Error> {
+pub fn start(
+    config: Config,
+    events: &Events,
+    slots: Option<Arc<slot::Keeper>>,
+) -> Result<(Running, Vec<ContainerInfo>), Error> {
     let critical = config.critical;
     let stop_timeout = config.stop_timeout;
     let inbox = config.api.as_ref().map(|_| server::inbox()).transpose()?;
@@ -191,6 +306,7 @@ pub fn start(config: Config, events: &Events) -> Result<(Running, Vec<ContainerI
             let host = InitHost {
                 queue: queue.clone(),
                 report: report.clone(),
+                slots,
             };
             let requester = handle.requester();
             Some(Server::start(

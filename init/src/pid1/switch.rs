@@ -75,14 +75,16 @@ pub enum Error {
 pub struct Switched {
     /// The dm-verity node the root is mounted from.
     pub node: PathBuf,
+    /// The root device's node (the board's `root.device`, a partition name resolved).
+    pub device: PathBuf,
     /// How long the device took to appear.
     pub waited: Duration,
 }
 
 /// Verify the root, mount it and make it `/`.
 pub fn switch_root(board: &Board) -> Result<Switched, Error> {
-    let device = &board.root.device;
-    let waited = device::wait_for(device, board.root.wait)?;
+    let found = device::wait_for(&board.root.device, board.root.wait)?;
+    let device = &found.node;
     let verified = match (&board.root.hash, &board.root.salt, board.root.data_blocks) {
         (Some(hash), Some(salt), Some(blocks)) => {
             log::info!("root: verity values from the board configuration");
@@ -121,7 +123,11 @@ pub fn switch_root(board: &Board) -> Result<Switched, Error> {
     dm.keep();
     move_into_newroot()?;
     mount_cgroup2()?;
-    Ok(Switched { node, waited })
+    Ok(Switched {
+        node,
+        device: found.node,
+        waited: found.waited,
+    })
 }
 
 /// Move the early mounts into the new root and make it `/`.

@@ -15,11 +15,13 @@ mod build;
 mod output;
 mod parallel;
 mod read;
+mod stream;
 mod tree;
 mod xz;
 
 pub use build::build;
 pub use read::{extract, list};
+pub use stream::{open_file, FileReader};
 
 /// Smallest data block size (4 KiB).
 pub const MIN_BLOCK_SIZE: u32 = 4 * 1024;
@@ -198,6 +200,10 @@ pub enum Error {
     TooManyEntries { count: u64, max: u32 },
     #[error("image entry {0:?} has an unsafe path")]
     UnsafePath(String),
+    #[error("image has no entry {0:?}")]
+    NotFound(String),
+    #[error("image entry {path:?} is a {kind}, not a regular file")]
+    NotAFile { path: String, kind: &'static str },
     #[error("image entry {0:?} appears more than once")]
     DuplicatePath(String),
     #[error("failed to read {path:?} from the image")]

@@ -57,7 +57,7 @@ impl Seek for Slice<'_> {
 }
 
 /// Parses the image at `offset..offset + len` of `file`, with its entries checked.
-fn open(file: &File, offset: u64, len: u64) -> Result<FilesystemReader<'_>, Error> {
+pub(super) fn open(file: &File, offset: u64, len: u64) -> Result<FilesystemReader<'_>, Error> {
     let corrupt = |what: &str| Error::Corrupt(what.to_string());
     let file_len = file.metadata().map_err(|e| Error::ReadEntry {
         path: "/".into(),

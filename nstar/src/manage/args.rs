@@ -4,7 +4,7 @@
 use super::values;
 use clap::{Args, Subcommand};
 use northstar_client::{
-    api::{ContainerId, ContainerName, Health, RepositoryName, Signal},
+    api::{ContainerId, ContainerName, Health, RepositoryName, Signal, SlotTarget},
     Url,
 };
 use std::{path::PathBuf, time::Duration};
@@ -103,6 +103,72 @@ pub enum ManageCommand {
   nstar reboot")]
     Reboot,
     Notifications(NotificationsArgs),
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// The A/B system slots of the device (PID 1 with A/B slots configured; elsewhere
+/// `unsupported`), as `rauc status` shows and marks them.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show the boot loader, the booted and the primary slot, and per slot its root and
+    /// boot devices, whether it is booted or primary, good or bad, and its attempts left.
+    #[command(after_help = "EXAMPLES:
+  nstar system status
+  nstar system status --json | jq -r '.status.booted'")]
+    Status,
+    /// Mark a slot good: bootable again, its boot attempts reset (after an update booted
+    /// well; needs the `system_update` permission, which no wildcard grants). Prints the
+    /// state after the mark.
+    #[command(after_help = "EXAMPLES:
+  nstar system mark-good            # the booted slot
+  nstar system mark-good other")]
+    MarkGood(SlotArgs),
+    /// Mark a slot bad: the boot loader does not boot it any more (needs
+    /// `system_update`). Prints the state after the mark.
+    #[command(after_help = "EXAMPLES:
+  nstar system mark-bad other")]
+    MarkBad(SlotArgs),
+    /// Mark a slot active: the boot loader boots it next, and it is good (needs
+    /// `system_update`). Prints the state after the mark.
+    #[command(after_help = "EXAMPLES:
+  nstar system mark-active other && nstar reboot
+  nstar system mark-active B")]
+    MarkActive(SlotArgs),
+    Install(SystemInstallArgs),
+    /// Stop every container and reboot the device, into the primary slot (the `reboot`
+    /// request, as `nstar reboot`).
+    #[command(after_help = "EXAMPLES:
+  nstar system install update.raucb && nstar system reboot")]
+    Reboot,
+}
+
+/// Install a system update bundle (RAUC format, see `nstar bundle create`) into the slot
+/// that did not boot: the device checks its signature and `compatible`, writes its image
+/// into that slot and marks the slot active, so the next boot runs it (needs
+/// `system_update`, which no wildcard grants). A progress bar shows the upload on stderr
+/// when it is a terminal; then the written slot, the bundle's version and the state of
+/// the slots are printed. The wait for the answer after the upload is `--timeout` plus
+/// 30 minutes.
+#[derive(Debug, Args)]
+#[command(after_help = "EXAMPLES:
+  nstar system install update-2.0.0.raucb
+  nstar system install update.raucb --check-digest --json | jq -r .installed.slot")]
+pub struct SystemInstallArgs {
+    /// The bundle file.
+    pub bundle: PathBuf,
+    /// Send the bundle's SHA-256 digest first: the device refuses bytes that differ.
+    #[arg(long)]
+    pub check_digest: bool,
+}
+
+/// The slot a mark is about.
+#[derive(Debug, Args)]
+pub struct SlotArgs {
+    /// `booted` (the slot this boot runs), `other` (the slot that did not boot) or a
+    /// slot's name (`A`, `B`).
+    #[arg(value_name = "booted|other|SLOT", default_value = "booted", value_parser = values::slot)]
+    pub slot: SlotTarget,
 }
 
 /// One container of the runtime.

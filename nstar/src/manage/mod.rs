@@ -10,10 +10,12 @@
 pub mod args;
 mod install;
 mod show;
+mod system;
 mod update;
 mod values;
 mod verify;
 
+pub use show::table;
 pub use verify::verify;
 
 use crate::error::Stdout;
@@ -130,6 +132,7 @@ pub fn run(command: &ManageCommand, global: &Global) -> anyhow::Result<()> {
         ManageCommand::Logs(a) => logs(&mut client, a, json),
         ManageCommand::BootReport => {
             let report = client.boot_report()?;
+            let report = Box::new(report);
             print(json, &Response::BootReport { report }, |r| match r {
                 Response::BootReport { report } => show::boot_report(report),
                 _ => String::new(),
@@ -144,6 +147,7 @@ pub fn run(command: &ManageCommand, global: &Global) -> anyhow::Result<()> {
             done(json, "the system is rebooting".into())
         }
         ManageCommand::Notifications(a) => notifications(&mut client, a, json),
+        ManageCommand::System(command) => system::run(&mut client, command, json),
     }
 }
 

@@ -232,6 +232,12 @@ pub fn boot_report(r: &BootReport) -> String {
             or_dash(r.finished_ms.map(|ms| format!("{ms} ms"))),
         ),
     ];
+    if let Some(slot) = &r.slot {
+        fields.push(("slot", slot.clone()));
+    }
+    if let Some(previous) = &r.previous_slot {
+        fields.push(("previous slot", previous.clone()));
+    }
     if r.development {
         fields.push((
             "image",

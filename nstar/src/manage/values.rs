@@ -1,8 +1,8 @@
-//! Parsers of option values (durations, signals, `NAME=VALUE`, URLs, repositories, health
+//! Parsers of option values (durations, signals, `NAME=VALUE`, URLs, repositories, slots, health
 //! checks) and the formatting of sizes and times for the text output.
 
 use northstar_client::{
-    api::{Health, InvalidValue, RepositoryName, Signal, StopTimeout},
+    api::{Health, InvalidValue, RepositoryName, Signal, SlotTarget, StopTimeout},
     Url,
 };
 use std::time::Duration;
@@ -15,6 +15,11 @@ pub fn url(text: &str) -> Result<Url, String> {
 /// A repository name.
 pub fn repository(text: &str) -> Result<RepositoryName, String> {
     RepositoryName::new(text).map_err(|e| e.to_string())
+}
+
+/// A slot: `booted`, `other` or a slot's name.
+pub fn slot(text: &str) -> Result<SlotTarget, String> {
+    text.parse().map_err(|e: InvalidValue| e.reason)
 }
 
 /// A health check: `ready`, `running` or `exited`.

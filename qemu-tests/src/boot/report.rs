@@ -48,6 +48,11 @@ pub struct BootReport {
     pub containers: Vec<Container>,
     /// The init's memory when it wrote the report: (resident, peak) KiB.
     pub memory: Option<(u64, u64)>,
+    /// The A/B slot the init booted, when the boot loader named one.
+    pub slot: Option<String>,
+    /// What the report says of the previous boot of the A/B system (`previous boot: `),
+    /// when it was not marked good or the boot loader fell back from it.
+    pub previous_slot: Option<String>,
 }
 
 /// `init memory: 2112 KiB resident, peak 2480 KiB`
@@ -75,6 +80,21 @@ impl BootReport {
             }
             if let Some(m) = memory(text) {
                 report.memory = Some(m);
+                continue;
+            }
+            if let Some(slot) = text.strip_prefix("slot: ") {
+                report.slot = Some(slot.trim().to_owned());
+                continue;
+            }
+            if text.starts_with("development image: ") {
+                continue;
+            }
+            // The lines after the table.
+            if let Some(previous) = text.strip_prefix("previous boot: ") {
+                report.previous_slot = Some(previous.trim().to_owned());
+                continue;
+            }
+            if text.starts_with("previous boot ended in a panic: ") {
                 continue;
             }
             let words: Vec<&str> = text.split_whitespace().collect();
@@ -148,6 +168,7 @@ mod tests {
 [    3.100000] northstar: northstar 0.1.0 starting as PID 1 of the machine, 3090 ms after the kernel started\r
 [    9.000000] northstar: runtime_core::runtime::events: hello-world:0.0.1: started (pid 201)\r
 [    9.100000] northstar: Startup finished in 3.090s (kernel) + 5.912s (init) = 9.002s\r
+[    9.100000] northstar: slot: B\r
 [    9.100000] northstar: init memory: 2112 KiB resident, peak 2480 KiB\r
 [    9.100001] northstar:   at (ms) took (ms)  step\r
 [    9.100002] northstar:         0         4  early\r
@@ -158,6 +179,8 @@ mod tests {
 [    9.100007] northstar:      5903            container hello-world:0.0.1 started\r
 [    9.100008] northstar:         -            container late:1.0.0 still starting\r
 [    9.100009] northstar:      5950            container bad:1.0.0 failed: exit code 1\r
+[    9.100010] northstar: previous boot ended in a panic: panicked at src/x.rs:1:2: boom\r
+[    9.100011] northstar: previous boot: the boot loader booted slot B instead of A, the last good one: x\r
 [    9.200000] northstar: SIGINT: reboot requested\r
 [    9.300000] northstar:         1         2  looks-like-a-step\r
 ";
@@ -187,6 +210,11 @@ mod tests {
         );
         assert_eq!(r.containers.len(), 3);
         assert_eq!(r.memory, Some((2112, 2480)));
+        assert_eq!(r.slot.as_deref(), Some("B"));
+        assert_eq!(
+            r.previous_slot.as_deref(),
+            Some("the boot loader booted slot B instead of A, the last good one: x")
+        );
     }
 
     #[test]

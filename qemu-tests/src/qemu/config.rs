@@ -57,6 +57,9 @@ pub struct QemuConfig {
     pub interactive: bool,
     /// Where the console transcript is written as it arrives.
     pub log: PathBuf,
+    /// QEMU's arguments of a boot loader in flash (`-drive if=pflash,…`): when given, it
+    /// boots the machine, and there is no `-kernel`, `-initrd`, `-dtb` or `-append`.
+    pub firmware: Vec<String>,
 }
 
 impl QemuConfig {
@@ -79,6 +82,7 @@ impl QemuConfig {
             no_reboot: true,
             interactive: false,
             log: log.to_path_buf(),
+            firmware: Vec::new(),
         }
     }
 
@@ -127,16 +131,20 @@ impl QemuConfig {
         if self.no_reboot {
             args.push("-no-reboot".into());
         }
-        args.push("-kernel".into());
-        args.push(self.path(&self.kernel, "kernel")?);
-        args.push("-initrd".into());
-        args.push(self.path(&self.initrd, "initrd")?);
-        if let Some(dtb) = &self.dtb {
-            args.push("-dtb".into());
-            args.push(self.path(dtb, "dtb")?);
+        if self.firmware.is_empty() {
+            args.push("-kernel".into());
+            args.push(self.path(&self.kernel, "kernel")?);
+            args.push("-initrd".into());
+            args.push(self.path(&self.initrd, "initrd")?);
+            if let Some(dtb) = &self.dtb {
+                args.push("-dtb".into());
+                args.push(self.path(dtb, "dtb")?);
+            }
+            args.push("-append".into());
+            args.push(self.kernel_cmdline());
+        } else {
+            args.extend(self.firmware.iter().cloned());
         }
-        args.push("-append".into());
-        args.push(self.kernel_cmdline());
         self.drive_args(&mut args)?;
         self.serial_args(&mut args)?;
         for device in &self.devices {

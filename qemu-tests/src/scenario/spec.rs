@@ -190,7 +190,8 @@ pub fn containers(scenario: Scenario) -> Vec<Container> {
         Scenario::WatchdogFed
         | Scenario::WatchdogHang
         | Scenario::InstallPowerCut
-        | Scenario::InitPanic => {
+        | Scenario::InitPanic
+        | Scenario::AbUboot => {
             vec![idle("idle")]
         }
     }

@@ -78,7 +78,8 @@ impl Default for ApiConfig {
             grants: vec![Grant {
                 uid: Some(0),
                 gid: None,
-                // Every permission but `downgrade`, which is only granted by name.
+                // Every permission but `downgrade` and `system_update`, which are only
+                // granted by name.
                 permissions: Permissions::all(),
             }],
             max_frame: northstar_api::codec::MAX_CLIENT_FRAME as u64,

@@ -8,7 +8,7 @@ use super::{
     event::{Answered, Ctx, Event},
     install::{Then, Upload},
     run::reply,
-    Power,
+    Power, SystemRequest,
 };
 use crate::runtime::{self as rt, Response};
 use northstar_api::{
@@ -267,9 +267,20 @@ fn request(ctx: &mut Ctx, token: u64, conn: &mut Conn, id: RequestId, request: R
         } => return logs(ctx, token, conn, id, container, tail, follow),
         Request::BootReport {} => {
             return match ctx.host.boot_report() {
-                Some(report) => ok(conn, id, northstar_api::Response::BootReport { report }),
+                Some(report) => {
+                    let report = Box::new(report);
+                    ok(conn, id, northstar_api::Response::BootReport { report })
+                }
                 None => unsupported(conn, id, "boot_report"),
             }
+        }
+        Request::SystemInstall { size, sha256 } => {
+            let sha256 = sha256.map(|d| d.0);
+            return super::bundle::request(ctx, conn, token, id, size, sha256);
+        }
+        Request::SystemStatus {} => return system(ctx, conn, id, SystemRequest::Status),
+        Request::SystemMark { mark, slot } => {
+            return system(ctx, conn, id, SystemRequest::Mark { mark, slot })
         }
         Request::Shutdown {} => return power(ctx, conn, id, Power::Shutdown, "shutdown"),
         Request::Reboot {} => return power(ctx, conn, id, Power::Reboot, "reboot"),
@@ -306,6 +317,28 @@ fn unsupported(conn: &mut Conn, id: RequestId, request: &str) {
             request: request.into(),
         },
     )
+}
+
+/// `system_status` and `system_mark`: the owner of the runtime answers at once.
+fn system(ctx: &mut Ctx, conn: &mut Conn, id: RequestId, request: SystemRequest) {
+    let name = match request {
+        SystemRequest::Status => "system_status",
+        SystemRequest::Mark { .. } => "system_mark",
+    };
+    let mark = match &request {
+        SystemRequest::Mark { mark, slot } => Some(format!("slot {slot} {mark}")),
+        SystemRequest::Status => None,
+    };
+    match ctx.host.system(request) {
+        Some(Ok(status)) => {
+            if let Some(mark) = mark {
+                log::info!("api: {}: marked {mark}", conn.peer);
+            }
+            ok(conn, id, northstar_api::Response::System { status })
+        }
+        Some(Err(reason)) => error(conn, id, ApiError::SystemFailed { reason }),
+        None => unsupported(conn, id, name),
+    }
 }
 
 fn power(ctx: &mut Ctx, conn: &mut Conn, id: RequestId, power: Power, name: &str) {

@@ -33,6 +33,8 @@ pub enum Event {
         /// The lines.
         lines: Option<Vec<String>>,
     },
+    /// The host's answer to a `system_install`.
+    System(Box<super::bundle::SystemAnswered>),
     /// Stop serving.
     Stop,
 }
@@ -52,7 +54,9 @@ pub(super) struct Ctx {
     pub requester: Requester,
     pub host: Arc<dyn Host>,
     pub inbox: Inbox,
-    /// The connection whose install is in progress.
+    /// The connection whose install is in progress (its bytes are arriving).
     pub installing: Option<u64>,
+    /// Set while a system install is spooled or with the host.
+    pub system_busy: Arc<std::sync::atomic::AtomicBool>,
     pub shutting_down: bool,
 }

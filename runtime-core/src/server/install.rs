@@ -1,6 +1,6 @@
-//! The raw bytes of an install or an update: each package spooled into a file in the
-//! target repository's directory
-//! (same file system, so the runtime takes the file over by a rename instead of copying
+//! The raw bytes of an install, an update or a system install: each package spooled into a
+//! file in the target repository's directory, a system bundle into the host's spool
+//! directory (same file system, so the runtime takes the file over by a rename instead of copying
 //! it; see `repository::adopt_install`), counted, and hashed
 //! while they arrive when the request gave a digest to check. The spool's name ends in
 //! `.partial`, so a power cut leaves nothing a repository would load (and the next load
@@ -45,6 +45,8 @@ pub(super) struct Spool {
     /// Bytes written so far, and up to where their writeback was started.
     written: u64,
     flushed: u64,
+    /// Someone else owns the file now: dropping the spool leaves it.
+    kept: bool,
 }
 
 impl Spool {
@@ -66,6 +68,7 @@ impl Spool {
             remaining: size,
             written: 0,
             flushed: 0,
+            kept: false,
         })
     }
 
@@ -108,6 +111,9 @@ impl Spool {
 impl Drop for Spool {
     fn drop(&mut self) {
         drop(self.file.take());
+        if self.kept {
+            return;
+        }
         match fs::remove_file(&self.path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -123,6 +129,27 @@ pub(super) enum Then {
     Install,
     /// An update transaction of its packages.
     Update(rt::UpdateOptions),
+    /// A system install of its one bundle, by the host (`bundle`), while it holds the
+    /// server's one system install.
+    System(super::bundle::Busy),
+}
+
+impl Then {
+    /// The error of a failed upload.
+    fn failed(&self, reason: String) -> ApiError {
+        match self {
+            Then::System(_) => ApiError::SystemFailed { reason },
+            Then::Install | Then::Update(_) => ApiError::InstallFailed { reason },
+        }
+    }
+
+    /// What the upload is, for errors.
+    fn what(&self) -> &'static str {
+        match self {
+            Then::System(_) => "bundle",
+            Then::Install | Then::Update(_) => "package",
+        }
+    }
 }
 
 /// The raw bytes of one request: an install's package, or an update's packages one after
@@ -141,7 +168,7 @@ pub(super) struct Upload {
 
 impl Upload {
     /// One spool per package (`size` > 0 each) in `dir`.
-    fn create(
+    pub(super) fn create(
         dir: &Path,
         repository: String,
         packages: &[(u64, Option<[u8; 32]>)],
@@ -192,22 +219,37 @@ impl Upload {
         Ok(())
     }
 
-    /// The request to the runtime that takes the spools over.
-    fn request(&self) -> rt::Request {
+    /// The request to the runtime that takes the spools over (none for a system
+    /// install: the host takes it).
+    fn request(&self) -> Option<rt::Request> {
         let repository = self.repository.clone();
         let mut paths = self.spools.iter().map(|s| s.path.clone());
         match &self.then {
-            Then::Install => rt::Request::Upload {
+            Then::Install => Some(rt::Request::Upload {
                 repository,
                 path: paths.next().unwrap_or_default(),
-            },
-            Then::Update(options) => rt::Request::Update {
+            }),
+            Then::Update(options) => Some(rt::Request::Update {
                 repository,
                 paths: paths.collect(),
                 upload: true,
                 options: options.clone(),
-            },
+            }),
+            Then::System(_) => None,
         }
+    }
+
+    /// The first spool's file, which is no longer removed with the upload: its new
+    /// owner's.
+    pub(super) fn keep_first(&mut self) -> Option<PathBuf> {
+        let spool = self.spools.first_mut()?;
+        spool.kept = true;
+        Some(spool.path.clone())
+    }
+
+    /// What the upload becomes, taken out of it.
+    pub(super) fn take_then(&mut self) -> Then {
+        std::mem::replace(&mut self.then, Then::Install)
     }
 }
 
@@ -310,13 +352,8 @@ pub(super) fn after_write(
                 if remaining > 0 {
                     conn.raw = conn.discard();
                 }
-                return error(
-                    conn,
-                    id,
-                    ApiError::InstallFailed {
-                        reason: format!("spool the package: {e}"),
-                    },
-                );
+                let reason = format!("spool the {}: {e}", upload.then.what());
+                return error(conn, id, upload.then.failed(reason));
             }
             if remaining > 0 {
                 conn.raw = Raw::Spool(upload, id);
@@ -324,9 +361,13 @@ pub(super) fn after_write(
             }
             if let Err(reason) = upload.finish() {
                 ctx.installing = None;
-                return error(conn, id, ApiError::InstallFailed { reason });
+                return error(conn, id, upload.then.failed(reason));
             }
-            let request = upload.request();
+            let Some(request) = upload.request() else {
+                // The host writes the slot: the next install need not wait for it.
+                ctx.installing = None;
+                return super::bundle::hand_over(ctx, conn, token, id, *upload);
+            };
             // An update's answer waits for the health checks: the next install need not.
             let update = matches!(upload.then, Then::Update(_));
             send(

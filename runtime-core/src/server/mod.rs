@@ -7,13 +7,14 @@
 //! never blocks on anything but epoll. Each connection gets its permissions from its peer
 //! (`SO_PEERCRED` and the configuration's grants, or a container's `console`), and its
 //! memory is bounded: the decoder holds at most one frame, answers and notifications
-//! queue up to `write_buffer`, an install is spooled to a file.
+//! queue up to `write_buffer`, an install (or a system bundle) is spooled to a file.
 //!
 //! Owns: sockets, connections, the handshake, permissions, limits and timeouts, the
 //! conversion between the runtime's types and the protocol's ([`convert`]). Does not
-//! own: what a request does (the runtime), shutting the system down and the boot report
-//! (the owner of the runtime, through [`Host`]).
+//! own: what a request does (the runtime), shutting the system down, the boot report and
+//! the A/B system slots and their bundles (the owner of the runtime, through [`Host`]).
 
+mod bundle;
 mod conn;
 mod convert;
 mod deadline;
@@ -30,6 +31,7 @@ mod tls;
 mod tls;
 mod transport;
 
+pub use bundle::{SystemAnswered, SystemDone};
 pub use event::Event;
 /// The protocol crate, for owners of the runtime that build its types (a boot report).
 pub use northstar_api as api;
@@ -40,7 +42,7 @@ use crate::{
     runtime::Requester,
     wake::{wake_queue, WakeReceiver, WakeSender},
 };
-use northstar_api::BootReport;
+use northstar_api::{BootReport, SlotMark, SlotTarget, SystemStatus};
 use std::{
     collections::BTreeMap,
     path::PathBuf,
@@ -88,12 +90,54 @@ pub enum Power {
     Reboot,
 }
 
+/// What the owner of the runtime is asked about its A/B system slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SystemRequest {
+    /// The state of the slots (`system_status`).
+    Status,
+    /// Mark a slot, then the state after it (`system_mark`).
+    Mark {
+        /// Good, bad or active.
+        mark: SlotMark,
+        /// `booted`, `other` or a slot by name (validated: 1 to 16 of `A-Z a-z 0-9 _`).
+        slot: SlotTarget,
+    },
+}
+
 /// The owner of the runtime (PID 1 or the host daemon): what the server cannot do itself.
 pub trait Host: Send + Sync + 'static {
     /// The boot report; `None`: not supported.
     fn boot_report(&self) -> Option<BootReport>;
     /// Begin a shutdown or reboot; `false`: not supported. Must not block.
     fn power(&self, power: Power) -> bool;
+    /// The A/B system slots: their state, or a mark and the state after it. `None`: not
+    /// supported (answered `unsupported`, as by default); `Err(reason)`: refused or
+    /// failed, nothing changed (answered `system_failed`; `reason` names the slot).
+    /// Called on the server's thread: it may read and write a few KiB of boot-loader
+    /// environment, nothing that takes longer.
+    fn system(&self, request: SystemRequest) -> Option<Result<SystemStatus, String>> {
+        let _ = request;
+        None
+    }
+    /// Where `system_install` spools a bundle: a directory on the file system the host
+    /// reads it from (`None`: bundles are not supported, as by default; the request is
+    /// answered `unsupported` before any of its bytes is read). Called on the server's
+    /// thread for every `system_install`.
+    fn system_spool(&self) -> Option<PathBuf> {
+        None
+    }
+    /// Install the bundle at `bundle` (a file in [`Host::system_spool`], every byte
+    /// received, its digest checked when the client gave one): verify it, write its image
+    /// into the slot that did not boot, mark that slot active, then answer through `done`.
+    /// Called on the server's thread: it must return at once and do the work on a thread
+    /// of its own (`done` may be called from any thread). The file is the host's from
+    /// now on: it removes it when done. By default: removed, answered `unsupported`.
+    fn system_install(&self, bundle: PathBuf, done: SystemDone) {
+        if let Err(e) = std::fs::remove_file(&bundle) {
+            log::warn!("{}: cannot remove: {e}", bundle.display());
+        }
+        done.unsupported();
+    }
 }
 
 /// Where events for the server go: answers, notifications, console connections. Created

@@ -106,6 +106,7 @@ impl Server {
                 host,
                 inbox,
                 installing: None,
+                system_busy: Default::default(),
                 shutting_down: false,
             },
             epoll,
@@ -348,6 +349,11 @@ impl Server {
                 Event::Answer(answered) => {
                     let token = answered.conn;
                     dispatch::answered(&mut self.ctx, self.conns.get_mut(&token), *answered);
+                    self.after(token);
+                }
+                Event::System(answered) => {
+                    let token = answered.conn();
+                    super::bundle::answered(self.conns.get_mut(&token), *answered);
                     self.after(token);
                 }
                 Event::Notification(n) => self.notification(n),

@@ -11,13 +11,15 @@ mod limits;
 mod overflow;
 mod permissions;
 mod requests;
+mod system;
 mod tcp;
 mod update;
 
 use northstar_api::{
     required, ApiError, Args, ClientMessage, ContainerId, ContainerState, Env, ExitStatus,
     Notification, Package, Packages, Permission, Permissions, ProtocolVersion, RepositoryName,
-    Request, Response, ServerMessage, Sha256, Signal, StopTimeout, UpdateOptions,
+    Request, Response, ServerMessage, Sha256, Signal, SlotMark, SlotTarget, StopTimeout,
+    UpdateOptions,
 };
 use server_support::{listing, rss_kib, Client, Served, TestHost};
 use sha2::Digest;

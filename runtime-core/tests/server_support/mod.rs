@@ -6,10 +6,11 @@ use crate::support::{Running, World, PATIENCE};
 use northstar_api::{
     codec::{Decoder, Encoder, Frame, MAX_CLIENT_FRAME, MAX_SERVER_FRAME},
     ApiError, BootReport, ClientMessage, ClientName, Hello, Notification, ProtocolVersion, Request,
-    RequestId, Response, ServerMessage, Welcome, PROTOCOL_VERSION,
+    RequestId, Response, ServerMessage, SlotMark, SlotState, SlotStatus, SlotTarget,
+    SystemInstalled, SystemStatus, Welcome, PROTOCOL_VERSION,
 };
-pub use runtime_core::server::Power;
 use runtime_core::server::{self, Host, Server};
+pub use runtime_core::server::{Power, SystemRequest};
 use std::{
     io::{ErrorKind, Read, Write},
     os::unix::net::UnixStream,
@@ -18,11 +19,30 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// What the host was asked, and a boot report to give.
+/// What the host was asked, a boot report to give and A/B slots to serve (`None`: the
+/// trait's default, not supported), and where bundles are spooled (`None`: not
+/// supported).
 #[derive(Default)]
 pub struct TestHost {
     pub asked: Mutex<Vec<Power>>,
     pub report: Option<BootReport>,
+    pub slots: Option<Mutex<SystemStatus>>,
+    pub system_asked: Mutex<Vec<SystemRequest>>,
+    pub spool: Option<PathBuf>,
+    pub bundles: Arc<Mutex<Bundles>>,
+    /// How long the host's thread "writes the slot" before it answers.
+    pub install_delay: Duration,
+    /// The answer to a system install: the error, or `None` for success.
+    pub install_error: Option<String>,
+}
+
+/// What the host did with the bundles it was given.
+#[derive(Debug, Default)]
+pub struct Bundles {
+    /// Each bundle's path and bytes, as the host found it.
+    pub received: Vec<(PathBuf, Vec<u8>)>,
+    /// Answers sent through `SystemDone`.
+    pub answered: u32,
 }
 
 impl Host for TestHost {
@@ -33,6 +53,97 @@ impl Host for TestHost {
         self.asked.lock().unwrap().push(power);
         power == Power::Shutdown
     }
+    fn system(&self, request: SystemRequest) -> Option<Result<SystemStatus, String>> {
+        let slots = self.slots.as_ref()?;
+        self.system_asked.lock().unwrap().push(request.clone());
+        let mut status = slots.lock().unwrap();
+        if let SystemRequest::Mark { mark, slot } = request {
+            if let Err(reason) = mark_slot(&mut status, mark, &slot) {
+                return Some(Err(reason));
+            }
+        }
+        Some(Ok(status.clone()))
+    }
+    fn system_spool(&self) -> Option<PathBuf> {
+        self.spool.clone()
+    }
+    /// Reads the bundle, then answers from a thread of its own after `install_delay`,
+    /// removing the file first (it owns it).
+    fn system_install(&self, bundle: PathBuf, done: server::SystemDone) {
+        let bytes = std::fs::read(&bundle).unwrap();
+        self.bundles
+            .lock()
+            .unwrap()
+            .received
+            .push((bundle.clone(), bytes.clone()));
+        let (delay, failure) = (self.install_delay, self.install_error.clone());
+        let bundles = self.bundles.clone();
+        let status = self.slots.as_ref().map(|s| s.lock().unwrap().clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            std::fs::remove_file(&bundle).unwrap();
+            let result = match failure {
+                Some(reason) => Err(reason),
+                None => Ok(SystemInstalled {
+                    slot: "B".into(),
+                    version: "2.0.0".into(),
+                    compatible: "northstar-test".into(),
+                    bytes: bytes.len() as u64,
+                    status: status.unwrap_or_else(two_slots),
+                }),
+            };
+            bundles.lock().unwrap().answered += 1;
+            done.done(result);
+        });
+    }
+}
+
+/// A U-Boot system of two slots, booted from `A`, which is primary and good; `B` is bad.
+pub fn two_slots() -> SystemStatus {
+    let slot = |name: &str, root: &str, booted: bool, state, attempts| SlotStatus {
+        name: name.into(),
+        root: root.into(),
+        boot: None,
+        booted,
+        primary: booted,
+        state,
+        attempts_left: Some(attempts),
+    };
+    SystemStatus {
+        bootloader: "uboot".into(),
+        booted: Some("A".into()),
+        slots: vec![
+            slot("A", "/dev/vda2", true, SlotState::Good, 3),
+            slot("B", "/dev/vda3", false, SlotState::Bad, 0),
+        ],
+    }
+}
+
+/// A mark as the init does it, in memory (RAUC's U-Boot rules, three attempts).
+fn mark_slot(status: &mut SystemStatus, mark: SlotMark, target: &SlotTarget) -> Result<(), String> {
+    let names: Vec<String> = status.slots.iter().map(|s| s.name.clone()).collect();
+    let at = match target {
+        SlotTarget::Booted => status.slots.iter().position(|s| s.booted),
+        SlotTarget::Other => status.slots.iter().position(|s| !s.booted),
+        SlotTarget::Named(name) => status.slots.iter().position(|s| s.name == *name),
+    }
+    .ok_or_else(|| format!("no slot {target} (the slots are {})", names.join(", ")))?;
+    match mark {
+        SlotMark::Good | SlotMark::Active => {
+            status.slots[at].state = SlotState::Good;
+            status.slots[at].attempts_left = Some(3);
+        }
+        SlotMark::Bad => {
+            status.slots[at].state = SlotState::Bad;
+            status.slots[at].attempts_left = Some(0);
+        }
+    }
+    if mark == SlotMark::Active {
+        for (i, slot) in status.slots.iter_mut().enumerate() {
+            slot.primary = i == at;
+        }
+    }
+    Ok(())
 }
 
 /// A runtime with its API server.

@@ -6,6 +6,7 @@
 //! defaults are listed in `doc/boot.md`.
 
 mod overrides;
+pub mod slots;
 mod validate;
 
 use super::cmdline::Param;
@@ -137,6 +138,16 @@ pub struct Board {
     /// The runtime.
     #[serde(default)]
     pub runtime: Runtime,
+    /// Ignore the command line's `root.*`, `runtime.*` and `slot` keys: only the signed
+    /// descriptor decides what is root (a Raspberry Pi's `cmdline.txt` is not signed).
+    #[serde(default)]
+    pub lockdown: bool,
+    /// A/B root slots; absent: one root (`[root] device`).
+    #[serde(default)]
+    pub slots: Option<slots::Slots>,
+    /// The command line keys lockdown ignored, as written there.
+    #[serde(skip)]
+    pub ignored: Vec<String>,
 }
 
 /// `[root]`: the read-only root file system and how it is verified.
@@ -308,6 +319,16 @@ impl Board {
         })?;
         let mut overridden = Vec::new();
         for param in params {
+            if board.lockdown && locked(&param.key) {
+                board
+                    .ignored
+                    .push(format!("{}{}", super::cmdline::PREFIX, param.key));
+                continue;
+            }
+            // The booted slot is read from the command line by `slots::booted`.
+            if param.key == "slot" {
+                continue;
+            }
             overrides::apply(&mut board, param)?;
             overridden.push(param.key.clone());
         }
@@ -341,6 +362,12 @@ impl Board {
             PathBuf::from(path)
         })
     }
+}
+
+/// Whether lockdown ignores command line key `key` (without `northstar.`).
+fn locked(key: &str) -> bool {
+    let table = key.split('.').next().unwrap_or(key);
+    matches!(table, "root" | "runtime" | "slot" | "slots")
 }
 
 /// The reaction when the board configuration itself cannot be used: the command line's
@@ -395,5 +422,7 @@ pub fn toml_message(text: &str, e: &toml::de::Error) -> String {
 
 #[cfg(test)]
 mod shipped;
+#[cfg(test)]
+mod slots_tests;
 #[cfg(test)]
 mod tests;

@@ -40,7 +40,7 @@ impl Board {
             }
             seen.push(canonical);
         }
-        absolute("root.device", &self.root.device)?;
+        super::slots::device("root.device", &self.root.device)?;
         absolute("root.descriptor", &self.root.descriptor)?;
         if let Some(signature) = &self.root.signature {
             absolute("root.signature", signature)?;
@@ -78,7 +78,7 @@ impl Board {
             return fail("root.data_blocks", "must be at least 1".to_string());
         }
         if let Some(data) = &self.data {
-            absolute("data.device", &data.device)?;
+            super::slots::device("data.device", &data.device)?;
             if !valid_name(&data.fs, 32, |c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit()
             }) {
@@ -132,6 +132,9 @@ impl Board {
             wait("channel.wait", channel.wait)?;
         }
         absolute("runtime.config", &self.runtime.config)?;
+        if let Some(slots) = &self.slots {
+            super::slots::validate(slots)?;
+        }
         Ok(())
     }
 }
@@ -140,7 +143,7 @@ fn valid_name(s: &str, max: usize, ok: impl Fn(char) -> bool) -> bool {
     !s.is_empty() && s.len() <= max && s.chars().all(ok)
 }
 
-fn absolute(key: &str, path: &Path) -> Result<(), (String, String)> {
+pub(super) fn absolute(key: &str, path: &Path) -> Result<(), (String, String)> {
     if path.is_absolute() && !path.components().any(|c| c == Component::ParentDir) {
         Ok(())
     } else {
