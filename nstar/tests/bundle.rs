@@ -4,10 +4,7 @@
 mod common;
 
 use common::{nstar, ok, stderr};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
+use northstar_client::testing;
 use serde_json::Value;
 use sha2::Digest;
 use std::{
@@ -15,7 +12,7 @@ use std::{
     process::Command,
 };
 
-/// A CA (`<name>-ca.pem`) and a signer it issued (`<name>.pem`, `<name>.key`) in `dir`.
+/// A CA (`<name>-ca.pem`) and a signer it issued, as files in `dir`.
 struct Pki {
     ca: PathBuf,
     cert: PathBuf,
@@ -23,32 +20,13 @@ struct Pki {
 }
 
 fn make_pki(dir: &Path, name: &str) -> Pki {
-    let mut params = CertificateParams::default();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{name} CA"));
-    let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-    let mut params = CertificateParams::default();
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.distinguished_name = DistinguishedName::new();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{name} signer"));
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca).unwrap();
-    let pki = Pki {
-        ca: dir.join(format!("{name}-ca.pem")),
-        cert: dir.join(format!("{name}.pem")),
-        key: dir.join(format!("{name}.key")),
-    };
-    std::fs::write(&pki.ca, ca.pem()).unwrap();
-    std::fs::write(&pki.cert, cert.pem()).unwrap();
-    std::fs::write(&pki.key, key.serialize_pem()).unwrap();
-    pki
+    let pki = testing::pki::Pki::new(dir, name).unwrap();
+    let signer = pki.signer(&format!("{name} signer")).unwrap();
+    Pki {
+        ca: pki.ca_certificate(),
+        cert: signer.certificate,
+        key: signer.key,
+    }
 }
 
 /// Bytes of an image: not a multiple of a block, over several hash blocks.

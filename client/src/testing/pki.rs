@@ -1,6 +1,6 @@
-//! A throwaway PKI for tests of the TCP listener: a CA, a server certificate for
-//! `localhost` and 127.0.0.1, and client certificates by common name, written as PEM files
-//! into a directory.
+//! A throwaway PKI for tests of the TCP listener and of update bundles: a CA, a server
+//! certificate for `localhost` and 127.0.0.1, client certificates by common name and
+//! bundle signers, written as PEM files into a directory.
 
 use rcgen::{
     date_time_ymd, BasicConstraints, CertificateParams, CertificateRevocationListParams,
@@ -95,6 +95,20 @@ impl Pki {
             .push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.issue(&format!("client-{common_name}"), params)
+    }
+
+    /// A signer of update bundles: key usage `digitalSignature` and no extended key usage,
+    /// which both RAUC (S/MIME purpose by default) and Northstar (`codeSigning` only when
+    /// an extended key usage is present) accept.
+    pub fn signer(&self, common_name: &str) -> io::Result<Issued> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        self.issue(&format!("signer-{common_name}"), params)
     }
 
     /// A revocation list of this CA naming `revoked`, written to `<dir>/<name>-revoked.pem`.

@@ -58,69 +58,60 @@ pub struct Found {
 /// kernel has found it.
 pub fn wait_for(path: &Path, wait: Duration) -> Result<Found, Error> {
     let spec = partition::Spec::parse(path);
-    if let partition::Spec::Path(node) = spec {
-        let waited = wait_for_node(&node, Kind::Block, wait)?;
-        return Ok(Found { node, waited });
-    }
-    let start = Instant::now();
     let sys = Path::new(partition::SYS_CLASS_BLOCK);
     let dev = Path::new(partition::DEV);
-    loop {
-        match partition::resolve(&spec, sys, dev) {
-            Ok(Some(node)) => {
-                let left = wait.saturating_sub(start.elapsed());
-                wait_for_node(&node, Kind::Block, left)?;
-                return Ok(Found {
-                    node,
-                    waited: start.elapsed(),
-                });
-            }
-            Ok(None) => {}
-            Err(source) => {
-                return Err(Error::Stat {
-                    path: sys.to_owned(),
-                    source,
-                })
-            }
-        }
-        let waited = start.elapsed();
-        if waited >= wait {
-            return Err(Error::Timeout {
-                path: path.to_owned(),
-                waited,
-            });
-        }
-        std::thread::sleep(INTERVAL.min(wait.saturating_sub(waited)));
-    }
+    let start = Instant::now();
+    let node = poll(path, wait, || match &spec {
+        partition::Spec::Path(node) => Ok(Some(node.clone())),
+        _ => partition::resolve(&spec, sys, dev).map_err(|source| Error::Stat {
+            path: sys.to_owned(),
+            source,
+        }),
+    })?;
+    wait_for_node(&node, Kind::Block, wait.saturating_sub(start.elapsed()))?;
+    Ok(Found {
+        node,
+        waited: start.elapsed(),
+    })
 }
 
 /// Wait until `path` is a device node of `kind`, for at most `wait`. Returns how long it
 /// took.
 pub fn wait_for_node(path: &Path, kind: Kind, wait: Duration) -> Result<Duration, Error> {
     let start = Instant::now();
+    let meta = poll(path, wait, || match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Stat {
+            path: path.to_owned(),
+            source,
+        }),
+    })?;
+    let t = meta.file_type();
+    let right = match kind {
+        Kind::Block => t.is_block_device(),
+        Kind::Character => t.is_char_device(),
+    };
+    if !right {
+        return Err(Error::WrongKind {
+            path: path.to_owned(),
+            kind,
+        });
+    }
+    Ok(start.elapsed())
+}
+
+/// Call `look` every [`INTERVAL`] until it finds something or `wait` has passed (a
+/// timeout about `path`).
+fn poll<T>(
+    path: &Path,
+    wait: Duration,
+    mut look: impl FnMut() -> Result<Option<T>, Error>,
+) -> Result<T, Error> {
+    let start = Instant::now();
     loop {
-        match std::fs::metadata(path) {
-            Ok(meta) => {
-                let t = meta.file_type();
-                let right = match kind {
-                    Kind::Block => t.is_block_device(),
-                    Kind::Character => t.is_char_device(),
-                };
-                if right {
-                    return Ok(start.elapsed());
-                }
-                return Err(Error::WrongKind {
-                    path: path.to_owned(),
-                    kind,
-                });
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(Error::Stat {
-                    path: path.to_owned(),
-                    source,
-                })
-            }
+        if let Some(found) = look()? {
+            return Ok(found);
         }
         let waited = start.elapsed();
         if waited >= wait {
