@@ -126,9 +126,12 @@ impl Slot<'_> {
     }
 }
 
-/// Finds the image, opens it in the payload and the target, and checks that it fits.
-/// Writes nothing.
-fn plan<'b>(bundle: &'b Verified, slot: &Slot<'_>) -> Result<Plan<'b>, Error> {
+/// The manifest's entry for `slot.slot_class` with the size and sha256 a write is checked
+/// against, and a file name that names a file at the payload's top.
+fn checked_image<'b>(
+    bundle: &'b Verified,
+    slot: &Slot<'_>,
+) -> Result<(&'b Image, [u8; 32], u64), Error> {
     let target = slot.target.to_path_buf();
     let slot_class = slot.slot_class.to_string();
     let image = bundle
@@ -153,30 +156,26 @@ fn plan<'b>(bundle: &'b Verified, slot: &Slot<'_>) -> Result<Plan<'b>, Error> {
     };
     let sha256 = image.sha256.ok_or_else(|| unchecked("sha256"))?;
     let size = image.size.ok_or_else(|| unchecked("size"))?;
+    Ok((image, sha256, size))
+}
 
-    let payload = bundle.payload();
-    let reader = squashfs::open_file(
-        bundle.file(),
-        payload.start,
-        payload.end.saturating_sub(payload.start),
-        &format!("/{filename}"),
-    )
-    .map_err(|source| Error::Payload {
-        target: target.clone(),
-        slot_class: slot_class.clone(),
-        filename: filename.clone(),
-        source,
-    })?;
-    if reader.size() != size {
-        return Err(Error::PayloadSize {
-            target,
-            slot_class,
-            filename,
-            actual: reader.size(),
-            expected: size,
-        });
+/// Refuses an image whose source does not have the manifest's size.
+fn same_size(slot: &Slot<'_>, image: &Image, actual: u64, expected: u64) -> Result<(), Error> {
+    if actual == expected {
+        return Ok(());
     }
+    Err(Error::PayloadSize {
+        target: slot.target.to_path_buf(),
+        slot_class: slot.slot_class.to_string(),
+        filename: image.filename.clone(),
+        actual,
+        expected,
+    })
+}
 
+/// Opens the target for writing and checks that `size` bytes fit; returns it and its
+/// capacity.
+fn open_target(slot: &Slot<'_>, size: u64) -> Result<(File, u64), Error> {
     // A block device is opened with O_EXCL: the kernel refuses it while it is mounted or
     // otherwise claimed, so the running system's slot cannot be overwritten by mistake.
     let is_block = std::fs::metadata(slot.target)
@@ -195,17 +194,39 @@ fn plan<'b>(bundle: &'b Verified, slot: &Slot<'_>) -> Result<Plan<'b>, Error> {
         .map_err(slot.io("cannot find the target's size"))?;
     if size > capacity {
         return Err(Error::TooSmall {
-            target,
-            slot_class,
+            target: slot.target.to_path_buf(),
+            slot_class: slot.slot_class.to_string(),
             image: size,
             capacity,
         });
     }
+    Ok((file, capacity))
+}
+
+/// Finds the image, opens it in the payload and the target, and checks that it fits.
+/// Writes nothing.
+fn plan<'b>(bundle: &'b Verified, slot: &Slot<'_>) -> Result<Plan<'b>, Error> {
+    let (image, sha256, size) = checked_image(bundle, slot)?;
+    let payload = bundle.payload();
+    let reader = squashfs::open_file(
+        bundle.file(),
+        payload.start,
+        payload.end.saturating_sub(payload.start),
+        &format!("/{}", image.filename),
+    )
+    .map_err(|source| Error::Payload {
+        target: slot.target.to_path_buf(),
+        slot_class: slot.slot_class.to_string(),
+        filename: image.filename.clone(),
+        source,
+    })?;
+    same_size(slot, image, reader.size(), size)?;
+    let (target, capacity) = open_target(slot, size)?;
     Ok(Plan {
         image,
         sha256,
         reader,
-        target: file,
+        target,
         capacity,
     })
 }
@@ -250,12 +271,51 @@ pub fn write_image(
         ..
     } = plan(bundle, &slot)?;
     let size = reader.size();
+    copy(&slot, image, sha256, size, &mut reader, &file, progress)
+}
+
+/// Writes the image of `slot_class` from `source`, the image's file in the bundle's
+/// payload mounted by the caller (through dm-verity with the manifest's root hash, as
+/// RAUC does, so that the kernel checks every block it reads), to the start of `target`:
+/// the same checks, write, sync and read-back as [`write_image`], without reading the
+/// squashfs in user space.
+pub fn write_file(
+    bundle: &Verified,
+    slot_class: &str,
+    source: &Path,
+    target: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Written, Error> {
+    let slot = Slot { target, slot_class };
+    let (image, sha256, size) = checked_image(bundle, &slot)?;
+    let mut reader =
+        File::open(source).map_err(slot.io("cannot open the image in the mounted payload"))?;
+    let len = reader
+        .metadata()
+        .map_err(slot.io("cannot stat the image in the mounted payload"))?
+        .len();
+    same_size(&slot, image, len, size)?;
+    let (file, _) = open_target(&slot, size)?;
+    copy(&slot, image, sha256, size, &mut reader, &file, progress)
+}
+
+/// Streams `size` bytes of `reader` into `file` in [`CHUNK`]s, syncs, drops the range
+/// from the page cache, reads it back and compares it with `sha256`.
+fn copy(
+    slot: &Slot<'_>,
+    image: &Image,
+    sha256: [u8; 32],
+    size: u64,
+    reader: &mut dyn Read,
+    file: &File,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Written, Error> {
     let total = size.saturating_mul(2);
     let mut chunk = vec![0u8; CHUNK];
 
     let mut written = 0u64;
     loop {
-        let n = fill(&mut reader, &mut chunk)
+        let n = fill(reader, &mut chunk)
             .map_err(slot.io("cannot read the image from the bundle's payload"))?;
         let Some(data) = chunk.get(..n).filter(|d| !d.is_empty()) else {
             break;
@@ -275,7 +335,7 @@ pub fn write_image(
         .map_err(slot.io("cannot sync the target"))?;
     // Best effort: a target that cannot drop its cache is still read back. A length of 0
     // is "to the end" (and needs no conversion to the target's `off_t`).
-    let _ = posix_fadvise(&file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
+    let _ = posix_fadvise(file, 0, 0, PosixFadviseAdvice::POSIX_FADV_DONTNEED);
 
     let mut hasher = Sha256::new();
     let mut done = 0u64;
@@ -311,7 +371,7 @@ pub fn write_image(
 }
 
 /// Reads from `reader` until `buf` is full or the file ends; returns the bytes read.
-fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while let Some(rest) = buf.get_mut(n..).filter(|r| !r.is_empty()) {
         match reader.read(rest) {

@@ -105,6 +105,32 @@ impl Fixture {
     }
 }
 
+/// From the image's file in a payload the caller mounted: here a copy of it, then one
+/// byte off and one byte short.
+#[test]
+fn installs_from_a_mounted_payloads_file() {
+    let Some(fx) = fixture(random(1024 * 1024 + 77, 3), Compression::Zstd) else {
+        return;
+    };
+    let len = 2 * 1024 * 1024;
+    let target = fx.target("slot-b", len);
+    let bundle = fx.verified();
+    let source = fx.dir.path().join("rootfs.img.mounted");
+    std::fs::write(&source, &fx.image).unwrap();
+    let written = install::write_file(&bundle, "rootfs", &source, &target, &mut |_, _| {});
+    assert_eq!(written.unwrap(), fx.written());
+    fx.assert_installed(&target, len);
+
+    let mut changed = fx.image.clone();
+    changed[4321] ^= 1;
+    std::fs::write(&source, &changed).unwrap();
+    let e = install::write_file(&bundle, "rootfs", &source, &target, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(e, Error::Mismatch { .. }), "{e}");
+    std::fs::write(&source, &fx.image[1..]).unwrap();
+    let e = install::write_file(&bundle, "rootfs", &source, &target, &mut |_, _| {}).unwrap_err();
+    assert!(matches!(e, Error::PayloadSize { .. }), "{e}");
+}
+
 #[test]
 fn installs_into_a_file() {
     // 3 MiB and a bit: several chunks and a partial last one.

@@ -28,6 +28,7 @@ mod slot;
 mod slot_install;
 #[cfg(test)]
 mod slot_install_tests;
+mod slot_payload;
 mod slot_record;
 mod switch;
 mod watchdog;

@@ -10,8 +10,9 @@
 //!    install;
 //! 3. mark the target slot bad, so that a power cut in what follows leaves a slot the
 //!    boot loader never picks;
-//! 4. write each image into the slot's partition, sync, read back and compare
-//!    (`bundle::install::write_image`);
+//! 4. mount the payload read-only through dm-verity with the signed root hash
+//!    ([`slot_payload`]), write each image from it into the slot's partition, sync, read
+//!    back and compare (`bundle::install::write_file`);
 //! 5. record the slot's version and mark the slot active: the next boot tries it.
 //!
 //! The booted slot is never written.
@@ -19,6 +20,7 @@
 use super::board::slots::Slots;
 use super::device;
 use super::slot::{Keeper, Mark, Status, Target};
+use super::slot_payload;
 use northstar_bundle::{install, version, Keyring, UnixTime, Unverified};
 use std::{
     cmp::Ordering,
@@ -81,6 +83,12 @@ pub enum Error {
     Unsupported { path: PathBuf, class: String },
     #[error("slot")]
     Slot(#[from] super::slot::Error),
+    #[error("bundle {}: its payload", path.display())]
+    Payload {
+        path: PathBuf,
+        #[source]
+        source: slot_payload::Error,
+    },
     #[error("slot {slot}: its partition")]
     Device {
         slot: String,
@@ -200,18 +208,24 @@ pub fn install(
         "slot {target}: installing {} version {version}",
         bundle.display()
     );
+    let payload = slot_payload::mount_payload(&verified).map_err(|source| Error::Payload {
+        path: bundle.to_owned(),
+        source,
+    })?;
     let mut bytes = 0u64;
     for (class, device) in parts {
         let found = device::wait_for(device, WAIT).map_err(|source| Error::Device {
             slot: target.clone(),
             source,
         })?;
-        let written =
-            install::write_image(&verified, class, &found.node, progress).map_err(|source| {
-                Error::Write {
-                    slot: target.clone(),
-                    source: Box::new(source),
-                }
+        let source = verified
+            .image(class)
+            .map(|image| payload.file(&image.filename))
+            .unwrap_or_default();
+        let written = install::write_file(&verified, class, &source, &found.node, progress)
+            .map_err(|source| Error::Write {
+                slot: target.clone(),
+                source: Box::new(source),
             })?;
         log::info!(
             "slot {target}: {class} written to {} ({} bytes, read back and checked)",
