@@ -51,10 +51,11 @@ MACHINE_BOARDS = {
     "salvator-x": "renesas-aarch64",
     "h3ulcb": "renesas-aarch64",
 }
-# Classes of OE-core and of the BSP layers the recipes may inherit.
+# Classes of OE-core and of the BSP layers the recipes may inherit (meta-rauc's bundle:
+# dynamic-layers/rauc).
 KNOWN_CLASSES = {
     "cargo", "cargo-update-recipe-crates", "cargo_common", "deploy", "image",
-    "core-image", "externalsrc", "kernel", "native",
+    "core-image", "externalsrc", "kernel", "native", "nopackages", "bundle",
 }
 # Files post-image.sh writes, which genimage configurations may use.
 POST_IMAGE_OUTPUTS = {"root.img", "data.ext4", "initramfs.cpio.gz"}

@@ -29,6 +29,7 @@ packages=(
     rauc                # rauc bundle / rauc info: the oracle of the bundle reader and writer (bundle/)
     libubootenv-tool    # fw_printenv / fw_setenv: the oracle of the U-Boot environment (bootenv/)
     grub-common         # grub-editenv: the oracle of the GRUB environment block (bootenv/)
+    u-boot-tools        # mkimage, mkenvimage: the A/B boot script and environment of the integrations' images
     u-boot-qemu         # U-Boot for QEMU's aarch64 virt: the boot loader of the ab-uboot scenario (qemu-tests/)
 )
 # The boot tests fetch Debian's kernels of the three boards (downloaded and unpacked, not

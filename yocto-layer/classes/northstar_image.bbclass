@@ -28,6 +28,15 @@ NORTHSTAR_EXTRA_MODULES:qemuarm64 ??= "virtio_pci virtio_blk i6300esb"
 # stand-in's whole northstar.modules= list, for a kernel that lacks modules of the
 # board (a distribution kernel booting the stand-in).
 NORTHSTAR_MODULES ??= ""
+# "1": lockdown = true in the initramfs's board.toml (unless the board's file
+# sets lockdown): the kernel command line cannot choose the root, the runtime
+# configuration or the slot (doc/boot.md, "Lockdown"). "0" only for development
+# images that choose the root on the command line (QEMU stand-ins).
+NORTHSTAR_LOCKDOWN ??= "1"
+# A PEM file of CA certificates, installed as /etc/northstar/bundle-keyring.pem:
+# what update bundles must chain to (board.toml's slots.keyring default). Empty:
+# none, the device takes no bundle.
+NORTHSTAR_BUNDLE_KEYRING ??= ""
 
 do_image_northstar[depends] += " \
     nstar-native:do_populate_sysroot \
@@ -39,7 +48,7 @@ do_image_northstar[depends] += " \
     northstar:do_deploy \
     ${@' '.join(c + ':do_deploy' for c in d.getVar('NORTHSTAR_CONTAINERS').split())} \
 "
-do_image_northstar[vardeps] += "NORTHSTAR_ROOT_KEY NORTHSTAR_PACKAGES_KEY NORTHSTAR_BOARD_DIR"
+do_image_northstar[vardeps] += "NORTHSTAR_ROOT_KEY NORTHSTAR_PACKAGES_KEY NORTHSTAR_BOARD_DIR NORTHSTAR_LOCKDOWN"
 
 # The root: the runtime configuration, the repositories' key, the mount points.
 northstar_rootfs() {
@@ -50,9 +59,15 @@ northstar_rootfs() {
     for dir in dev proc sys run tmp data; do
         install -d "${IMAGE_ROOTFS}/$dir"
     done
+    if [ -n "${NORTHSTAR_BUNDLE_KEYRING}" ]; then
+        grep -q -- '-----BEGIN CERTIFICATE-----' "${NORTHSTAR_BUNDLE_KEYRING}" \
+            || bbfatal "NORTHSTAR_BUNDLE_KEYRING: ${NORTHSTAR_BUNDLE_KEYRING} holds no PEM certificate"
+        install -D -m 0644 "${NORTHSTAR_BUNDLE_KEYRING}" "${IMAGE_ROOTFS}/etc/northstar/bundle-keyring.pem"
+    fi
 }
 ROOTFS_POSTPROCESS_COMMAND += "northstar_rootfs"
 do_rootfs[file-checksums] += "${NORTHSTAR_BOARD_DIR}/runtime.toml:True"
+do_rootfs[vardeps] += "NORTHSTAR_BUNDLE_KEYRING"
 # nstar generates the development keys when none are configured.
 DEPENDS += "nstar-native"
 
@@ -119,7 +134,21 @@ IMAGE_CMD:northstar() {
     # the root).
     stage="$work/initramfs"
     install -D -m 0755 "${DEPLOY_DIR_IMAGE}/northstar-init" "$stage/init"
-    install -D -m 0644 "${NORTHSTAR_BOARD_DIR}/board.toml" "$stage/etc/northstar/board.toml"
+    # board.toml, with lockdown = true first (a top-level key precedes the
+    # tables) unless NORTHSTAR_LOCKDOWN is "0" or the board's file sets it.
+    mkdir -p "$stage/etc/northstar"
+    if [ "${NORTHSTAR_LOCKDOWN}" = "1" ] && ! grep -Eq '^[[:space:]]*lockdown[[:space:]]*=' "${NORTHSTAR_BOARD_DIR}/board.toml"; then
+        {
+            echo "# Added by the build (NORTHSTAR_LOCKDOWN): the kernel command line cannot"
+            echo "# choose the root, the runtime configuration or the slot."
+            echo "lockdown = true"
+            echo
+            cat "${NORTHSTAR_BOARD_DIR}/board.toml"
+        } > "$stage/etc/northstar/board.toml"
+        chmod 0644 "$stage/etc/northstar/board.toml"
+    else
+        install -m 0644 "${NORTHSTAR_BOARD_DIR}/board.toml" "$stage/etc/northstar/board.toml"
+    fi
     install -D -m 0644 "$root_pub" "$stage/etc/northstar/root.pub"
     install -D -m 0644 "$out.root.verity" "$stage/etc/northstar/root.verity"
     install -D -m 0644 "$out.root.verity.sig" "$stage/etc/northstar/root.verity.sig"

@@ -60,4 +60,51 @@ NORTHSTAR_REPOSITORY=$(northstar_option BR2_PACKAGE_NORTHSTAR_REPOSITORY)
 NORTHSTAR_REPOSITORY=${NORTHSTAR_REPOSITORY:-system}
 NORTHSTAR_DATA_SIZE=$(northstar_option BR2_PACKAGE_NORTHSTAR_DATA_SIZE)
 NORTHSTAR_DATA_SIZE=${NORTHSTAR_DATA_SIZE:-256M}
+# A bool option that defaults to y: off only when .config says it is not set
+# (a defconfig leaves default values out).
+northstar_option_default_y() {
+    if grep -qx "# $1 is not set" "$BR2_CONFIG"; then
+        echo n
+    else
+        echo y
+    fi
+}
+NORTHSTAR_LOCKDOWN=$(northstar_option_default_y BR2_PACKAGE_NORTHSTAR_LOCKDOWN)
+NORTHSTAR_AB=$(northstar_option BR2_PACKAGE_NORTHSTAR_AB)
+NORTHSTAR_BUNDLE_KEYRING=$(northstar_option BR2_PACKAGE_NORTHSTAR_BUNDLE_KEYRING)
+NORTHSTAR_BUNDLE_CERT=$(northstar_option BR2_PACKAGE_NORTHSTAR_BUNDLE_CERT)
+NORTHSTAR_BUNDLE_KEY=$(northstar_option BR2_PACKAGE_NORTHSTAR_BUNDLE_KEY)
+NORTHSTAR_BUNDLE_VERSION=$(northstar_option BR2_PACKAGE_NORTHSTAR_BUNDLE_VERSION)
+export NORTHSTAR_LOCKDOWN NORTHSTAR_AB NORTHSTAR_BUNDLE_KEYRING NORTHSTAR_BUNDLE_CERT NORTHSTAR_BUNDLE_KEY \
+    NORTHSTAR_BUNDLE_VERSION
 export NORTHSTAR_BOARD_DIR NORTHSTAR_ROOT_KEY NORTHSTAR_PACKAGES_KEY NORTHSTAR_REPOSITORY NORTHSTAR_DATA_SIZE
+
+# board.toml $1 installed as $2, with "lockdown = true" first unless lockdown is
+# off (BR2_PACKAGE_NORTHSTAR_LOCKDOWN) or the board's file sets it itself. First:
+# a top-level key must come before the file's first table.
+northstar_board_toml() {
+    mkdir -p "$(dirname "$2")"
+    if [ "$NORTHSTAR_LOCKDOWN" = y ] && ! grep -Eq '^[[:space:]]*lockdown[[:space:]]*=' "$1"; then
+        {
+            echo '# Added by the build (BR2_PACKAGE_NORTHSTAR_LOCKDOWN): the kernel command'
+            echo '# line cannot choose the root, the runtime configuration or the slot.'
+            echo 'lockdown = true'
+            echo
+            cat "$1"
+        } >"$2"
+        chmod 0644 "$2"
+    else
+        install -m 0644 "$1" "$2"
+    fi
+}
+
+# The value of key $2 of table [$1] of board.toml file $3, quotes removed; empty
+# when absent.
+northstar_board_value() {
+    awk -v table="$1" -v key="$2" '
+        { sub(/[ \t]#.*/, "") }
+        /^[ \t]*\[/ { section = $0; gsub(/[ \t\[\]]/, "", section); next }
+        section == table && $0 ~ "^[ \t]*" key "[ \t]*=" {
+            sub(/^[^=]*=[ \t]*/, ""); gsub(/^"|"[ \t]*$/, ""); sub(/[ \t]+$/, ""); print; exit
+        }' "$3"
+}

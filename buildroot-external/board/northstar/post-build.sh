@@ -24,4 +24,13 @@ packages_pub=$(northstar_pub "$NORTHSTAR_PACKAGES_KEY")
 install -D -m 0644 "$NORTHSTAR_BOARD_DIR/runtime.toml" "$target/etc/northstar/runtime.toml"
 install -D -m 0644 "$packages_pub" "$target/etc/northstar/packages.pub"
 
-echo "northstar: root file system: runtime.toml of $NORTHSTAR_BOARD_DIR, packages.pub of $NORTHSTAR_PACKAGES_KEY"
+# The CA certificates update bundles are verified against (board.toml's
+# slots.keyring default), when configured.
+if [ -n "$NORTHSTAR_BUNDLE_KEYRING" ]; then
+    [ -f "$NORTHSTAR_BUNDLE_KEYRING" ] || northstar_die "$NORTHSTAR_BUNDLE_KEYRING: no such file (BR2_PACKAGE_NORTHSTAR_BUNDLE_KEYRING)"
+    grep -q -- '-----BEGIN CERTIFICATE-----' "$NORTHSTAR_BUNDLE_KEYRING" \
+        || northstar_die "$NORTHSTAR_BUNDLE_KEYRING: no PEM certificate"
+    install -D -m 0644 "$NORTHSTAR_BUNDLE_KEYRING" "$target/etc/northstar/bundle-keyring.pem"
+fi
+
+echo "northstar: root file system: runtime.toml of $NORTHSTAR_BOARD_DIR, packages.pub of $NORTHSTAR_PACKAGES_KEY${NORTHSTAR_BUNDLE_KEYRING:+, bundle-keyring.pem of $NORTHSTAR_BUNDLE_KEYRING}"

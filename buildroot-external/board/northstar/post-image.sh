@@ -2,11 +2,17 @@
 # Buildroot post-image script (BR2_ROOTFS_POST_IMAGE_SCRIPT): the images of
 # doc/boot.md from Buildroot's output.
 #
-#   post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-m MODULE,...] [-M MODULE,...]
+#   post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-a GENIMAGE_CONFIG -u DIR]
+#                 [-m MODULE,...] [-M MODULE,...]
 #
 # -c  a genimage configuration that assembles the board's disk image from the
 #     files below (boards with a partitioned boot medium); without it the root
 #     and data images are the disks themselves (QEMU x86_64).
+# -a  the A/B genimage configuration, used instead of -c's with
+#     BR2_PACKAGE_NORTHSTAR_AB (ab.sh: boot.scr, uboot.env, the bundle).
+# -u  the A/B boot files of the board: DIR/boot.cmd (compiled into boot.scr),
+#     DIR/uboot-env.txt (U-Boot's environment, made into uboot.env) and
+#     DIR/config.txt (the Raspberry Pi firmware's, starting U-Boot).
 # -m  more kernel modules for the initramfs than the board's list, e.g. those
 #     of a QEMU stand-in that the kernel command line switches to.
 # -M  the initramfs's modules instead of the board's list: a stand-in's whole
@@ -23,18 +29,24 @@
 #   root.verity(.sig)  the root descriptor and its ed25519 signature
 #   data.ext4          the data partition: northstar/repositories/<name>/*.npk
 #   initramfs.cpio.gz  /init, board.toml, root.pub, the descriptor, the modules
-#   plus what the genimage configuration makes (sdcard.img, emmc.img).
+#   plus what the genimage configuration makes (sdcard.img, emmc.img), and
+#   with A/B: northstar-ab/ (boot.scr, uboot.env, config.txt) and, with a
+#   bundle signer configured, update.raucb.
 set -euo pipefail
 
-BINARIES_DIR=${1:?usage: post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-m MODULE,...] [-M MODULE,...]}
+BINARIES_DIR=${1:?usage: post-image.sh BINARIES_DIR [-c GENIMAGE_CONFIG] [-a GENIMAGE_CONFIG -u DIR] [-m MODULE,...] [-M MODULE,...]}
 shift
 export BINARIES_DIR
 genimage_config=""
+ab_genimage_config=""
+ab_boot_dir=""
 extra_modules=""
 only_modules=""
 while [ $# -gt 0 ]; do
     case $1 in
         -c) genimage_config=${2:?-c needs a file}; shift 2 ;;
+        -a) ab_genimage_config=${2:?-a needs a file}; shift 2 ;;
+        -u) ab_boot_dir=${2:?-u needs a directory}; shift 2 ;;
         -m) extra_modules=${2:?-m needs a list}; shift 2 ;;
         -M) only_modules=${2:?-M needs a list}; shift 2 ;;
         *) shift ;; # the other scripts' arguments
@@ -43,6 +55,8 @@ done
 
 # shellcheck source=buildroot-external/board/northstar/common.sh
 . "$BR2_EXTERNAL_NORTHSTAR_PATH/board/northstar/common.sh"
+# shellcheck source=buildroot-external/board/northstar/ab.sh
+. "$BR2_EXTERNAL_NORTHSTAR_PATH/board/northstar/ab.sh"
 : "${TARGET_DIR:?TARGET_DIR is not set}"
 if [ -n "${HOST_DIR:-}" ]; then
     PATH=$HOST_DIR/bin:$HOST_DIR/sbin:$PATH
@@ -149,7 +163,7 @@ init=$BINARIES_DIR/northstar-init
 [ -f "$init" ] || northstar_die "$init: no such file (the northstar package installs it)"
 stage=$work/initramfs
 install -D -m 0755 "$init" "$stage/init"
-install -D -m 0644 "$NORTHSTAR_BOARD_DIR/board.toml" "$stage/etc/northstar/board.toml"
+northstar_board_toml "$NORTHSTAR_BOARD_DIR/board.toml" "$stage/etc/northstar/board.toml"
 install -D -m 0644 "$root_pub" "$stage/etc/northstar/root.pub"
 install -D -m 0644 "$descriptor" "$stage/etc/northstar/root.verity"
 install -D -m 0644 "$descriptor.sig" "$stage/etc/northstar/root.verity.sig"
@@ -222,6 +236,15 @@ fi
 find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 ( cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet ) \
     | gzip -n -9 > "$BINARIES_DIR/initramfs.cpio.gz"
+
+# --- A/B: the boot script, U-Boot's environment, the bundle ---------------
+if [ "$NORTHSTAR_AB" = y ]; then
+    [ -n "$ab_genimage_config" ] || northstar_die "BR2_PACKAGE_NORTHSTAR_AB: no A/B genimage configuration (-a in BR2_ROOTFS_POST_SCRIPT_ARGS)"
+    [ -n "$ab_boot_dir" ] || northstar_die "BR2_PACKAGE_NORTHSTAR_AB: no A/B boot files (-u in BR2_ROOTFS_POST_SCRIPT_ARGS)"
+    northstar_ab_boot_files "$ab_boot_dir" "$BINARIES_DIR/northstar-ab"
+    genimage_config=$ab_genimage_config
+    northstar_bundle "$root" "$BINARIES_DIR/update.raucb" "$work/bundle"
+fi
 
 # --- the disk image --------------------------------------------------------
 if [ -n "$genimage_config" ]; then
