@@ -86,6 +86,13 @@ pub enum Error {
         #[source]
         source: northstar_client::Error,
     },
+    /// An update bundle could not be written.
+    #[error("cannot write the update bundle {path}")]
+    Bundle {
+        path: PathBuf,
+        #[source]
+        source: northstar_bundle::write::Error,
+    },
     #[error(transparent)]
     Kernel(#[from] kernels::Error),
     #[error(transparent)]

@@ -16,7 +16,7 @@
 //! | `init-panic` | a panic in a thread of the init (test build only) ends in the board's reaction, and the next boot's report holds it |
 //! | `update` | an update through the management channel commits and survives a reboot, a bad one rolls back; a power cut before or after a commit (test build only) leaves exactly one version running |
 //! | `update-cuts` | a power cut at the update's steps `stopping`, `snapshot` and `rolling_back` (test build only) leaves the version before running, its data as before |
-//! | `ab-uboot` (aarch64) | U-Boot boots slot A and counts its attempts in its environment, the init marks A good; once a bad slot A has none left, U-Boot boots B, whose report names the fallback |
+//! | `ab-uboot` (aarch64) | U-Boot boots slot A and counts its attempts in its environment, the init marks A good; an update bundle installed over the management channel goes into slot B, which U-Boot boots next, while bundles for another board, tampered or older are refused and change nothing; once a bad slot B has no attempts left, U-Boot boots A, whose report names the fallback |
 //!
 //! The kernel, the board's configuration and the binaries (`northstar` with the feature
 //! `fault-injection`, `test-container`, `nstar` for the host: the run's build,

@@ -96,6 +96,7 @@ pub(super) fn build_images(
         runtime_config: &files.runtime_toml,
         package_key: &package_key,
         repository: REPOSITORY,
+        root_files: &[],
     };
     let (set, (packed, running_at_shutdown)) = set::build(&spec, dir, |stage| {
         let mut packed = packages::pack_examples(

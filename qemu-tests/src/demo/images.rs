@@ -140,6 +140,7 @@ pub fn build(
         runtime_config: &files.runtime_toml,
         package_key: key,
         repository: REPOSITORY,
+        root_files: &[],
     };
     let updates_dir = dir.join("updates");
     crate::image::fresh_dir(&updates_dir).map_err(Error::io("create", &updates_dir))?;

@@ -2,9 +2,9 @@
 //! "The root descriptor").
 //!
 //! [`build`] stages the root's files (the mount points `/dev /proc /sys /run /tmp /data`,
-//! `/etc/northstar/runtime.toml` and `/etc/northstar/packages.pub`), writes them as a
-//! squashfs with npk's writer, pads it with zeros to a multiple of 4096 bytes, appends the
-//! verity superblock and hash tree with npk's verity code (random salt), and signs the
+//! `/etc/northstar/runtime.toml`, `/etc/northstar/packages.pub` and the caller's extra
+//! files, such as a scenario's bundle keyring), writes them as a squashfs with npk's
+//! writer, pads it with zeros to a multiple of 4096 bytes, appends the verity superblock and hash tree with npk's verity code (random salt), and signs the
 //! descriptor (`root_hash`, `salt`, `data_blocks` as TOML) with the root key: the
 //! signature is the raw 64 bytes of ed25519 over the descriptor's exact bytes.
 
@@ -49,6 +49,9 @@ pub struct RootContents {
     pub runtime_config: PathBuf,
     /// The repositories' key, written to `/etc/northstar/packages.pub`.
     pub packages_key: PublicKey,
+    /// More files: each host file copied to its path in the root (relative, under `etc/`
+    /// for instance; its directories are created).
+    pub files: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The signed values of a root image.
@@ -112,6 +115,17 @@ pub fn build(
     let packages_key = staging.join(PACKAGES_KEY);
     std::fs::write(&packages_key, contents.packages_key.to_bytes())
         .map_err(io("write", &packages_key))?;
+    for (from, to) in &contents.files {
+        let target = staging.join(in_root(to).ok_or_else(|| Error::Io {
+            step: "place (not a relative path)",
+            path: to.clone(),
+            source: std::io::ErrorKind::InvalidInput.into(),
+        })?);
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(io("create", dir))?;
+        }
+        std::fs::copy(from, &target).map_err(io("copy into the root", from))?;
+    }
 
     let mut file = OpenOptions::new()
         .read(true)
@@ -151,6 +165,13 @@ pub fn build(
         signature,
         key: key.public(),
     })
+}
+
+/// `path` as a path under the root: relative and without `..`.
+fn in_root(path: &Path) -> Option<&Path> {
+    use std::path::Component;
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+    (plain && !path.as_os_str().is_empty()).then_some(path)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -27,6 +27,8 @@ pub struct Spec<'a> {
     pub package_key: &'a SecretKey,
     /// The repository of the runtime configuration that receives the packages.
     pub repository: &'a str,
+    /// More files of the root: host file, path in the root ([`root::RootContents`]).
+    pub root_files: &'a [(PathBuf, PathBuf)],
 }
 
 /// Where the caller puts the packages while the images are built.
@@ -65,6 +67,7 @@ pub fn build<T>(
     let contents = root::RootContents {
         runtime_config: spec.runtime_config.to_path_buf(),
         packages_key: spec.package_key.public(),
+        files: spec.root_files.to_vec(),
     };
     let root = root::build(
         &contents,

@@ -38,6 +38,7 @@ pub(super) fn build(shared: &Shared, scenario: Scenario, dir: &Path) -> Result<I
         runtime_config: &runtime_toml,
         package_key: &package_key,
         repository: REPOSITORY,
+        root_files: &[],
     };
     let containers = spec::containers(scenario);
     let (set, mut tampered) = set::build(&spec, dir, |stage| {

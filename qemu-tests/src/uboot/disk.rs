@@ -198,6 +198,25 @@ pub fn overwrite(path: &Path, offset: u64, bytes: &[u8]) -> Result<(), Error> {
     file.sync_all().map_err(io(path, "sync"))
 }
 
+/// Reads `len` bytes at `offset` of `path`.
+pub fn read(path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+    let mut file = File::open(path).map_err(io(path, "open"))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(io(path, "seek in"))?;
+    let mut bytes = Vec::new();
+    file.take(len)
+        .read_to_end(&mut bytes)
+        .map_err(io(path, "read"))?;
+    if bytes.len() as u64 != len {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            step: "read all of a range of",
+            source: std::io::ErrorKind::UnexpectedEof.into(),
+        });
+    }
+    Ok(bytes)
+}
+
 /// Copies all of `from` into `to` at `offset`, without truncating `to`.
 fn copy(from: &Path, to: &Path, offset: u64) -> Result<(), Error> {
     let mut src = File::open(from).map_err(io(from, "open"))?;
@@ -311,6 +330,10 @@ mod tests {
             .iter()
             .all(|b| *b == 2));
         assert_eq!(bytes[a.start as usize + 5000], 0);
+        let read_back = read(&out, a.start, 5001).unwrap();
+        assert_eq!(read_back[..5000], vec![2u8; 5000][..]);
+        assert_eq!(read_back[5000], 0);
+        assert!(read(&out, disk.size - 10, 11).is_err());
         let back = dir.path().join("data.out");
         extract(&out, disk.partition("data").unwrap(), &back).unwrap();
         assert_eq!(std::fs::read(back).unwrap(), vec![3u8; 1 << 20]);

@@ -15,9 +15,12 @@ fn build_one() -> Built {
     std::fs::write(&runtime, "run_dir = \"/run/northstar\"\n").unwrap();
     let packages = SecretKey::generate().unwrap();
     let key = SecretKey::generate().unwrap();
+    let keyring = dir.path().join("ca.pem");
+    std::fs::write(&keyring, "certificates\n").unwrap();
     let contents = RootContents {
         runtime_config: runtime,
         packages_key: packages.public(),
+        files: vec![(keyring, PathBuf::from("etc/northstar/bundle-keyring.pem"))],
     };
     let out = dir.path().join("root.img");
     let image = build(&contents, &dir.path().join("staging"), &out, &key).unwrap();
@@ -116,7 +119,7 @@ fn the_descriptor_is_signed_and_holds_exactly_its_three_keys() {
 }
 
 #[test]
-fn the_squashfs_holds_the_mount_points_config_and_key() {
+fn the_squashfs_holds_the_mount_points_config_key_and_extra_files() {
     let built = build_one();
     let out = built.root.join("extracted");
     let status = Command::new("unsquashfs")
@@ -136,4 +139,16 @@ fn the_squashfs_holds_the_mount_points_config_and_key() {
         std::fs::read(out.join(PACKAGES_KEY)).unwrap(),
         built.packages.public().to_bytes()
     );
+    assert_eq!(
+        std::fs::read_to_string(out.join("etc/northstar/bundle-keyring.pem")).unwrap(),
+        "certificates\n"
+    );
+}
+
+#[test]
+fn an_extra_file_stays_inside_the_root() {
+    assert!(in_root(Path::new("etc/northstar/a.pem")).is_some());
+    for outside in ["/etc/a.pem", "../a.pem", "etc/../../a", ""] {
+        assert!(in_root(Path::new(outside)).is_none(), "{outside}");
+    }
 }
