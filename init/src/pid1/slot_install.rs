@@ -20,12 +20,11 @@
 use super::board::slots::Slots;
 use super::device;
 use super::slot::{Keeper, Mark, Status, Target};
-use super::slot_payload;
+use super::{slot_payload, slot_record};
 use northstar_bundle::{install, version, Keyring, UnixTime, Unverified};
 use std::{
     cmp::Ordering,
-    fs,
-    io::{self, Write},
+    fs, io,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -282,18 +281,6 @@ fn write_version(data: &Path, slot: &str, version: &str) -> io::Result<()> {
         .collect();
     versions.push((slot.to_string(), version.to_string()));
     versions.sort();
-    let path = data.join(VERSIONS);
-    let dir = path
-        .parent()
-        .map_or_else(|| data.to_owned(), Path::to_owned);
-    let tmp = dir.join(".slot-versions.tmp");
-    {
-        let mut file = fs::File::create(&tmp)?;
-        for (s, v) in &versions {
-            writeln!(file, "{s}={v}")?;
-        }
-        file.sync_all()?;
-    }
-    fs::rename(&tmp, &path)?;
-    fs::File::open(&dir)?.sync_all()
+    let text: String = versions.iter().map(|(s, v)| format!("{s}={v}\n")).collect();
+    slot_record::replace(&data.join(VERSIONS), text.as_bytes())
 }

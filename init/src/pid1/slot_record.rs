@@ -138,18 +138,23 @@ pub fn read(data: &Path) -> io::Result<Option<Record>> {
 
 /// Replace the record under `data` with `record`, atomically.
 pub fn write(data: &Path, record: &Record) -> io::Result<()> {
-    let path = data.join(RECORD);
-    let dir = path
-        .parent()
-        .map_or_else(|| data.to_owned(), Path::to_owned);
-    let tmp: PathBuf = dir.join(".slot-boot.tmp");
+    replace(&data.join(RECORD), record.render().as_bytes())
+}
+
+/// Replace the file at `path` with `bytes`: a synced temporary file beside it renamed
+/// over it, then the directory synced. A power cut leaves the old file or the new one.
+pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".tmp");
+    let tmp: PathBuf = dir.join(name);
     {
         let mut file = fs::File::create(&tmp)?;
-        file.write_all(record.render().as_bytes())?;
+        file.write_all(bytes)?;
         file.sync_all()?;
     }
-    fs::rename(&tmp, &path)?;
-    fs::File::open(&dir)?.sync_all()
+    fs::rename(&tmp, path)?;
+    fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
